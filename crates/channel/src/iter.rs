@@ -1,0 +1,87 @@
+//! Iterators over received messages, shared by ports and broadcast channels.
+
+use std::fmt;
+
+use crate::port::MessagePort;
+use crate::queue::{Deadline, Inbox};
+
+/// A blocking iterator over received messages, from [`MessagePort::iter`] or
+/// [`BroadcastChannel::iter`](crate::BroadcastChannel::iter). It ends when the port is
+/// closed and drained.
+pub struct Iter<'a, T> {
+    inbox: &'a Inbox<T>,
+}
+
+impl<'a, T> Iter<'a, T> {
+    pub(crate) fn new(inbox: &'a Inbox<T>) -> Self {
+        Self { inbox }
+    }
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.inbox.recv(Deadline::Never).ok()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+/// A non-blocking iterator over the messages waiting now, from [`MessagePort::try_iter`]
+/// or [`BroadcastChannel::try_iter`](crate::BroadcastChannel::try_iter).
+pub struct TryIter<'a, T> {
+    inbox: &'a Inbox<T>,
+}
+
+impl<'a, T> TryIter<'a, T> {
+    pub(crate) fn new(inbox: &'a Inbox<T>) -> Self {
+        Self { inbox }
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.inbox.try_recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").finish_non_exhaustive()
+    }
+}
+
+/// A blocking iterator that owns its port, from `for msg in port`. It ends when the port
+/// is closed and drained; dropping it closes the port.
+pub struct IntoIter<S, R> {
+    port: MessagePort<S, R>,
+}
+
+impl<S, R> IntoIter<S, R> {
+    pub(crate) fn new(port: MessagePort<S, R>) -> Self {
+        Self { port }
+    }
+}
+
+impl<S, R> Iterator for IntoIter<S, R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        self.port.inbox().recv(Deadline::Never).ok()
+    }
+}
+
+impl<S, R> fmt::Debug for IntoIter<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter")
+            .field("port", &self.port)
+            .finish()
+    }
+}

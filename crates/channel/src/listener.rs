@@ -1,0 +1,63 @@
+//! `on_message`: a handler run for each message on a thread of its own.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crate::queue::CloseSignal;
+
+/// The handle of a handler started by [`MessagePort::on_message`](crate::MessagePort::on_message)
+/// or [`BroadcastChannel::on_message`](crate::BroadcastChannel::on_message): its thread
+/// receives messages and runs the handler until the port is closed and drained.
+///
+/// Dropping the handle detaches the thread, which goes on until the port closes.
+#[must_use = "dropping a Listener detaches its thread; call `stop` or `join`"]
+pub struct Listener {
+    close: Arc<CloseSignal>,
+    thread: JoinHandle<()>,
+}
+
+impl Listener {
+    pub(crate) fn spawn<F>(close: Arc<CloseSignal>, name: &str, body: F) -> io::Result<Self>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let thread = thread::Builder::new().name(name.to_owned()).spawn(body)?;
+        Ok(Self { close, thread })
+    }
+
+    /// Closes the port (as `port.close()` does, so its peer sees the close too), lets the
+    /// handler finish the messages posted before the close, and waits for its thread.
+    ///
+    /// # Errors
+    ///
+    /// The panic payload if the handler panicked.
+    pub fn stop(self) -> thread::Result<()> {
+        self.close.close();
+        self.thread.join()
+    }
+
+    /// Waits until the port is closed (by either end) and drained and the handler has run
+    /// for every message.
+    ///
+    /// # Errors
+    ///
+    /// The panic payload if the handler panicked.
+    pub fn join(self) -> thread::Result<()> {
+        self.thread.join()
+    }
+
+    /// True once the handler's thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,355 @@
+//! One direction of a port: an [`Outbox`] that posts into a queue and an [`Inbox`] that
+//! receives from it, sharing a [`CloseSignal`] with everything that closes together.
+//!
+//! # The queue and why it is not flume
+//!
+//! The queue is a crossbeam-channel (`unbounded` or `bounded(cap)`). Measured on the
+//! 2-core VMs we target, flume's queue moves 4.8 M msgs/s one way where crossbeam's moves
+//! 20 M, and flume parks a receiver at once (a ~50-80 us futex wake on those VMs). The
+//! async side, which crossbeam lacks, is an [`event_listener::Event`] per inbox.
+//!
+//! # Receiving: spin, then park, and why no wake-up is lost
+//!
+//! A receive first tries the queue, then spins and yields with a
+//! [`crossbeam_utils::Backoff`] (about a microsecond, the time a peer thread on another
+//! core takes to answer), and only then parks. Parking is a crossbeam `Select` over two
+//! operations: the queue, and the *wake* channel of the close signal, which never carries a
+//! message but whose only sender is dropped by [`CloseSignal::close`]. So a parked receiver
+//! wakes for a message (crossbeam's own guarantee) or for a close (a dropped sender makes
+//! every `Select` on that channel ready, whenever it parked: before or after the drop).
+//!
+//! Async receivers register in the inbox's [`Arrival`]: they `listen()` on its event, then
+//! count themselves in `waiters` with a `SeqCst` read-modify-write, then look at the queue
+//! and the closed flag a second time before they sleep. A post puts its message in the
+//! queue, then does a `SeqCst` read-modify-write of `waiters` (adding 0) and notifies only
+//! if it read more than 0. Both RMWs are on one location, so they are ordered: if the
+//! receiver's comes first, the poster reads it and notifies the listener registered before
+//! it; if the poster's comes first, the receiver's RMW reads from it and so synchronises
+//! with it, and its second look sees the message. A close sets its flag (`SeqCst`) and
+//! notifies every event unconditionally, under the event's lock that `listen()` also takes.
+//! Posts notify with `additional`, so that two quick posts wake two receivers, not one
+//! twice.
+//!
+//! The waiter count exists because event-listener 5 takes a lock in every `notify`, even
+//! with no listener: that alone cut one-way throughput from 18 M to 4.6 M msgs/s.
+//!
+//! # Closing: what was posted is still delivered
+//!
+//! A close sets the flag, which makes every later post fail with the message handed back.
+//! A receive reports `Closed` only when the flag is set *and* the queue is empty (or every
+//! sender is gone), so everything accepted before the close is delivered first.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel as cb;
+use crossbeam_utils::Backoff;
+use event_listener::{Event, EventListener, IntoNotification};
+
+use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
+
+/// When a blocking operation gives up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Deadline {
+    /// Wait as long as it takes.
+    Never,
+    /// Wait until this instant.
+    At(Instant),
+}
+
+impl Deadline {
+    /// The deadline `timeout` from now; `Never` if that instant cannot be represented.
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Self::Never, Self::At)
+    }
+
+    fn has_passed(self) -> bool {
+        match self {
+            Self::Never => false,
+            Self::At(at) => Instant::now() >= at,
+        }
+    }
+}
+
+/// Where async receivers of one inbox wait for a message.
+pub(crate) struct Arrival {
+    event: Event,
+    /// How many async receivers are registered on `event`.
+    waiters: AtomicUsize,
+}
+
+impl Arrival {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            event: Event::new(),
+            waiters: AtomicUsize::new(0),
+        })
+    }
+
+    /// Called by a poster after its message is in the queue.
+    fn notify_one(&self) {
+        // An RMW, not a load: see the module doc. It is not a store, so in the common case
+        // (no async receiver) the cache line stays shared and uncontended.
+        if self.waiters.fetch_add(0, Ordering::SeqCst) > 0 {
+            self.event.notify(1.additional());
+        }
+    }
+}
+
+/// An async receiver's registration in an [`Arrival`], withdrawn on drop (also when the
+/// future is cancelled).
+struct Waiting<'a>(&'a Arrival);
+
+impl<'a> Waiting<'a> {
+    fn register(arrival: &'a Arrival) -> (Self, EventListener) {
+        let listener = arrival.event.listen();
+        arrival.waiters.fetch_add(1, Ordering::SeqCst);
+        (Self(arrival), listener)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The message type of the wake channel: it has no values, so nothing is ever sent.
+enum Never {}
+
+/// The closed state shared by everything that closes together (both ends of a
+/// `MessageChannel`, or one `BroadcastChannel` instance).
+pub(crate) struct CloseSignal {
+    closed: AtomicBool,
+    /// The only sender of `wake_rx`; dropped by `close` to wake parked `Select`s.
+    wake_tx: Mutex<Option<cb::Sender<Never>>>,
+    wake_rx: cb::Receiver<Never>,
+    /// The async events of the inboxes this signal closes.
+    arrivals: Vec<Arc<Arrival>>,
+}
+
+impl CloseSignal {
+    pub(crate) fn new(arrivals: Vec<Arc<Arrival>>) -> Arc<Self> {
+        let (wake_tx, wake_rx) = cb::bounded(0);
+        Arc::new(Self {
+            closed: AtomicBool::new(false),
+            wake_tx: Mutex::new(Some(wake_tx)),
+            wake_rx,
+            arrivals,
+        })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes, wakes every parked and awaiting receiver and sender; returns false if it
+    /// was closed already.
+    pub(crate) fn close(&self) -> bool {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        // A poisoned lock still holds a valid `Option`: take the sender either way.
+        drop(
+            self.wake_tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        for arrival in &self.arrivals {
+            arrival.event.notify(usize::MAX);
+        }
+        true
+    }
+}
+
+/// Creates one direction: its queue and the inbox's [`Arrival`] (which the caller hands to
+/// the close signal).
+pub(crate) fn direction<T>(cap: Option<usize>) -> (cb::Sender<T>, cb::Receiver<T>, Arc<Arrival>) {
+    let (tx, rx) = match cap {
+        Some(cap) => cb::bounded(cap),
+        None => cb::unbounded(),
+    };
+    (tx, rx, Arrival::new())
+}
+
+/// The posting half of a direction.
+pub(crate) struct Outbox<T> {
+    tx: cb::Sender<T>,
+    arrived: Arc<Arrival>,
+    close: Arc<CloseSignal>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            arrived: Arc::clone(&self.arrived),
+            close: Arc::clone(&self.close),
+        }
+    }
+}
+
+impl<T> Outbox<T> {
+    /// `close` is the signal of the *posting* side: a post fails once it is closed.
+    pub(crate) fn new(tx: cb::Sender<T>, arrived: Arc<Arrival>, close: Arc<CloseSignal>) -> Self {
+        Self { tx, arrived, close }
+    }
+
+    /// Posts, waiting for room until `deadline`.
+    pub(crate) fn post(&self, msg: T, deadline: Deadline) -> Result<(), PostTimeoutError<T>> {
+        match self.try_post(msg) {
+            Ok(()) => Ok(()),
+            Err(TryPostError::Closed(msg)) => Err(PostTimeoutError::Closed(msg)),
+            Err(TryPostError::Full(msg)) => self.post_when_room(msg, deadline),
+        }
+    }
+
+    pub(crate) fn try_post(&self, msg: T) -> Result<(), TryPostError<T>> {
+        if self.close.is_closed() {
+            return Err(TryPostError::Closed(msg));
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => {
+                self.arrived.notify_one();
+                Ok(())
+            }
+            Err(cb::TrySendError::Full(msg)) => Err(TryPostError::Full(msg)),
+            Err(cb::TrySendError::Disconnected(msg)) => Err(TryPostError::Closed(msg)),
+        }
+    }
+
+    /// The slow path of a bounded, full queue: spin, then park until there is room, the
+    /// port closes, or the deadline passes.
+    fn post_when_room(&self, mut msg: T, deadline: Deadline) -> Result<(), PostTimeoutError<T>> {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if deadline.has_passed() {
+                return Err(PostTimeoutError::Timeout(msg));
+            }
+            backoff.snooze();
+            msg = match self.try_post(msg) {
+                Ok(()) => return Ok(()),
+                Err(TryPostError::Closed(msg)) => return Err(PostTimeoutError::Closed(msg)),
+                Err(TryPostError::Full(msg)) => msg,
+            };
+        }
+        let mut select = cb::Select::new();
+        let send = select.send(&self.tx);
+        select.recv(&self.close.wake_rx);
+        let op = match deadline {
+            Deadline::Never => select.select(),
+            Deadline::At(at) => match select.select_deadline(at) {
+                Ok(op) => op,
+                Err(cb::SelectTimeoutError) => return Err(PostTimeoutError::Timeout(msg)),
+            },
+        };
+        if op.index() != send {
+            // The wake channel only becomes ready when it is closed.
+            let _ = op.recv(&self.close.wake_rx);
+            return Err(PostTimeoutError::Closed(msg));
+        }
+        match op.send(&self.tx, msg) {
+            Ok(()) => {
+                self.arrived.notify_one();
+                Ok(())
+            }
+            Err(cb::SendError(msg)) => Err(PostTimeoutError::Closed(msg)),
+        }
+    }
+}
+
+/// The receiving half of a direction.
+pub(crate) struct Inbox<T> {
+    rx: cb::Receiver<T>,
+    arrived: Arc<Arrival>,
+    close: Arc<CloseSignal>,
+}
+
+impl<T> Inbox<T> {
+    pub(crate) fn new(rx: cb::Receiver<T>, arrived: Arc<Arrival>, close: Arc<CloseSignal>) -> Self {
+        Self { rx, arrived, close }
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(msg),
+            Err(cb::TryRecvError::Disconnected) => Err(TryRecvError::Closed),
+            Err(cb::TryRecvError::Empty) if self.close.is_closed() => {
+                // A post that passed its closed check before the close may have landed
+                // between our look and the flag: one more look delivers it.
+                self.rx.try_recv().map_err(|_| TryRecvError::Closed)
+            }
+            Err(cb::TryRecvError::Empty) => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Receives, waiting until `deadline`: spin first, then park.
+    pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let backoff = Backoff::new();
+        loop {
+            match self.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.has_passed() {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if backoff.is_completed() {
+                return self.park(deadline);
+            }
+            backoff.snooze();
+        }
+    }
+
+    fn park(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let mut select = cb::Select::new();
+        let queue = select.recv(&self.rx);
+        select.recv(&self.close.wake_rx);
+        let op = match deadline {
+            Deadline::Never => select.select(),
+            Deadline::At(at) => match select.select_deadline(at) {
+                Ok(op) => op,
+                Err(cb::SelectTimeoutError) => return Err(RecvTimeoutError::Timeout),
+            },
+        };
+        if op.index() == queue {
+            return op.recv(&self.rx).map_err(|_| RecvTimeoutError::Closed);
+        }
+        let _ = op.recv(&self.close.wake_rx);
+        // Closed: deliver what is left, then say so.
+        self.try_recv().map_err(|_| RecvTimeoutError::Closed)
+    }
+
+    pub(crate) async fn recv_async(&self) -> Result<T, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            let (_waiting, listener) = Waiting::register(&self.arrived);
+            match self.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => listener.await,
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        self.rx.capacity()
+    }
+
+    pub(crate) fn close_signal(&self) -> &Arc<CloseSignal> {
+        &self.close
+    }
+}

@@ -1,0 +1,22 @@
+//! worker-threads: Node's multicore model for Rust.
+//!
+//! This crate is the facade: it re-exports the workspace's crates under the names a
+//! Node developer knows. See the README for the Node -> Rust name table.
+//!
+//! - [`MessageChannel`], [`MessagePort`], [`BroadcastChannel`]: Node's message ports,
+//!   for threads (the `channel` crate).
+//!
+//! ```
+//! use worker_threads::MessageChannel;
+//!
+//! let MessageChannel { port1, port2 } = MessageChannel::new();
+//! port1.post_message("Hello, World!").unwrap();
+//! assert_eq!(port2.recv(), Ok("Hello, World!"));
+//! ```
+#![forbid(unsafe_code)]
+
+pub use channel::{
+    BroadcastChannel, BroadcastTypeError, IntoIter, Iter, Listener, MessageChannel, MessagePort,
+    PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
+    receive_message_on_port,
+};
