@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{CloseSignal, Deadline, Inbox, Outbox, direction};
+use crate::queue::{CloseSignal, Deadline, Ended, Inbox, Outbox, direction};
 
 /// A registered group: its message type, and the group itself, weakly (a group lives as
 /// long as one of its instances).
@@ -224,7 +224,7 @@ impl<T> BroadcastChannel<T> {
     pub fn recv(&self) -> Result<T, RecvError> {
         self.inbox
             .recv(Deadline::Never)
-            .map_err(|_| RecvError::Closed)
+            .map_err(RecvTimeoutError::into_recv_error)
     }
 
     /// Receives a message if one is waiting.
@@ -289,7 +289,7 @@ impl<T> BroadcastChannel<T> {
     /// assert!(b.post_message(3).is_err());
     /// ```
     pub fn close(&self) {
-        if self.inbox.close_signal().close() {
+        if self.inbox.close_signal().close(Ended::Closed) {
             self.group.leave(self.id);
             tracing::trace!(name = %self.name, id = self.id, "broadcast channel closed");
         }

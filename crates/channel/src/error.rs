@@ -135,6 +135,10 @@ pub enum RecvError {
     /// The port, or its peer, was closed or dropped, and nothing is left to receive.
     #[error("receiving on a closed port")]
     Closed,
+    /// The port was closed by [`terminate`](crate::MessagePort::terminate) (a worker's
+    /// termination): receives fail at once.
+    #[error("receiving on a terminated port")]
+    Terminated,
 }
 
 /// The error of [`try_recv`](crate::MessagePort::try_recv).
@@ -146,6 +150,9 @@ pub enum TryRecvError {
     /// The port is closed and nothing is left to receive.
     #[error("receiving on a closed port")]
     Closed,
+    /// The port was terminated.
+    #[error("receiving on a terminated port")]
+    Terminated,
 }
 
 /// The error of [`recv_timeout`](crate::MessagePort::recv_timeout) and
@@ -158,6 +165,9 @@ pub enum RecvTimeoutError {
     /// The port is closed and nothing is left to receive.
     #[error("receiving on a closed port")]
     Closed,
+    /// The port was terminated.
+    #[error("receiving on a terminated port")]
+    Terminated,
 }
 
 impl TryRecvError {
@@ -169,6 +179,37 @@ impl TryRecvError {
     /// True if the port is closed and drained.
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Closed)
+    }
+
+    /// True if the port was terminated.
+    pub fn is_terminated(&self) -> bool {
+        matches!(self, Self::Terminated)
+    }
+
+    /// The error of a blocking receive that met the same end, for `Closed` and
+    /// `Terminated`; `Empty` has none, and gives `Closed`.
+    pub(crate) fn into_recv_error(self) -> RecvError {
+        match self {
+            Self::Terminated => RecvError::Terminated,
+            Self::Empty | Self::Closed => RecvError::Closed,
+        }
+    }
+
+    /// As [`into_recv_error`](Self::into_recv_error), for a receive with a deadline.
+    pub(crate) fn into_timeout_error(self) -> RecvTimeoutError {
+        self.into_recv_error().into()
+    }
+}
+
+impl RecvError {
+    /// True if the port is closed and drained.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
+    }
+
+    /// True if the port was terminated.
+    pub fn is_terminated(&self) -> bool {
+        matches!(self, Self::Terminated)
     }
 }
 
@@ -182,12 +223,26 @@ impl RecvTimeoutError {
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Closed)
     }
+
+    /// True if the port was terminated.
+    pub fn is_terminated(&self) -> bool {
+        matches!(self, Self::Terminated)
+    }
+
+    /// The error of a blocking receive that met the same end; `Timeout` gives `Closed`.
+    pub(crate) fn into_recv_error(self) -> RecvError {
+        match self {
+            Self::Terminated => RecvError::Terminated,
+            Self::Timeout | Self::Closed => RecvError::Closed,
+        }
+    }
 }
 
 impl From<RecvError> for TryRecvError {
     fn from(err: RecvError) -> Self {
         match err {
             RecvError::Closed => Self::Closed,
+            RecvError::Terminated => Self::Terminated,
         }
     }
 }
@@ -196,6 +251,7 @@ impl From<RecvError> for RecvTimeoutError {
     fn from(err: RecvError) -> Self {
         match err {
             RecvError::Closed => Self::Closed,
+            RecvError::Terminated => Self::Terminated,
         }
     }
 }

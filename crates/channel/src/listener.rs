@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::queue::CloseSignal;
+use crate::queue::{CloseSignal, Ended};
 
 /// The handle of a handler started by [`MessagePort::on_message`](crate::MessagePort::on_message)
 /// or [`BroadcastChannel::on_message`](crate::BroadcastChannel::on_message): its thread
@@ -34,7 +34,7 @@ impl Listener {
     ///
     /// The panic payload if the handler panicked.
     pub fn stop(self) -> thread::Result<()> {
-        self.close.close();
+        self.close.close(Ended::Closed);
         self.thread.join()
     }
 

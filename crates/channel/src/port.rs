@@ -10,7 +10,7 @@ use crate::error::{
 };
 use crate::iter::{IntoIter, Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{CloseSignal, Deadline, Inbox, Outbox, direction};
+use crate::queue::{CloseSignal, Deadline, Ended, Inbox, Outbox, direction};
 
 /// A pair of entangled [`MessagePort`]s: what one posts, the other receives, in order, in
 /// both directions. Node's `new MessageChannel()`.
@@ -263,7 +263,7 @@ impl<S, R> MessagePort<S, R> {
     pub fn recv(&self) -> Result<R, RecvError> {
         self.inbox
             .recv(Deadline::Never)
-            .map_err(|_| RecvError::Closed)
+            .map_err(RecvTimeoutError::into_recv_error)
     }
 
     /// Receives a message if one is waiting. Node's `receiveMessageOnPort(port)`.
@@ -386,9 +386,37 @@ impl<S, R> MessagePort<S, R> {
     /// assert!(port2.recv().is_err());
     /// ```
     pub fn close(&self) {
-        if self.inbox.close_signal().close() {
+        if self.inbox.close_signal().close(Ended::Closed) {
             tracing::trace!("message port closed");
         }
+    }
+
+    /// Closes the pair as *terminated*: receives on either end fail at once with
+    /// [`RecvError::Terminated`] (messages still waiting are dropped, as Node drops the
+    /// messages of a terminated worker), posts fail with [`PostError::Closed`] and their
+    /// message, blocked threads wake. A pair that was already closed stays as it was.
+    /// This is what `Worker::terminate` does to a worker's parent port.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use channel::{MessageChannel, RecvError};
+    ///
+    /// let MessageChannel { port1, port2 } = MessageChannel::new();
+    /// port1.post_message("dropped").unwrap();
+    /// port1.terminate();
+    /// assert_eq!(port2.recv(), Err(RecvError::Terminated));
+    /// assert!(port2.post_message("refused").is_err());
+    /// ```
+    pub fn terminate(&self) {
+        if self.inbox.close_signal().close(Ended::Terminated) {
+            tracing::trace!("message port terminated");
+        }
+    }
+
+    /// True if the pair was closed by [`terminate`](Self::terminate).
+    pub fn is_terminated(&self) -> bool {
+        self.inbox.close_signal().ended() == Some(Ended::Terminated)
     }
 
     /// True once either end was closed or dropped. Messages may still be waiting.

@@ -39,7 +39,7 @@
 //! A receive reports `Closed` only when the flag is set *and* the queue is empty (or every
 //! sender is gone), so everything accepted before the close is delivered first.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -120,10 +120,24 @@ impl Drop for Waiting<'_> {
 /// The message type of the wake channel: it has no values, so nothing is ever sent.
 enum Never {}
 
+/// Why a port stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Closed or dropped: what was posted before is still delivered.
+    Closed,
+    /// Terminated: receives fail at once, what is waiting is dropped.
+    Terminated,
+}
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const TERMINATED: u8 = 2;
+
 /// The closed state shared by everything that closes together (both ends of a
 /// `MessageChannel`, or one `BroadcastChannel` instance).
 pub(crate) struct CloseSignal {
-    closed: AtomicBool,
+    /// `OPEN`, `CLOSED` or `TERMINATED`; it leaves `OPEN` once and never changes after.
+    state: AtomicU8,
     /// The only sender of `wake_rx`; dropped by `close` to wake parked `Select`s.
     wake_tx: Mutex<Option<cb::Sender<Never>>>,
     wake_rx: cb::Receiver<Never>,
@@ -135,21 +149,38 @@ impl CloseSignal {
     pub(crate) fn new(arrivals: Vec<Arc<Arrival>>) -> Arc<Self> {
         let (wake_tx, wake_rx) = cb::bounded(0);
         Arc::new(Self {
-            closed: AtomicBool::new(false),
+            state: AtomicU8::new(OPEN),
             wake_tx: Mutex::new(Some(wake_tx)),
             wake_rx,
             arrivals,
         })
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+    /// `None` while open.
+    pub(crate) fn ended(&self) -> Option<Ended> {
+        match self.state.load(Ordering::SeqCst) {
+            OPEN => None,
+            CLOSED => Some(Ended::Closed),
+            _ => Some(Ended::Terminated),
+        }
     }
 
-    /// Closes, wakes every parked and awaiting receiver and sender; returns false if it
-    /// was closed already.
-    pub(crate) fn close(&self) -> bool {
-        if self.closed.swap(true, Ordering::SeqCst) {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != OPEN
+    }
+
+    /// Closes for `why`, wakes every parked and awaiting receiver and sender; returns
+    /// false (and changes nothing) if it was closed already.
+    pub(crate) fn close(&self, why: Ended) -> bool {
+        let state = match why {
+            Ended::Closed => CLOSED,
+            Ended::Terminated => TERMINATED,
+        };
+        if self
+            .state
+            .compare_exchange(OPEN, state, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
             return false;
         }
         // A poisoned lock still holds a valid `Option`: take the sender either way.
@@ -275,15 +306,27 @@ impl<T> Inbox<T> {
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let ended = self.close.ended();
+        if ended == Some(Ended::Terminated) {
+            return Err(TryRecvError::Terminated);
+        }
         match self.rx.try_recv() {
             Ok(msg) => Ok(msg),
-            Err(cb::TryRecvError::Disconnected) => Err(TryRecvError::Closed),
-            Err(cb::TryRecvError::Empty) if self.close.is_closed() => {
+            Err(cb::TryRecvError::Disconnected) => Err(self.ended_error()),
+            Err(cb::TryRecvError::Empty) if ended.is_some() || self.close.is_closed() => {
                 // A post that passed its closed check before the close may have landed
                 // between our look and the flag: one more look delivers it.
-                self.rx.try_recv().map_err(|_| TryRecvError::Closed)
+                self.rx.try_recv().map_err(|_| self.ended_error())
             }
             Err(cb::TryRecvError::Empty) => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// The error for a queue that will never deliver again.
+    fn ended_error(&self) -> TryRecvError {
+        match self.close.ended() {
+            Some(Ended::Terminated) => TryRecvError::Terminated,
+            Some(Ended::Closed) | None => TryRecvError::Closed,
         }
     }
 
@@ -293,8 +336,8 @@ impl<T> Inbox<T> {
         loop {
             match self.try_recv() {
                 Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
                 Err(TryRecvError::Empty) => {}
+                Err(ended) => return Err(ended.into_timeout_error()),
             }
             if deadline.has_passed() {
                 return Err(RecvTimeoutError::Timeout);
@@ -318,25 +361,28 @@ impl<T> Inbox<T> {
             },
         };
         if op.index() == queue {
-            return op.recv(&self.rx).map_err(|_| RecvTimeoutError::Closed);
+            return op
+                .recv(&self.rx)
+                .map_err(|_| self.ended_error().into_timeout_error());
         }
         let _ = op.recv(&self.close.wake_rx);
-        // Closed: deliver what is left, then say so.
-        self.try_recv().map_err(|_| RecvTimeoutError::Closed)
+        // Closed: deliver what is left (unless terminated), then say so.
+        self.try_recv()
+            .map_err(|_| self.ended_error().into_timeout_error())
     }
 
     pub(crate) async fn recv_async(&self) -> Result<T, RecvError> {
         loop {
             match self.try_recv() {
                 Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
                 Err(TryRecvError::Empty) => {}
+                Err(ended) => return Err(ended.into_recv_error()),
             }
             let (_waiting, listener) = Waiting::register(&self.arrived);
             match self.try_recv() {
                 Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
                 Err(TryRecvError::Empty) => listener.await,
+                Err(ended) => return Err(ended.into_recv_error()),
             }
         }
     }

@@ -142,7 +142,7 @@ fn no_message_is_lost_when_a_close_races_with_posts() {
         while received.len() < 10 {
             match port2.recv() {
                 Ok(msg) => received.push(msg),
-                Err(RecvError::Closed) => break,
+                Err(_) => break,
             }
         }
         port2.close();
@@ -150,4 +150,43 @@ fn no_message_is_lost_when_a_close_races_with_posts() {
         received.extend(port2.iter());
         assert_eq!(received, accepted);
     }
+}
+
+#[test]
+fn terminate_fails_receives_at_once_on_both_ends_and_refuses_posts() {
+    let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+    port1.post_message(1).unwrap();
+    port2.post_message(2).unwrap();
+    port1.terminate();
+    assert!(port1.is_terminated() && port2.is_terminated());
+    // What was waiting is dropped: a terminated worker processes nothing more.
+    assert_eq!(port2.recv(), Err(RecvError::Terminated));
+    assert_eq!(port1.try_recv(), Err(TryRecvError::Terminated));
+    assert_eq!(port2.post_message(3), Err(PostError::Closed(3)));
+}
+
+#[test]
+fn terminate_wakes_a_blocked_receiver_with_terminated() {
+    let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+    let port2 = Arc::new(port2);
+    let receiver = {
+        let port2 = Arc::clone(&port2);
+        thread::spawn(move || port2.recv_timeout(std::time::Duration::from_secs(3600)))
+    };
+    port1.terminate();
+    assert_eq!(
+        receiver.join().unwrap(),
+        Err(channel::RecvTimeoutError::Terminated)
+    );
+}
+
+#[test]
+fn a_closed_pair_stays_closed_when_terminated_later() {
+    let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+    port1.post_message(1).unwrap();
+    port1.close();
+    port2.terminate();
+    assert!(!port2.is_terminated());
+    assert_eq!(port2.recv(), Ok(1));
+    assert_eq!(port2.recv(), Err(RecvError::Closed));
 }
