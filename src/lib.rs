@@ -5,6 +5,8 @@
 //!
 //! - [`MessageChannel`], [`MessagePort`], [`BroadcastChannel`]: Node's message ports,
 //!   for threads (the `channel` crate).
+//! - [`Worker`], [`WorkerOptions`], [`is_main_thread`], [`thread_id`], [`parent_port`],
+//!   [`worker_data`]: Node's `worker_threads` (the `worker-core` crate).
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -19,4 +21,9 @@ pub use channel::{
     BroadcastChannel, BroadcastTypeError, IntoIter, Iter, Listener, MessageChannel, MessagePort,
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
     receive_message_on_port,
+};
+pub use worker_core::{
+    ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
+    WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,
+    try_parent_port, try_worker_data, worker_data, worker_name,
 };

@@ -1,0 +1,95 @@
+//! How a worker's run becomes an exit code and maybe an error: the entry's return value,
+//! `exit(code)`, or a panic.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::error::Error;
+use std::panic::{self, PanicHookInfo};
+use std::sync::{Arc, Once};
+
+use crate::context::{ExitRequest, is_main_thread};
+use crate::error::WorkerError;
+
+/// What a worker's entry may return. `()` exits 0, an `i32` is the exit code, `Ok(x)` is
+/// what `x` gives, and `Err(e)` reports `e` as the worker's error with exit code 1.
+pub trait IntoExitCode {
+    /// The exit code, or the error the worker ends with.
+    fn into_exit_code(self) -> Result<i32, Box<dyn Error + Send + Sync>>;
+}
+
+impl IntoExitCode for () {
+    fn into_exit_code(self) -> Result<i32, Box<dyn Error + Send + Sync>> {
+        Ok(0)
+    }
+}
+
+impl IntoExitCode for i32 {
+    fn into_exit_code(self) -> Result<i32, Box<dyn Error + Send + Sync>> {
+        Ok(self)
+    }
+}
+
+impl<T: IntoExitCode, E: Into<Box<dyn Error + Send + Sync>>> IntoExitCode for Result<T, E> {
+    fn into_exit_code(self) -> Result<i32, Box<dyn Error + Send + Sync>> {
+        self.map_err(Into::into)?.into_exit_code()
+    }
+}
+
+/// How a worker ended.
+#[derive(Clone, Debug)]
+pub(crate) struct Outcome {
+    pub(crate) code: i32,
+    pub(crate) error: Option<WorkerError>,
+}
+
+impl Outcome {
+    pub(crate) fn from_return(value: impl IntoExitCode) -> Self {
+        match value.into_exit_code() {
+            Ok(code) => Self { code, error: None },
+            Err(err) => Self {
+                code: 1,
+                error: Some(WorkerError::Failed(Arc::from(err))),
+            },
+        }
+    }
+
+    pub(crate) fn from_unwind(payload: Box<dyn Any + Send>) -> Self {
+        if let Some(ExitRequest(code)) = payload.downcast_ref::<ExitRequest>() {
+            return Self {
+                code: *code,
+                error: None,
+            };
+        }
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "<non-string panic payload>".to_owned());
+        let location = LAST_PANIC_LOCATION.with(|last| last.borrow_mut().take());
+        Self {
+            code: 1,
+            error: Some(WorkerError::Panicked { message, location }),
+        }
+    }
+}
+
+thread_local! {
+    /// Where the last panic on this (worker) thread happened, recorded by our hook.
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that records the location of panics on worker
+/// threads (a panic payload has no location), then calls the hook that was there before.
+pub(crate) fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
+            if !is_main_thread() {
+                let location = info.location().map(ToString::to_string);
+                LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = location);
+            }
+            previous(info);
+        }));
+    });
+}

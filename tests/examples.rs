@@ -1,0 +1,71 @@
+//! The examples run with small sizes and print what they promise. `cargo test` builds
+//! them next to this test's binary (`target/<profile>/examples/`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().expect("test binary path");
+    let profile_dir = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn run(name: &str, args: &[&str]) -> String {
+    let output = Command::new(example(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run example {name}: {err}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{name} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn ping_pong_greets_and_counts_every_round() {
+    let out = run("ping_pong", &["--rounds", "500"]);
+    assert!(
+        out.contains("We got a message from the main thread: Hello, World!"),
+        "{out}"
+    );
+    assert!(out.contains("500 round trips in"), "{out}");
+    assert!(out.contains("worker exited with code 0"), "{out}");
+}
+
+#[test]
+fn ping_pong_rejects_a_bad_argument() {
+    let output = Command::new(example("ping_pong"))
+        .args(["--rounds", "many"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bad --rounds many"));
+}
+
+#[test]
+fn port_transfer_echoes_then_siblings_talk_directly() {
+    let out = run("port_transfer", &["--count", "100"]);
+    assert!(
+        out.contains("We got a message from the main thread: Hello, World!"),
+        "{out}"
+    );
+    assert!(
+        out.contains("siblings: the summer received 1..=100 from the producer directly: 5050"),
+        "{out}"
+    );
+}
+
+#[test]
+fn message_channel_echoes_the_greeting() {
+    let out = run("message_channel", &[]);
+    assert_eq!(out, "We got a message from the main thread: Hello, World!\n");
+}
