@@ -22,7 +22,9 @@ fn rounds_from_args() -> anyhow::Result<u64> {
         match arg.as_str() {
             "--rounds" => {
                 let value = args.next().context("--rounds needs a number")?;
-                rounds = value.parse().with_context(|| format!("bad --rounds {value}"))?;
+                rounds = value
+                    .parse()
+                    .with_context(|| format!("bad --rounds {value}"))?;
             }
             other => bail!("unknown argument {other} (usage: ping_pong [--rounds N])"),
         }

@@ -15,7 +15,9 @@ fn count_from_args() -> anyhow::Result<u64> {
         match arg.as_str() {
             "--count" => {
                 let value = args.next().context("--count needs a number")?;
-                count = value.parse().with_context(|| format!("bad --count {value}"))?;
+                count = value
+                    .parse()
+                    .with_context(|| format!("bad --count {value}"))?;
             }
             other => bail!("unknown argument {other} (usage: port_transfer [--count N])"),
         }

@@ -67,5 +67,8 @@ fn port_transfer_echoes_then_siblings_talk_directly() {
 #[test]
 fn message_channel_echoes_the_greeting() {
     let out = run("message_channel", &[]);
-    assert_eq!(out, "We got a message from the main thread: Hello, World!\n");
+    assert_eq!(
+        out,
+        "We got a message from the main thread: Hello, World!\n"
+    );
 }
