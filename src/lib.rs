@@ -17,6 +17,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use channel::{
     BroadcastChannel, BroadcastTypeError, IntoIter, Iter, Listener, MessageChannel, MessagePort,
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
