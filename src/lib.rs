@@ -7,6 +7,8 @@
 //!   for threads (the `channel` crate).
 //! - [`Worker`], [`WorkerOptions`], [`is_main_thread`], [`thread_id`], [`parent_port`],
 //!   [`worker_data`]: Node's `worker_threads` (the `worker-core` crate).
+//! - [`SharedArrayBuffer`] and [`atomics`]: shared memory and `Atomics.wait`/`notify` (the
+//!   `shared` crate).
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -27,6 +29,7 @@ pub use channel::{
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
     receive_message_on_port,
 };
+pub use shared::{Element, SharedArrayBuffer, ViewError, atomics};
 pub use worker_core::{
     ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
     WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,

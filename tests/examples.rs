@@ -72,3 +72,20 @@ fn message_channel_echoes_the_greeting() {
         "We got a message from the main thread: Hello, World!\n"
     );
 }
+
+#[test]
+fn shared_counter_counts_every_increment_and_every_ring_item() {
+    let out = run(
+        "shared_counter",
+        &["--workers", "3", "--increments", "1000"],
+    );
+    assert!(
+        out.contains("counter: 3 workers x 1000 increments = 3000"),
+        "{out}"
+    );
+    // 3 * (0 + 1 + ... + 999)
+    assert!(
+        out.contains("ring: 1000 items through 64 slots, sum 1498500"),
+        "{out}"
+    );
+}

@@ -1,0 +1,140 @@
+//! Shared memory between workers, the Node way: N workers increment a counter in a
+//! `SharedArrayBuffer`, and the main thread sleeps in `atomics::wait` until they are all
+//! done. Then a single-producer/single-consumer ring buffer over a second buffer, where
+//! each side waits on the other's index.
+//!
+//! `cargo run --release --example shared_counter -- --workers 4 --increments 100000`
+
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, bail};
+use worker_threads::atomics::{self, WaitResult};
+use worker_threads::{SharedArrayBuffer, Worker, WorkerOptions, worker_data};
+
+struct Args {
+    workers: i32,
+    increments: i32,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut parsed = Args {
+        workers: 4,
+        increments: 100_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{arg} needs a number"))?;
+        let value: i32 = value
+            .parse()
+            .with_context(|| format!("bad {arg} {value}"))?;
+        match arg.as_str() {
+            "--workers" => parsed.workers = value,
+            "--increments" => parsed.increments = value,
+            other => bail!("unknown argument {other} (usage: [--workers N] [--increments N])"),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Cells of the counter buffer.
+const COUNTER: usize = 0;
+const DONE: usize = 1;
+
+fn counter(args: &Args) -> anyhow::Result<()> {
+    let sab = SharedArrayBuffer::new(2 * 4);
+    let increments = args.increments;
+    let workers: Vec<Worker<()>> = (0..args.workers)
+        .map(|_| {
+            Worker::spawn(WorkerOptions::new().worker_data(sab.clone()), move |_| {
+                let cells = worker_data::<SharedArrayBuffer>();
+                let cells = cells.as_i32();
+                for _ in 0..increments {
+                    cells[COUNTER].fetch_add(1, Ordering::Relaxed);
+                }
+                cells[DONE].fetch_add(1, Ordering::SeqCst);
+                atomics::notify(&cells[DONE], 1);
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let cells = sab.as_i32();
+    loop {
+        let done = cells[DONE].load(Ordering::SeqCst);
+        if done == args.workers {
+            break;
+        }
+        atomics::wait(&cells[DONE], done, None);
+    }
+    for worker in workers {
+        worker.join()?;
+    }
+    let total = cells[COUNTER].load(Ordering::SeqCst);
+    let expected = args.workers * increments;
+    if total != expected {
+        bail!("counter is {total}, expected {expected}");
+    }
+    println!(
+        "counter: {} workers x {increments} increments = {total}",
+        args.workers
+    );
+    Ok(())
+}
+
+/// The ring's cells: where the consumer reads next, where the producer writes next, then
+/// the slots.
+const HEAD: usize = 0;
+const TAIL: usize = 1;
+const SLOTS: i32 = 64;
+
+fn ring(items: i32) -> anyhow::Result<()> {
+    let sab = SharedArrayBuffer::new((2 + SLOTS as usize) * 4);
+    let producer: Worker<()> =
+        Worker::spawn(WorkerOptions::new().worker_data(sab.clone()), move |_| {
+            let ring = worker_data::<SharedArrayBuffer>();
+            let cells = ring.as_i32();
+            for item in 0..items {
+                // Wait for room: the ring is full while tail - head == SLOTS.
+                loop {
+                    let head = cells[HEAD].load(Ordering::Acquire);
+                    if item - head < SLOTS {
+                        break;
+                    }
+                    atomics::wait(&cells[HEAD], head, None);
+                }
+                cells[2 + (item % SLOTS) as usize].store(item * 3, Ordering::Relaxed);
+                cells[TAIL].store(item + 1, Ordering::Release);
+                atomics::notify(&cells[TAIL], 1);
+            }
+        })?;
+    let cells = sab.as_i32();
+    let mut sum: i64 = 0;
+    for next in 0..items {
+        // Wait for an item: the ring is empty while tail == head.
+        loop {
+            let tail = cells[TAIL].load(Ordering::Acquire);
+            if tail > next {
+                break;
+            }
+            if atomics::wait(&cells[TAIL], tail, None) == WaitResult::TimedOut {
+                bail!("no timeout was set");
+            }
+        }
+        let value = cells[2 + (next % SLOTS) as usize].load(Ordering::Relaxed);
+        if value != next * 3 {
+            bail!("slot for item {next} holds {value}");
+        }
+        sum += i64::from(value);
+        cells[HEAD].store(next + 1, Ordering::Release);
+        atomics::notify(&cells[HEAD], 1);
+    }
+    producer.join()?;
+    println!("ring: {items} items through {SLOTS} slots, sum {sum}");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    counter(&args)?;
+    ring(args.increments)
+}
