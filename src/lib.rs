@@ -9,6 +9,7 @@
 //!   [`worker_data`]: Node's `worker_threads` (the `worker-core` crate).
 //! - [`SharedArrayBuffer`] and [`atomics`]: shared memory and `Atomics.wait`/`notify` (the
 //!   `shared` crate).
+//! - [`Pool`]: piscina, a pool of threads with a bounded task queue (the `pool` crate).
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -28,6 +29,10 @@ pub use channel::{
     BroadcastChannel, BroadcastTypeError, IntoIter, Iter, Listener, MessageChannel, MessagePort,
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
     receive_message_on_port,
+};
+pub use pool::{
+    BuildError, Latency, Map, MapUnordered, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError,
+    TaskError, TaskHandle, is_cancelled,
 };
 pub use shared::{Element, SharedArrayBuffer, ViewError, atomics};
 pub use worker_core::{

@@ -89,3 +89,28 @@ fn shared_counter_counts_every_increment_and_every_ring_item() {
         "{out}"
     );
 }
+
+#[test]
+fn sqrt_pool_runs_the_seed_loop_and_the_map_mode() {
+    let out = run("sqrt_pool", &["20000"]);
+    assert!(out.contains("tasks: 20000 in"), "{out}");
+    assert!(out.contains("max_queue: "), "{out}");
+    // The queue never went past its bound.
+    let max_queue: usize = field(&out, "max_queue: ");
+    let largest: usize = field(&out, "largest queue seen: ");
+    assert!(largest <= max_queue, "{out}");
+    assert!(out.contains("peak RSS: "), "{out}");
+
+    let out = run("sqrt_pool", &["20000", "--mode", "map", "--threads", "2"]);
+    assert!(out.contains("sqrt_pool: pool.map"), "{out}");
+    assert!(out.contains("tasks: 20000 in"), "{out}");
+    assert!(out.contains("max_queue: 4"), "{out}");
+}
+
+/// The number after `label` on its line of `out`.
+fn field<T: std::str::FromStr>(out: &str, label: &str) -> T {
+    out.lines()
+        .find_map(|line| line.strip_prefix(label))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {label} in {out}"))
+}

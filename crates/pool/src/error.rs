@@ -1,0 +1,98 @@
+//! The errors of building a pool, submitting a task, and a task's outcome.
+
+use std::fmt;
+use std::io;
+
+/// The error of [`Pool::run`](crate::Pool::run) and the other submitters: the task was not
+/// accepted, and comes back.
+#[derive(thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum RunError<T> {
+    /// The queue holds `max_queue` tasks. Wait for room
+    /// ([`wait_drain`](crate::Pool::wait_drain), [`run_wait`](crate::Pool::run_wait)) and
+    /// try again.
+    #[error("the pool's task queue is full")]
+    QueueFull(T),
+    /// The pool was closed or destroyed.
+    #[error("the pool is closed")]
+    Closed(T),
+}
+
+impl<T> RunError<T> {
+    /// The task that was not accepted.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::QueueFull(task) | Self::Closed(task) => task,
+        }
+    }
+
+    /// True for `QueueFull`.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::QueueFull(_))
+    }
+}
+
+impl<T> fmt::Debug for RunError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueFull(_) => f.write_str("QueueFull(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+/// How an accepted task failed to give its value: the error of
+/// [`TaskHandle::join`](crate::TaskHandle::join).
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The handler panicked; the message of the panic.
+    #[error("the task panicked: {0}")]
+    Panicked(String),
+    /// The task was cancelled (by its handle, or by `destroy`) before it gave a value.
+    #[error("the task was cancelled")]
+    Cancelled,
+}
+
+/// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).
+#[derive(thiserror::Error, Debug)]
+#[error("{kind}")]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+#[derive(thiserror::Error, Debug)]
+enum BuildErrorKind {
+    #[error("max_threads must be at least 1")]
+    NoThreads,
+    #[error("min_threads ({min}) is more than max_threads ({max})")]
+    MinAboveMax { min: usize, max: usize },
+    #[error("a bounded queue needs room for at least one task")]
+    EmptyQueue,
+    #[error("the OS refused a pool thread")]
+    Spawn(#[source] io::Error),
+}
+
+impl BuildError {
+    pub(crate) fn no_threads() -> Self {
+        Self {
+            kind: BuildErrorKind::NoThreads,
+        }
+    }
+
+    pub(crate) fn min_above_max(min: usize, max: usize) -> Self {
+        Self {
+            kind: BuildErrorKind::MinAboveMax { min, max },
+        }
+    }
+
+    pub(crate) fn empty_queue() -> Self {
+        Self {
+            kind: BuildErrorKind::EmptyQueue,
+        }
+    }
+
+    pub(crate) fn spawn(err: io::Error) -> Self {
+        Self {
+            kind: BuildErrorKind::Spawn(err),
+        }
+    }
+}
