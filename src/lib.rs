@@ -26,9 +26,9 @@
 struct ReadmeDoctests;
 
 pub use channel::{
-    BroadcastChannel, BroadcastTypeError, IntoIter, Iter, Listener, MessageChannel, MessagePort,
-    PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryIter, TryPostError, TryRecvError,
-    receive_message_on_port,
+    BroadcastChannel, BroadcastTypeError, Installed, IntoIter, Iter, Listener, MessageChannel,
+    MessagePort, PostError, PostTimeoutError, RecvError, RecvTimeoutError, TerminationSignal,
+    TryIter, TryPostError, TryRecvError, receive_message_on_port,
 };
 pub use pool::{
     BuildError, Latency, Map, MapUnordered, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError,

@@ -104,6 +104,7 @@ mod iter;
 mod listener;
 mod port;
 mod queue;
+mod termination;
 
 pub use crate::broadcast::BroadcastChannel;
 pub use crate::error::{
@@ -113,3 +114,4 @@ pub use crate::error::{
 pub use crate::iter::{IntoIter, Iter, TryIter};
 pub use crate::listener::Listener;
 pub use crate::port::{MessageChannel, MessagePort, receive_message_on_port};
+pub use crate::termination::{Installed, TerminationSignal};

@@ -48,6 +48,7 @@ use crossbeam_utils::Backoff;
 use event_listener::{Event, EventListener, IntoNotification};
 
 use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
+use crate::termination;
 
 /// When a blocking operation gives up.
 #[derive(Clone, Copy, Debug)]
@@ -330,8 +331,10 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Receives, waiting until `deadline`: spin first, then park.
+    /// Receives, waiting until `deadline`: spin first, then park. The calling thread's
+    /// [`TerminationSignal`](crate::TerminationSignal), if any, ends the wait too.
     pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let thread_signal = termination::current();
         let backoff = Backoff::new();
         loop {
             match self.try_recv() {
@@ -339,20 +342,33 @@ impl<T> Inbox<T> {
                 Err(TryRecvError::Empty) => {}
                 Err(ended) => return Err(ended.into_timeout_error()),
             }
+            if thread_signal
+                .as_ref()
+                .is_some_and(|signal| signal.is_closed())
+            {
+                return Err(RecvTimeoutError::Terminated);
+            }
             if deadline.has_passed() {
                 return Err(RecvTimeoutError::Timeout);
             }
             if backoff.is_completed() {
-                return self.park(deadline);
+                return self.park(deadline, thread_signal.as_deref());
             }
             backoff.snooze();
         }
     }
 
-    fn park(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+    fn park(
+        &self,
+        deadline: Deadline,
+        thread_signal: Option<&CloseSignal>,
+    ) -> Result<T, RecvTimeoutError> {
         let mut select = cb::Select::new();
         let queue = select.recv(&self.rx);
-        select.recv(&self.close.wake_rx);
+        let closed = select.recv(&self.close.wake_rx);
+        if let Some(signal) = thread_signal {
+            select.recv(&signal.wake_rx);
+        }
         let op = match deadline {
             Deadline::Never => select.select(),
             Deadline::At(at) => match select.select_deadline(at) {
@@ -364,6 +380,13 @@ impl<T> Inbox<T> {
             return op
                 .recv(&self.rx)
                 .map_err(|_| self.ended_error().into_timeout_error());
+        }
+        if op.index() != closed {
+            // The thread's termination signal: its wake channel only becomes ready closed.
+            if let Some(signal) = thread_signal {
+                let _ = op.recv(&signal.wake_rx);
+            }
+            return Err(RecvTimeoutError::Terminated);
         }
         let _ = op.recv(&self.close.wake_rx);
         // Closed: deliver what is left (unless terminated), then say so.

@@ -5,16 +5,17 @@ use std::any::{Any, type_name};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use channel::MessagePort;
+use channel::{MessagePort, TerminationSignal};
 
 use crate::error::ContextError;
 
 /// State shared by a worker's thread and its [`Worker`](crate::Worker) handle.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    pub(crate) terminating: AtomicBool,
+    /// Raised by `terminate`; installed on the worker's thread, so that every blocking
+    /// receive there, on any port, fails with `Terminated`.
+    pub(crate) termination: TerminationSignal,
 }
 
 /// The facts a worker thread keeps in its thread-local slot, type-erased.
@@ -107,7 +108,7 @@ pub fn worker_name() -> Option<Arc<str>> {
 /// A worker that computes without receiving should poll it. Always false off a worker.
 pub fn is_terminating() -> bool {
     with_current(|current| {
-        current.is_some_and(|current| current.shared.terminating.load(Ordering::Acquire))
+        current.is_some_and(|current| current.shared.termination.is_terminated())
     })
 }
 
@@ -274,7 +275,7 @@ impl<D, In, Out> WorkerContext<D, In, Out> {
 
     /// True once [`Worker::terminate`](crate::Worker::terminate) was called.
     pub fn is_terminating(&self) -> bool {
-        self.shared.terminating.load(Ordering::Acquire)
+        self.shared.termination.is_terminated()
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

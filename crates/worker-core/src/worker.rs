@@ -32,8 +32,10 @@ pub(crate) enum Lifecycle {
 ///
 /// # Termination is cooperative
 ///
-/// Rust cannot kill a thread. [`terminate`](Worker::terminate) closes the parent port so
-/// that any receive in the worker fails at once with `Terminated`, and turns
+/// Rust cannot kill a thread. [`terminate`](Worker::terminate) terminates the parent port
+/// and raises the worker thread's [`TerminationSignal`](channel::TerminationSignal), so
+/// that any blocking receive in the worker, on any port, fails at once with `Terminated`;
+/// it also turns
 /// [`is_terminating`](crate::is_terminating) true for code that computes without
 /// receiving; the worker then reports exit code 1, as in Node. A worker that neither
 /// receives nor polls runs on until its entry returns.
@@ -147,6 +149,7 @@ fn run<D, In, Out, F, R>(
     let port = Arc::clone(ctx.parent_port());
     let shared = Arc::clone(ctx.shared());
     let guard = Current::new(&ctx).install();
+    let _terminated_here = shared.termination.install();
     // The handle may be gone already (dropped at once): nobody to tell, carry on.
     let _ = lifecycle.post_message(Lifecycle::Online);
     let mut outcome = match panic::catch_unwind(AssertUnwindSafe(move || entry(ctx))) {
@@ -154,7 +157,7 @@ fn run<D, In, Out, F, R>(
         Err(payload) => Outcome::from_unwind(payload),
     };
     drop(guard);
-    if shared.terminating.load(Ordering::Acquire) {
+    if shared.termination.is_terminated() {
         outcome.code = 1;
     }
     match &outcome.error {
@@ -258,17 +261,18 @@ impl<In, Out> Worker<In, Out> {
 
     /// Asks the worker to stop (cooperatively: see the type's docs). The parent port is
     /// terminated, so receives on both sides fail at once with `Terminated` and posts
-    /// return their message; the worker will report exit code 1. Calling it again, or on
+    /// return their message; a blocking receive in the worker on any other port fails with
+    /// `Terminated` too; the worker will report exit code 1. Calling it again, or on
     /// a worker that ended, does nothing more. Node's `worker.terminate()`.
     pub fn terminate(&self) {
-        self.shared.terminating.store(true, Ordering::Release);
+        self.shared.termination.terminate();
         self.port.terminate();
         tracing::debug!(thread_id = self.thread_id, "worker terminate requested");
     }
 
     /// True once [`terminate`](Self::terminate) was called.
     pub fn is_terminating(&self) -> bool {
-        self.shared.terminating.load(Ordering::Acquire)
+        self.shared.termination.is_terminated()
     }
 
     /// Waits for the worker to end and returns its exit code: 0 for an entry that returned

@@ -190,3 +190,22 @@ fn dropping_the_handle_closes_the_port_and_detaches_the_thread() {
     // The worker drained what was posted, saw the close, and ended on its own.
     assert_eq!(rx.recv().unwrap(), [1, 2]);
 }
+
+#[test]
+fn terminate_wakes_a_receive_on_a_port_from_worker_data() {
+    // The worker waits on a sibling port, not its parent port: terminate reaches it too.
+    let channel::MessageChannel { port1, port2 } = channel::MessageChannel::<u32>::new();
+    let (tx, rx) = mpsc::channel();
+    let worker: Worker<(), ()> =
+        Worker::spawn(WorkerOptions::new().worker_data(port2), move |ctx| {
+            ctx.parent_port().post_message(()).unwrap();
+            tx.send(ctx.worker_data().recv()).unwrap();
+        })
+        .unwrap();
+    assert_eq!(worker.recv(), Ok(()));
+    worker.terminate();
+    assert_eq!(rx.recv().unwrap(), Err(RecvError::Terminated));
+    assert_eq!(worker.join().unwrap(), 1);
+    // The worker's end was dropped when it ended: the sibling sees the close.
+    assert!(port1.is_closed());
+}
