@@ -67,48 +67,37 @@ impl Turn for Spin {
     fn wake(_: &AtomicI32) {}
 }
 
+/// Plays `rounds` turns: waits until the counter is `2 * round + parity`, then moves it on.
+fn play<T: Turn>(turn: &AtomicI32, rounds: i32, parity: i32) {
+    for round in 0..rounds {
+        let mine = 2 * round + parity;
+        wait_for::<T>(turn, mine);
+        turn.store(mine + 1, Ordering::SeqCst);
+        T::wake(turn);
+    }
+}
+
+fn wait_for<T: Turn>(turn: &AtomicI32, value: i32) {
+    loop {
+        let now = turn.load(Ordering::SeqCst);
+        if now == value {
+            return;
+        }
+        T::wait(turn, now);
+    }
+}
+
 /// `rounds` round trips: main moves the counter to odd and waits for even, the peer the
 /// other way round.
 fn ping_pong<T: Turn>(rounds: u64) -> Duration {
     let sab = SharedArrayBuffer::new(4);
     let other = sab.clone();
-    let rounds = rounds as i32;
-    let peer = thread::spawn(move || {
-        let turn = &other.as_i32()[0];
-        for round in 0..rounds {
-            let mine = 2 * round + 1;
-            loop {
-                let now = turn.load(Ordering::SeqCst);
-                if now == mine {
-                    break;
-                }
-                T::wait(turn, now);
-            }
-            turn.store(mine + 1, Ordering::SeqCst);
-            T::wake(turn);
-        }
-    });
+    let rounds = i32::try_from(rounds).unwrap_or(i32::MAX / 2);
+    let peer = thread::spawn(move || play::<T>(&other.as_i32()[0], rounds, 1));
     let turn = &sab.as_i32()[0];
     let start = Instant::now();
-    for round in 0..rounds {
-        let mine = 2 * round;
-        loop {
-            let now = turn.load(Ordering::SeqCst);
-            if now == mine {
-                break;
-            }
-            T::wait(turn, now);
-        }
-        turn.store(mine + 1, Ordering::SeqCst);
-        T::wake(turn);
-    }
-    loop {
-        let now = turn.load(Ordering::SeqCst);
-        if now == 2 * rounds {
-            break;
-        }
-        T::wait(turn, now);
-    }
+    play::<T>(turn, rounds, 0);
+    wait_for::<T>(turn, 2 * rounds);
     let elapsed = start.elapsed();
     peer.join().expect("peer thread");
     elapsed

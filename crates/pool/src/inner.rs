@@ -275,6 +275,19 @@ impl<T, R> Inner<T, R> {
         state.drain_epoch
     }
 
+    /// Removes task `id` from the queue, if it is there, signalling a drain it causes.
+    fn take_queued(&self, id: u64) -> Option<Job<T, R>> {
+        let mut state = self.lock();
+        let at = state.queue.iter().position(|job| job.id == id)?;
+        let job = state.queue.remove(at);
+        let drained = self.popped(&mut state);
+        drop(state);
+        if drained {
+            self.emit(PoolEvent::Drain);
+        }
+        job
+    }
+
     /// What dropping the `Pool` does: `close`.
     pub(crate) fn drop_pool(self: &Arc<Self>) {
         self.shut_down(false);
@@ -419,10 +432,15 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     fn run_here(self: &Arc<Self>, task: T) -> TaskHandle<R> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Slot::new();
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || (self.inline)(task))));
-        slot.resolve(result.map_err(|payload| TaskError::Panicked(panic_message(&*payload))));
+        self.run_inline(task, &slot);
         TaskHandle::new(id, slot, self.hooks.clone())
+    }
+
+    /// Runs `task` on the calling thread with a fresh `init` state, and resolves `slot`.
+    fn run_inline(&self, task: T, slot: &Arc<Slot<R>>) {
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))));
+        slot.resolve(result.map_err(|payload| TaskError::Panicked(panic_message(&*payload))));
     }
 
     /// Accepts `task` if there is room now; `Ok(Err(task))` if the queue is full.
@@ -580,20 +598,11 @@ impl<T, R> Drop for AsyncWaiter<'_, T, R> {
 
 impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
     fn cancel_queued(&self, id: u64) -> bool {
-        let mut state = self.lock();
-        let Some(at) = state.queue.iter().position(|job| job.id == id) else {
+        let Some(job) = self.take_queued(id) else {
             return false;
         };
-        let job = state.queue.remove(at);
-        let drained = self.popped(&mut state);
-        drop(state);
-        if drained {
-            self.emit(PoolEvent::Drain);
-        }
-        if let Some(job) = job {
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            job.slot.resolve(Err(TaskError::Cancelled));
-        }
+        self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        job.slot.resolve(Err(TaskError::Cancelled));
         true
     }
 
@@ -602,22 +611,10 @@ impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
         if !ours {
             return false;
         }
-        let mut state = self.lock();
-        let Some(at) = state.queue.iter().position(|job| job.id == id) else {
+        let Some(job) = self.take_queued(id) else {
             return false;
         };
-        let job = state.queue.remove(at);
-        let drained = self.popped(&mut state);
-        drop(state);
-        if drained {
-            self.emit(PoolEvent::Drain);
-        }
-        let Some(job) = job else { return false };
-        let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            running(&job.slot, || (self.inline)(job.task))
-        }));
-        job.slot
-            .resolve(result.map_err(|payload| TaskError::Panicked(panic_message(&*payload))));
+        self.run_inline(job.task, &job.slot);
         true
     }
 }

@@ -16,6 +16,17 @@ struct InFlight<'p, T, R, I> {
     limit: usize,
 }
 
+impl<'p, T, R, I> InFlight<'p, T, R, I> {
+    fn new(pool: &'p Pool<T, R>, tasks: I, limit: usize) -> Self {
+        Self {
+            pool,
+            tasks,
+            pending: VecDeque::new(),
+            limit: limit.max(1),
+        }
+    }
+}
+
 impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T, R, I> {
     fn fill(&mut self) {
         while self.pending.len() < self.limit {
@@ -36,12 +47,7 @@ pub struct Map<'p, T, R, I> {
 impl<'p, T, R, I> Map<'p, T, R, I> {
     pub(crate) fn new(pool: &'p Pool<T, R>, tasks: I, limit: usize) -> Self {
         Self {
-            flight: InFlight {
-                pool,
-                tasks,
-                pending: VecDeque::new(),
-                limit: limit.max(1),
-            },
+            flight: InFlight::new(pool, tasks, limit),
         }
     }
 }
@@ -64,12 +70,7 @@ pub struct MapUnordered<'p, T, R, I> {
 impl<'p, T, R, I> MapUnordered<'p, T, R, I> {
     pub(crate) fn new(pool: &'p Pool<T, R>, tasks: I, limit: usize) -> Self {
         Self {
-            flight: InFlight {
-                pool,
-                tasks,
-                pending: VecDeque::new(),
-                limit: limit.max(1),
-            },
+            flight: InFlight::new(pool, tasks, limit),
         }
     }
 }
