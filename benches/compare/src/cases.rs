@@ -1,0 +1,433 @@
+//! The Rust side of each comparison: `compare case NAME N` runs one and prints
+//! `{"value": ...}` on one line. Each runs in a process of its own (memory is per process).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use worker_threads::{MessageChannel, SharedArrayBuffer, Worker, WorkerOptions, atomics};
+
+const BUFFER: usize = 64 * 1024 * 1024;
+
+/// Runs case `name` with size `n` and prints its value.
+pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
+    let value = match name {
+        "rt_worker" => rt_worker(n)?,
+        "rt_flume" => rt_flume(n)?,
+        "rt_crossbeam" => rt_crossbeam(n)?,
+        "tput_ours" => tput_ours(n)?,
+        "tput_flume" => tput_flume(n)?,
+        "tput_crossbeam" => tput_crossbeam(n)?,
+        "buf_move" => buffer(n, false)?,
+        "buf_clone" => buffer(n, true)?,
+        "spawn_worker" => spawn_worker(n)?,
+        "spawn_thread" => spawn_thread(n)?,
+        "idle_worker" => idle_worker(n)?,
+        "idle_thread" => idle_thread(n)?,
+        "atomics_ours" => atomics_ours(n),
+        #[cfg(target_os = "linux")]
+        "atomics_futex" => atomics_futex(n),
+        "sqrt_seed" => sqrt_seed(n)?,
+        "sqrt_map" => sqrt_map(n)?,
+        "sqrt_threadpool" => sqrt_threadpool(n)?,
+        "sqrt_rayon" => sqrt_rayon(n)?,
+        other => bail!("no case {other}"),
+    };
+    println!("{}", serde_json::json!({ "value": value }));
+    Ok(())
+}
+
+fn per_op_us(start: Instant, n: u64) -> f64 {
+    start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+fn per_sec_millions(start: Instant, n: u64) -> f64 {
+    n as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// `ping_pong`: main <-> worker over the parent port; microseconds per round trip.
+fn rt_worker(n: u64) -> anyhow::Result<f64> {
+    let worker: Worker<u64> = Worker::spawn(WorkerOptions::new(), |ctx| {
+        let port = ctx.parent_port();
+        for v in port.iter() {
+            if port.post_message(v).is_err() {
+                break;
+            }
+        }
+    })?;
+    let start = Instant::now();
+    for i in 0..n {
+        worker.post_message(i)?;
+        anyhow::ensure!(worker.recv()? == i, "out of order");
+    }
+    let us = per_op_us(start, n);
+    worker.port().close();
+    worker.join()?;
+    Ok(us)
+}
+
+/// An echo thread over two channels of any kind, timed from the main side.
+fn rt_echo<S, R>(
+    n: u64,
+    send: S,
+    recv: R,
+    echo: impl FnOnce() + Send + 'static,
+) -> anyhow::Result<f64>
+where
+    S: Fn(u64) -> bool,
+    R: Fn() -> Option<u64>,
+{
+    let peer = thread::spawn(echo);
+    let start = Instant::now();
+    for i in 0..n {
+        anyhow::ensure!(send(i) && recv() == Some(i), "echo lost a message");
+    }
+    let us = per_op_us(start, n);
+    drop((send, recv));
+    peer.join()
+        .map_err(|_| anyhow::anyhow!("echo thread panicked"))?;
+    Ok(us)
+}
+
+fn rt_flume(n: u64) -> anyhow::Result<f64> {
+    let (a_tx, a_rx) = flume::unbounded::<u64>();
+    let (b_tx, b_rx) = flume::unbounded::<u64>();
+    rt_echo(
+        n,
+        move |v| a_tx.send(v).is_ok(),
+        move || b_rx.recv().ok(),
+        move || {
+            for v in a_rx.iter() {
+                let _ = b_tx.send(v);
+            }
+        },
+    )
+}
+
+fn rt_crossbeam(n: u64) -> anyhow::Result<f64> {
+    let (a_tx, a_rx) = crossbeam_channel::unbounded::<u64>();
+    let (b_tx, b_rx) = crossbeam_channel::unbounded::<u64>();
+    rt_echo(
+        n,
+        move |v| a_tx.send(v).is_ok(),
+        move || b_rx.recv().ok(),
+        move || {
+            for v in a_rx.iter() {
+                let _ = b_tx.send(v);
+            }
+        },
+    )
+}
+
+/// One-way: `n` posts, received on another thread; millions of messages per second.
+fn tput(
+    n: u64,
+    send: impl Fn(u64),
+    recv: impl FnOnce(u64) -> u64 + Send + 'static,
+) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let consumer = thread::spawn(move || recv(n));
+    for i in 0..n {
+        send(i);
+    }
+    drop(send);
+    let sum = consumer
+        .join()
+        .map_err(|_| anyhow::anyhow!("consumer panicked"))?;
+    let rate = per_sec_millions(start, n);
+    anyhow::ensure!(sum == n * n.saturating_sub(1) / 2, "lost messages");
+    Ok(rate)
+}
+
+fn tput_ours(n: u64) -> anyhow::Result<f64> {
+    let MessageChannel { port1, port2 } = MessageChannel::<u64>::new();
+    tput(
+        n,
+        move |v| {
+            let _ = port1.post_message(v);
+        },
+        move |n| (0..n).map_while(|_| port2.recv().ok()).sum(),
+    )
+}
+
+fn tput_flume(n: u64) -> anyhow::Result<f64> {
+    let (tx, rx) = flume::unbounded::<u64>();
+    tput(
+        n,
+        move |v| {
+            let _ = tx.send(v);
+        },
+        move |n| (0..n).map_while(|_| rx.recv().ok()).sum(),
+    )
+}
+
+fn tput_crossbeam(n: u64) -> anyhow::Result<f64> {
+    let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+    tput(
+        n,
+        move |v| {
+            let _ = tx.send(v);
+        },
+        move |n| (0..n).map_while(|_| rx.recv().ok()).sum(),
+    )
+}
+
+/// A 64 MiB buffer to a worker and back, `reps` times: moved (Node's transfer), or cloned
+/// on each side (Node's structured clone); milliseconds per round trip.
+fn buffer(reps: u64, clone: bool) -> anyhow::Result<f64> {
+    let worker = Worker::<Vec<u8>>::spawn(WorkerOptions::new(), move |ctx| {
+        let port = ctx.parent_port();
+        for buf in port.iter() {
+            let back = if clone { buf.clone() } else { buf };
+            if port.post_message(back).is_err() {
+                break;
+            }
+        }
+    })?;
+    let mut buf = vec![7u8; BUFFER];
+    let start = Instant::now();
+    for _ in 0..reps {
+        let out = if clone { buf.clone() } else { buf };
+        worker.post_message(out)?;
+        buf = worker.recv()?;
+        anyhow::ensure!(buf.len() == BUFFER, "wrong size");
+    }
+    let ms = start.elapsed().as_secs_f64() * 1e3 / reps.max(1) as f64;
+    worker.port().close();
+    worker.join()?;
+    Ok(ms)
+}
+
+/// Spawn to first message, one at a time; microseconds per worker.
+fn spawn_worker(n: u64) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for _ in 0..n {
+        let start = Instant::now();
+        let worker: Worker<(), u8> = Worker::spawn(WorkerOptions::new(), |ctx| {
+            let _ = ctx.parent_port().post_message(1);
+        })?;
+        worker.recv()?;
+        total += start.elapsed().as_secs_f64();
+        worker.join()?;
+    }
+    Ok(total * 1e6 / n.max(1) as f64)
+}
+
+fn spawn_thread(n: u64) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for _ in 0..n {
+        let start = Instant::now();
+        let (tx, rx) = mpsc::channel();
+        let handle = thread::spawn(move || tx.send(1u8));
+        rx.recv()?;
+        total += start.elapsed().as_secs_f64();
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("thread panicked"))??;
+    }
+    Ok(total * 1e6 / n.max(1) as f64)
+}
+
+fn rss_kib() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .context("bad VmRSS")
+}
+
+/// RSS per idle worker, `n` of them; KiB.
+fn idle_worker(n: u64) -> anyhow::Result<f64> {
+    let before = rss_kib()?;
+    let workers = (0..n)
+        .map(|_| {
+            Worker::spawn(WorkerOptions::new(), |ctx| {
+                let _ = ctx.parent_port().post_message(());
+                let _ = ctx.parent_port().recv();
+            })
+        })
+        .collect::<Result<Vec<Worker<()>>, _>>()?;
+    for worker in &workers {
+        worker.recv()?;
+    }
+    let per = (rss_kib()? - before) / n.max(1) as f64;
+    for worker in workers {
+        worker.port().close();
+        worker.join()?;
+    }
+    Ok(per)
+}
+
+fn idle_thread(n: u64) -> anyhow::Result<f64> {
+    let before = rss_kib()?;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut stops = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let ready_tx = ready_tx.clone();
+        handles.push(thread::spawn(move || {
+            let _ = ready_tx.send(());
+            let _ = stop_rx.recv();
+        }));
+        stops.push(stop_tx);
+    }
+    for _ in 0..n {
+        ready_rx.recv()?;
+    }
+    let per = (rss_kib()? - before) / n.max(1) as f64;
+    drop(stops);
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("thread panicked"))?;
+    }
+    Ok(per)
+}
+
+/// Waits until the counter is `2 * round + parity`, then moves it on, `rounds` times.
+fn play(
+    turn: &AtomicI32,
+    rounds: i32,
+    parity: i32,
+    wait: &dyn Fn(&AtomicI32, i32),
+    wake: &dyn Fn(&AtomicI32),
+) {
+    for round in 0..rounds {
+        let mine = 2 * round + parity;
+        loop {
+            let now = turn.load(Ordering::SeqCst);
+            if now == mine {
+                break;
+            }
+            wait(turn, now);
+        }
+        turn.store(mine + 1, Ordering::SeqCst);
+        wake(turn);
+    }
+}
+
+fn ping_pong(n: u64, wait: fn(&AtomicI32, i32), wake: fn(&AtomicI32)) -> f64 {
+    let rounds = i32::try_from(n).unwrap_or(i32::MAX / 2);
+    let sab = SharedArrayBuffer::new(4);
+    let other = sab.clone();
+    let peer = thread::spawn(move || play(&other.as_i32()[0], rounds, 1, &wait, &wake));
+    let start = Instant::now();
+    play(&sab.as_i32()[0], rounds, 0, &wait, &wake);
+    let turn = &sab.as_i32()[0];
+    while turn.load(Ordering::SeqCst) != 2 * rounds {
+        wait(turn, turn.load(Ordering::SeqCst));
+    }
+    let us = per_op_us(start, n);
+    let _ = peer.join();
+    us
+}
+
+fn atomics_ours(n: u64) -> f64 {
+    ping_pong(
+        n,
+        |cell, seen| {
+            atomics::wait(cell, seen, None);
+        },
+        |cell| {
+            atomics::notify(cell, 1);
+        },
+    )
+}
+
+#[cfg(target_os = "linux")]
+fn atomics_futex(n: u64) -> f64 {
+    use rustix::thread::futex;
+    fn as_u32(cell: &AtomicI32) -> &std::sync::atomic::AtomicU32 {
+        let cell: *const AtomicI32 = cell;
+        // SAFETY: `AtomicI32` and `AtomicU32` have the same size, alignment and bit
+        // validity, and both sides only use atomic operations of that size.
+        unsafe { &*cell.cast() }
+    }
+    ping_pong(
+        n,
+        |cell, seen| {
+            let _ = futex::wait(as_u32(cell), futex::Flags::PRIVATE, seen as u32, None);
+        },
+        |cell| {
+            let _ = futex::wake(as_u32(cell), futex::Flags::PRIVATE, 1);
+        },
+    )
+}
+
+fn sqrt_pool() -> anyhow::Result<worker_threads::Pool<u64, f64>> {
+    Ok(worker_threads::Pool::builder().build(|i: u64| (i as f64).sqrt())?)
+}
+
+/// The seed's loop: `queue_size() == max_queue()` -> `wait_drain()` -> `run(i)`; millions
+/// of tasks per second.
+fn sqrt_seed(n: u64) -> anyhow::Result<f64> {
+    let pool = sqrt_pool()?;
+    let start = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..n {
+        if pool.queue_size() == pool.max_queue() {
+            pool.wait_drain();
+        }
+        pending.push_back(pool.run(i)?);
+        while pending
+            .front()
+            .is_some_and(|h: &worker_threads::TaskHandle<f64>| h.is_finished())
+        {
+            if let Some(handle) = pending.pop_front() {
+                anyhow::ensure!(handle.join()?.is_finite(), "not a number");
+            }
+        }
+    }
+    for handle in pending {
+        anyhow::ensure!(handle.join()?.is_finite(), "not a number");
+    }
+    Ok(per_sec_millions(start, n))
+}
+
+fn sqrt_map(n: u64) -> anyhow::Result<f64> {
+    let pool = sqrt_pool()?;
+    let start = Instant::now();
+    for root in pool.map(0..n) {
+        anyhow::ensure!(root?.is_finite(), "not a number");
+    }
+    Ok(per_sec_millions(start, n))
+}
+
+fn sqrt_threadpool(n: u64) -> anyhow::Result<f64> {
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = threadpool::ThreadPool::new(threads);
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    for i in 0..n {
+        let tx = tx.clone();
+        pool.execute(move || {
+            let _ = tx.send((i as f64).sqrt());
+        });
+    }
+    drop(tx);
+    let finite = rx.iter().filter(|r: &f64| r.is_finite()).count() as u64;
+    anyhow::ensure!(finite == n, "lost results");
+    Ok(per_sec_millions(start, n))
+}
+
+fn sqrt_rayon(n: u64) -> anyhow::Result<f64> {
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    for i in 0..n {
+        let tx = tx.clone();
+        rayon::spawn(move || {
+            let _ = tx.send((i as f64).sqrt());
+        });
+    }
+    drop(tx);
+    let finite = rx.iter().filter(|r: &f64| r.is_finite()).count() as u64;
+    anyhow::ensure!(finite == n, "lost results");
+    Ok(per_sec_millions(start, n))
+}

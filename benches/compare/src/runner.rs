@@ -1,0 +1,456 @@
+//! The comparison runner: every case, medians, a table with ratios, JSON and a chart.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// Who a measurement is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) enum Side {
+    Node,
+    Ours,
+    BareRust,
+}
+
+/// Whether a smaller or a larger value is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) enum Better {
+    Lower,
+    Higher,
+}
+
+/// How a case is run.
+#[derive(Clone, Copy, Debug)]
+enum Program {
+    /// `compare case NAME N`.
+    Rust(&'static str),
+    /// `node node/SCRIPT ARGS... N`; `npm` if it needs the installed packages.
+    Node {
+        script: &'static str,
+        args: &'static [&'static str],
+        npm: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    group: &'static str,
+    name: &'static str,
+    side: Side,
+    program: Program,
+    unit: &'static str,
+    better: Better,
+    full: u64,
+    smoke: u64,
+    timeout: Duration,
+    /// The name of our case this one is compared with (`None` for our own cases).
+    versus: Option<&'static str>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+const fn node(script: &'static str, args: &'static [&'static str]) -> Program {
+    Program::Node {
+        script,
+        args,
+        npm: false,
+    }
+}
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { group: "round trip, small message", name: "ping_pong (Worker parent port)", side: Side::Ours, program: Program::Rust("rt_worker"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: None },
+    Case { group: "round trip, small message", name: "Node parentPort", side: Side::Node, program: node("round_trip.js", &["parentport"]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("ping_pong (Worker parent port)") },
+    Case { group: "round trip, small message", name: "Node MessageChannel", side: Side::Node, program: node("round_trip.js", &["channel"]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("ping_pong (Worker parent port)") },
+    Case { group: "round trip, small message", name: "flume", side: Side::BareRust, program: Program::Rust("rt_flume"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("ping_pong (Worker parent port)") },
+    Case { group: "round trip, small message", name: "crossbeam-channel", side: Side::BareRust, program: Program::Rust("rt_crossbeam"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("ping_pong (Worker parent port)") },
+    Case { group: "one-way throughput, 1 M posts", name: "MessageChannel", side: Side::Ours, program: Program::Rust("tput_ours"), unit: "M msgs/s", better: Better::Higher, full: 1_000_000, smoke: 1_000, timeout: MINUTE, versus: None },
+    Case { group: "one-way throughput, 1 M posts", name: "Node postMessage", side: Side::Node, program: node("one_way.js", &[]), unit: "M msgs/s", better: Better::Higher, full: 1_000_000, smoke: 1_000, timeout: MINUTE, versus: Some("MessageChannel") },
+    Case { group: "one-way throughput, 1 M posts", name: "flume", side: Side::BareRust, program: Program::Rust("tput_flume"), unit: "M msgs/s", better: Better::Higher, full: 1_000_000, smoke: 1_000, timeout: MINUTE, versus: Some("MessageChannel") },
+    Case { group: "one-way throughput, 1 M posts", name: "crossbeam-channel", side: Side::BareRust, program: Program::Rust("tput_crossbeam"), unit: "M msgs/s", better: Better::Higher, full: 1_000_000, smoke: 1_000, timeout: MINUTE, versus: Some("MessageChannel") },
+    Case { group: "64 MiB buffer round trip", name: "move", side: Side::Ours, program: Program::Rust("buf_move"), unit: "ms", better: Better::Lower, full: 20, smoke: 1, timeout: MINUTE, versus: None },
+    Case { group: "64 MiB buffer round trip", name: "clone", side: Side::Ours, program: Program::Rust("buf_clone"), unit: "ms", better: Better::Lower, full: 10, smoke: 1, timeout: MINUTE, versus: None },
+    Case { group: "64 MiB buffer round trip", name: "Node transfer", side: Side::Node, program: node("buffer.js", &["transfer"]), unit: "ms", better: Better::Lower, full: 20, smoke: 1, timeout: MINUTE, versus: Some("move") },
+    Case { group: "64 MiB buffer round trip", name: "Node structured clone", side: Side::Node, program: node("buffer.js", &["clone"]), unit: "ms", better: Better::Lower, full: 10, smoke: 1, timeout: MINUTE, versus: Some("clone") },
+    Case { group: "spawn to first message", name: "Worker::spawn", side: Side::Ours, program: Program::Rust("spawn_worker"), unit: "us", better: Better::Lower, full: 50, smoke: 2, timeout: MINUTE, versus: None },
+    Case { group: "spawn to first message", name: "Node new Worker", side: Side::Node, program: node("spawn.js", &[]), unit: "us", better: Better::Lower, full: 50, smoke: 2, timeout: MINUTE, versus: Some("Worker::spawn") },
+    Case { group: "spawn to first message", name: "std::thread", side: Side::BareRust, program: Program::Rust("spawn_thread"), unit: "us", better: Better::Lower, full: 50, smoke: 2, timeout: MINUTE, versus: Some("Worker::spawn") },
+    Case { group: "memory per idle worker (32 idle)", name: "Worker", side: Side::Ours, program: Program::Rust("idle_worker"), unit: "KiB", better: Better::Lower, full: 32, smoke: 2, timeout: MINUTE, versus: None },
+    Case { group: "memory per idle worker (32 idle)", name: "Node Worker", side: Side::Node, program: node("idle.js", &[]), unit: "KiB", better: Better::Lower, full: 32, smoke: 2, timeout: MINUTE, versus: Some("Worker") },
+    Case { group: "memory per idle worker (32 idle)", name: "std::thread", side: Side::BareRust, program: Program::Rust("idle_thread"), unit: "KiB", better: Better::Lower, full: 32, smoke: 2, timeout: MINUTE, versus: Some("Worker") },
+    Case { group: "Atomics wait/notify round trip", name: "atomics::wait/notify", side: Side::Ours, program: Program::Rust("atomics_ours"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: None },
+    Case { group: "Atomics wait/notify round trip", name: "Node Atomics.wait/notify", side: Side::Node, program: node("atomics.js", &[]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("atomics::wait/notify") },
+    Case { group: "Atomics wait/notify round trip", name: "bare futex", side: Side::BareRust, program: Program::Rust("atomics_futex"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("atomics::wait/notify") },
+    Case { group: "the seed's 10 M square roots", name: "sqrt_pool (seed loop)", side: Side::Ours, program: Program::Rust("sqrt_seed"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
+    Case { group: "the seed's 10 M square roots", name: "sqrt_pool (pool.map)", side: Side::Ours, program: Program::Rust("sqrt_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
+    Case { group: "the seed's 10 M square roots", name: "piscina 4.9.4 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina4"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(400), versus: Some("sqrt_pool (seed loop)") },
+    Case { group: "the seed's 10 M square roots", name: "piscina 5.3.2 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina5"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(120), versus: Some("sqrt_pool (seed loop)") },
+    Case { group: "the seed's 10 M square roots", name: "threadpool (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_threadpool"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
+    Case { group: "the seed's 10 M square roots", name: "rayon::spawn (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_rayon"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
+];
+
+/// What is not measured, and why.
+const NOT_MEASURED: &[(&str, &str)] = &[(
+    "HTTP hello, wrk -t1 -c64 -d10s",
+    "the cluster crate does not exist yet (issue: cluster)",
+)];
+
+/// One case's outcome.
+#[derive(Debug, Serialize)]
+pub(crate) struct Outcome {
+    pub(crate) group: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) side: Side,
+    pub(crate) unit: &'static str,
+    pub(crate) better: Better,
+    pub(crate) size: u64,
+    /// Every run's value.
+    pub(crate) runs: Vec<f64>,
+    /// The median, if the case ran.
+    pub(crate) median: Option<f64>,
+    /// How many times better ours is (above 1: ours is better).
+    pub(crate) ours_better_by: Option<f64>,
+    /// Why there is no value, or what was odd.
+    pub(crate) note: Option<String>,
+}
+
+struct Options {
+    smoke: bool,
+    out: PathBuf,
+    /// Draw the chart again from an earlier run's JSON, measuring nothing.
+    redraw: Option<PathBuf>,
+}
+
+fn options(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        smoke: false,
+        out: PathBuf::from("target/compare"),
+        redraw: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => options.smoke = true,
+            "--out" => options.out = PathBuf::from(args.next().context("--out needs a folder")?),
+            "--redraw" => {
+                options.redraw = Some(PathBuf::from(
+                    args.next().context("--redraw needs a JSON file")?,
+                ));
+            }
+            other => anyhow::bail!(
+                "unknown argument {other} (usage: compare [--smoke] [--out DIR] [--redraw JSON])"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// The output of a short command, or `None`.
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Cores, CPU, kernel and versions, in one line.
+pub(crate) fn machine_line() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|_| std::env::consts::OS.into());
+    let rustc = output_of("rustc", &["--version"]).unwrap_or_else(|| "rustc ?".into());
+    let node =
+        output_of("node", &["--version"]).map_or("node: missing".into(), |v| format!("node {v}"));
+    let date = output_of("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
+    format!("{date}, {cores} cores, {cpu}, Linux {kernel}, {rustc}, {node}")
+}
+
+/// Runs `command` with a time-out; kills it (by its own pid) if it runs over. Returns the
+/// value of the JSON line it printed, and its whole JSON.
+fn run_once(command: &mut Command, timeout: Duration) -> Result<serde_json::Value, String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("could not start: {err}"))?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {timeout:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(err) => return Err(format!("wait failed: {err}")),
+        }
+    }
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let line = stdout.lines().rev().find(|line| line.starts_with('{'));
+    match line.and_then(|line| serde_json::from_str(line).ok()) {
+        Some(json) => Ok(json),
+        None => Err(format!(
+            "no result (stderr: {})",
+            stderr.lines().last().unwrap_or("").trim()
+        )),
+    }
+}
+
+fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, String> {
+    match case.program {
+        Program::Rust(name) => {
+            let exe = std::env::current_exe().map_err(|err| err.to_string())?;
+            let mut command = Command::new(exe);
+            command.args(["case", name, &size.to_string()]);
+            Ok(command)
+        }
+        Program::Node { script, args, npm } => {
+            if output_of("node", &["--version"]).is_none() {
+                return Err("node is not installed".into());
+            }
+            if npm && !npm_ready {
+                return Err("piscina is not installed (npm install failed or was skipped)".into());
+            }
+            let mut command = Command::new("node");
+            command
+                .current_dir(node_dir())
+                .arg(script)
+                .args(args)
+                .arg(size.to_string());
+            Ok(command)
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// Runs one case: three times and the median, or once if a run takes over 30 s.
+fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
+    let size = if smoke { case.smoke } else { case.full };
+    let mut outcome = Outcome {
+        group: case.group,
+        name: case.name,
+        side: case.side,
+        unit: case.unit,
+        better: case.better,
+        size,
+        runs: Vec::new(),
+        median: None,
+        ours_better_by: None,
+        note: None,
+    };
+    for _ in 0..3 {
+        let mut command = match command_for(case, size, npm_ready) {
+            Ok(command) => command,
+            Err(why) => {
+                outcome.note = Some(why);
+                return outcome;
+            }
+        };
+        let started = Instant::now();
+        match run_once(&mut command, case.timeout) {
+            Ok(json) => {
+                if let Some(completed) = json.get("completed").and_then(serde_json::Value::as_u64) {
+                    if completed < size {
+                        outcome.note = Some(format!(
+                            "stopped after {completed} of {size} tasks, exit 0 (the seed's loop hangs on 'drain': piscina #868)"
+                        ));
+                        return outcome;
+                    }
+                }
+                match json.get("value").and_then(serde_json::Value::as_f64) {
+                    Some(value) => outcome.runs.push(value),
+                    None => {
+                        outcome.note = Some("no value in the result".into());
+                        return outcome;
+                    }
+                }
+            }
+            Err(why) => {
+                outcome.note = Some(why);
+                return outcome;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            outcome.note = Some("one run (over 30 s)".into());
+            break;
+        }
+    }
+    outcome.median = median(&mut outcome.runs.clone());
+    outcome
+}
+
+/// Sets each outcome's ratio against the case of ours it is compared with.
+fn ratios(outcomes: &mut [Outcome]) {
+    let ours: Vec<(&'static str, &'static str, Option<f64>)> = outcomes
+        .iter()
+        .filter(|o| o.side == Side::Ours)
+        .map(|o| (o.group, o.name, o.median))
+        .collect();
+    for (outcome, case) in outcomes.iter_mut().zip(CASES) {
+        let Some(versus) = case.versus else { continue };
+        let reference = ours
+            .iter()
+            .find(|(group, name, _)| *group == case.group && *name == versus)
+            .and_then(|(_, _, median)| *median);
+        outcome.ours_better_by = match (reference, outcome.median) {
+            (Some(ours), Some(theirs)) if ours > 0.0 && theirs > 0.0 => Some(match case.better {
+                Better::Lower => theirs / ours,
+                Better::Higher => ours / theirs,
+            }),
+            _ => None,
+        };
+    }
+}
+
+fn print_table(machine: &str, outcomes: &[Outcome]) {
+    println!("\nmachine: {machine}\n");
+    println!("| case | implementation | side | median | ours better by |\n|---|---|---|---|---|");
+    for o in outcomes {
+        let value = o.median.map_or_else(
+            || o.note.clone().unwrap_or_default(),
+            |v| format!("{v:.3} {}", o.unit),
+        );
+        let ratio = o
+            .ours_better_by
+            .map_or(String::from("-"), |r| format!("{r:.2}x"));
+        println!(
+            "| {} | {} | {:?} | {} | {} |",
+            o.group, o.name, o.side, value, ratio
+        );
+    }
+    for (case, why) in NOT_MEASURED {
+        println!("| {case} | - | - | not measured: {why} | - |");
+    }
+}
+
+/// The runner's entry point.
+pub(crate) fn main(args: &[String]) -> anyhow::Result<()> {
+    let options = options(args)?;
+    if let Some(json) = &options.redraw {
+        return redraw(json, &options.out);
+    }
+    let machine = machine_line();
+    println!(
+        "compare ({}): {machine}",
+        if options.smoke { "smoke" } else { "full" }
+    );
+    let npm_ready = node_dir().join("node_modules").join("piscina4").exists()
+        || (!options.smoke && install_node_packages());
+    let mut outcomes = Vec::new();
+    for case in CASES {
+        let outcome = measure(case, options.smoke, npm_ready);
+        match (&outcome.median, &outcome.note) {
+            (Some(v), _) => println!("  {}: {}: {v:.3} {}", case.group, case.name, case.unit),
+            (None, note) => println!(
+                "  {}: {}: {}",
+                case.group,
+                case.name,
+                note.as_deref().unwrap_or("?")
+            ),
+        }
+        outcomes.push(outcome);
+    }
+    ratios(&mut outcomes);
+    print_table(&machine, &outcomes);
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    let json = serde_json::json!({
+        "machine": machine,
+        "mode": if options.smoke { "smoke" } else { "full" },
+        "results": outcomes,
+        "not_measured": NOT_MEASURED.iter().map(|(case, why)| serde_json::json!({"case": case, "why": why})).collect::<Vec<_>>(),
+    });
+    let json_path = options.out.join("compare.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let svg_path = options.out.join("compare.svg");
+    crate::chart::draw(&svg_path, &machine, &bars(&outcomes))?;
+    println!("\nwrote {} and {}", json_path.display(), svg_path.display());
+    Ok(())
+}
+
+/// `npm install` of the pinned piscina versions into `node/node_modules` (ignored by git).
+fn install_node_packages() -> bool {
+    if output_of("npm", &["--version"]).is_none() {
+        println!("npm is missing: the piscina cases are skipped");
+        return false;
+    }
+    println!(
+        "installing piscina 4 and 5 with npm into {}",
+        node_dir().display()
+    );
+    Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(node_dir())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The chart's bars: every outcome with a ratio.
+fn bars(outcomes: &[Outcome]) -> Vec<crate::chart::Bar> {
+    outcomes
+        .iter()
+        .filter_map(|o| {
+            o.ours_better_by.map(|ratio| crate::chart::Bar {
+                label: format!("{}: vs {}", o.group, o.name),
+                ratio,
+                node: o.side == Side::Node,
+            })
+        })
+        .collect()
+}
+
+/// Draws the chart of an earlier run again (`--redraw compare.json`).
+fn redraw(json: &Path, out: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let run: serde_json::Value = serde_json::from_str(&text)?;
+    let machine = run["machine"].as_str().unwrap_or_default();
+    let bars: Vec<crate::chart::Bar> = run["results"]
+        .as_array()
+        .context("no results")?
+        .iter()
+        .filter_map(|r| {
+            Some(crate::chart::Bar {
+                label: format!("{}: vs {}", r["group"].as_str()?, r["name"].as_str()?),
+                ratio: r["ours_better_by"].as_f64()?,
+                node: r["side"].as_str() == Some("Node"),
+            })
+        })
+        .collect();
+    std::fs::create_dir_all(out)?;
+    let svg = out.join("compare.svg");
+    crate::chart::draw(&svg, machine, &bars)?;
+    println!("wrote {}", svg.display());
+    Ok(())
+}
