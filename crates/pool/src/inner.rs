@@ -288,11 +288,6 @@ impl<T, R> Inner<T, R> {
         job
     }
 
-    /// What dropping the `Pool` does: `close`.
-    pub(crate) fn drop_pool(self: &Arc<Self>) {
-        self.shut_down(false);
-    }
-
     /// Stops accepting; with `destroy`, resolves every queued task `Cancelled`. Then waits
     /// for the threads to finish, unless called from one of them.
     pub(crate) fn shut_down(self: &Arc<Self>, destroy: bool) {

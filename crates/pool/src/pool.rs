@@ -289,7 +289,7 @@ impl<T, R> Pool<T, R> {
     }
 }
 
-impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
+impl<T, R> Pool<T, R> {
     /// Stops accepting tasks, finishes every task already accepted, and waits for the
     /// threads to end (unless called from one of them). piscina's `close()`.
     pub fn close(&self) {
@@ -305,7 +305,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
 
 impl<T, R> Drop for Pool<T, R> {
     fn drop(&mut self) {
-        self.inner.drop_pool();
+        self.inner.shut_down(false);
     }
 }
 
