@@ -37,7 +37,7 @@ use crate::task::TaskHandle;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Pool<T, R> {
-    inner: Arc<Inner<T, R>>,
+    pub(crate) inner: Arc<Inner<T, R>>,
 }
 
 impl Pool<(), ()> {
