@@ -314,7 +314,7 @@ impl<T> Inbox<T> {
         match self.rx.try_recv() {
             Ok(msg) => Ok(msg),
             Err(cb::TryRecvError::Disconnected) => Err(self.ended_error()),
-            Err(cb::TryRecvError::Empty) if ended.is_some() || self.close.is_closed() => {
+            Err(cb::TryRecvError::Empty) if self.close.is_closed() => {
                 // A post that passed its closed check before the close may have landed
                 // between our look and the flag: one more look delivers it.
                 self.rx.try_recv().map_err(|_| self.ended_error())
@@ -334,14 +334,16 @@ impl<T> Inbox<T> {
     /// Receives, waiting until `deadline`: spin first, then park. The calling thread's
     /// [`TerminationSignal`](crate::TerminationSignal), if any, ends the wait too.
     pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        // The fast path: a message is waiting. The thread's signal is looked up only once
+        // the queue was found empty (it costs a thread-local borrow and an `Arc` clone).
+        match self.try_recv() {
+            Ok(msg) => return Ok(msg),
+            Err(TryRecvError::Empty) => {}
+            Err(ended) => return Err(ended.into_timeout_error()),
+        }
         let thread_signal = termination::current();
         let backoff = Backoff::new();
         loop {
-            match self.try_recv() {
-                Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Empty) => {}
-                Err(ended) => return Err(ended.into_timeout_error()),
-            }
             if thread_signal
                 .as_ref()
                 .is_some_and(|signal| signal.is_closed())
@@ -355,6 +357,11 @@ impl<T> Inbox<T> {
                 return self.park(deadline, thread_signal.as_deref());
             }
             backoff.snooze();
+            match self.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Empty) => {}
+                Err(ended) => return Err(ended.into_timeout_error()),
+            }
         }
     }
 
