@@ -1,0 +1,183 @@
+//! Every error of the cluster crate, one type per operation.
+
+use std::fmt;
+use std::io;
+
+/// What went wrong on the IPC socket between a primary and a worker.
+///
+/// The primary reports it in [`Event::Error`](crate::Event::Error) and disconnects the
+/// worker; it never takes the primary down.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpcError {
+    /// The other side has gone (exited, or its end was shut down).
+    #[error("the IPC channel is closed")]
+    Closed,
+    /// A frame over the cap (`ClusterBuilder::max_frame`, 64 MiB by default): refused
+    /// before anything was allocated for it.
+    #[error("frame of {len} bytes exceeds the cap of {max} bytes")]
+    TooLarge {
+        /// The length the frame announced.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A frame that does not follow the wire format.
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    /// A frame whose body is not a valid postcard encoding of the expected type.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    /// A message that postcard could not encode.
+    #[error("unencodable message: {0}")]
+    Encode(String),
+    /// The socket call failed.
+    #[error("IPC socket: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A message that could not be sent, handed back with the reason.
+pub struct SendError<T> {
+    message: T,
+    error: IpcError,
+}
+
+impl<T> SendError<T> {
+    pub(crate) fn new(message: T, error: IpcError) -> Self {
+        SendError { message, error }
+    }
+
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// Why it was not sent.
+    pub fn error(&self) -> &IpcError {
+        &self.error
+    }
+
+    /// Whether the other side has gone.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.error, IpcError::Closed)
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sending over cluster IPC: {}", self.error)
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Why [`Primary::recv`](crate::Primary::recv) returned no message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The primary has gone, and every message it sent was received.
+    #[error("receiving from a disconnected primary")]
+    Disconnected,
+    /// A message arrived that is not a valid encoding of the receiver's type.
+    #[error("undecodable message: {0}")]
+    Decode(String),
+}
+
+/// Why [`Primary::try_recv`](crate::Primary::try_recv) returned no message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// No message is waiting.
+    #[error("no message waiting")]
+    Empty,
+    /// The primary has gone, and every message it sent was received.
+    #[error("receiving from a disconnected primary")]
+    Disconnected,
+    /// A message arrived that is not a valid encoding of the receiver's type.
+    #[error("undecodable message: {0}")]
+    Decode(String),
+}
+
+/// Why [`Primary::recv_timeout`](crate::Primary::recv_timeout) returned no message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// No message arrived in time.
+    #[error("timed out waiting for a message")]
+    Timeout,
+    /// The primary has gone, and every message it sent was received.
+    #[error("receiving from a disconnected primary")]
+    Disconnected,
+    /// A message arrived that is not a valid encoding of the receiver's type.
+    #[error("undecodable message: {0}")]
+    Decode(String),
+}
+
+/// A worker-only function was called in the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a cluster worker: this process was not started by Cluster::fork")]
+pub struct NotAWorker;
+
+/// `fork` could not start a worker process.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkError {
+    /// The cluster is shutting down (it was dropped, or `disconnect` was called).
+    #[error("the cluster is shutting down")]
+    Closed,
+    /// `std::env::current_exe` failed.
+    #[error("locating the current executable: {0}")]
+    CurrentExe(#[source] io::Error),
+    /// Creating the IPC socketpair or spawning the process failed.
+    #[error("spawning a worker process: {0}")]
+    Spawn(#[source] io::Error),
+}
+
+/// [`listen`](crate::listen) could not give the worker a listener.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// Called in the primary: the primary serves through its workers.
+    #[error(transparent)]
+    NotAWorker(#[from] NotAWorker),
+    /// The address did not resolve.
+    #[error("resolving the listen address: {0}")]
+    Resolve(#[source] io::Error),
+    /// The primary could not bind the address (in use, not permitted, ...).
+    #[error("the primary could not listen: {0}")]
+    Refused(String),
+    /// The worker was disconnected before the primary answered.
+    #[error("the worker is disconnected")]
+    Disconnected,
+    /// The request could not be sent, or the answer was not understood.
+    #[error(transparent)]
+    Ipc(#[from] IpcError),
+    /// Binding or configuring the worker's own socket failed (`ReusePort`).
+    #[error("worker socket: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// A rolling restart stopped before replacing every worker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestartError {
+    /// A replacement could not be forked.
+    #[error(transparent)]
+    Fork(#[from] ForkError),
+    /// Worker `id`, a replacement, exited before it was ready to serve; the worker it was
+    /// to replace is still running.
+    #[error("replacement worker {id} exited before it was listening")]
+    ReplacementDied {
+        /// The replacement's id.
+        id: usize,
+    },
+}

@@ -1,0 +1,229 @@
+//! The wire between a primary and one worker: a `SOCK_SEQPACKET` socketpair.
+//!
+//! Everything that touches the socket is here. A *frame* is one message (a tag byte and a
+//! postcard body); it travels as one or more *records* (seqpacket datagrams, each delivered
+//! whole or not at all):
+//!
+//! ```text
+//! first record:        [len: u32 LE][tag: u8][body ...]      (+ SCM_RIGHTS fds, if any)
+//! continuation record: [body ...]                            (no fds)
+//! ```
+//!
+//! `len` counts the tag and the body. A record is at most [`RECORD`] bytes, so a frame
+//! larger than one record (a 1 MiB message) is split; the sender holds a lock for the
+//! whole frame so that records of two frames never interleave. The receiver checks `len`
+//! against its cap *before* allocating (an oversize frame is an error, not an
+//! allocation), refuses a record the kernel had to truncate (`MSG_TRUNC`), a control
+//! message it had to truncate (`MSG_CTRUNC`, which would silently drop descriptors), and
+//! descriptors on a continuation record. Received descriptors are close-on-exec
+//! (`MSG_CMSG_CLOEXEC`), so a later `fork()` never leaks them into another worker.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Mutex;
+
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, Shutdown, SocketFlags, SocketType,
+};
+
+use crate::error::IpcError;
+
+/// The largest record on the socket, header included.
+pub(crate) const RECORD: usize = 64 * 1024;
+/// Descriptors one frame may carry.
+const MAX_FDS: usize = 4;
+/// Bytes before the body in a first record.
+const HEADER: usize = 4;
+
+/// A frame as received: its tag, its body, and the descriptors that came with it.
+pub(crate) struct Frame {
+    pub(crate) tag: u8,
+    pub(crate) body: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+/// One end of a primary-worker socketpair.
+#[derive(Debug)]
+pub(crate) struct Ipc {
+    fd: OwnedFd,
+    send_lock: Mutex<()>,
+    max_frame: usize,
+}
+
+/// A connected pair: the primary keeps the first, the worker inherits the second.
+pub(crate) fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let pair = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok(pair)
+}
+
+/// Whether `fd` is a seqpacket socket (what a worker checks before trusting its marker).
+pub(crate) fn is_seqpacket(fd: BorrowedFd<'_>) -> bool {
+    rustix::net::sockopt::socket_type(fd) == Ok(SocketType::SEQPACKET)
+}
+
+impl Ipc {
+    /// Wraps one end; frames over `max_frame` bytes are refused both ways.
+    pub(crate) fn new(fd: OwnedFd, max_frame: usize) -> Self {
+        Ipc {
+            fd,
+            send_lock: Mutex::new(()),
+            max_frame,
+        }
+    }
+
+    /// Sends one frame, with `fds` attached to its first record.
+    pub(crate) fn send(
+        &self,
+        tag: u8,
+        body: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), IpcError> {
+        let len = body.len() + 1;
+        if len > self.max_frame {
+            return Err(IpcError::TooLarge {
+                len,
+                max: self.max_frame,
+            });
+        }
+        if fds.len() > MAX_FDS {
+            return Err(IpcError::Malformed("too many descriptors in one frame"));
+        }
+        let header = u32::try_from(len)
+            .map_err(|_| IpcError::TooLarge {
+                len,
+                max: self.max_frame,
+            })?
+            .to_le_bytes();
+        let first = body.len().min(RECORD - HEADER - 1);
+        let (head, rest) = body.split_at(first);
+        let _whole_frame = self
+            .send_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(IpcError::Malformed(
+                "descriptors do not fit the control buffer",
+            ));
+        }
+        let tag = [tag];
+        let iov = [
+            IoSlice::new(&header),
+            IoSlice::new(&tag),
+            IoSlice::new(head),
+        ];
+        retry(|| rustix::net::sendmsg(&self.fd, &iov, &mut control, SendFlags::NOSIGNAL))?;
+        for chunk in rest.chunks(RECORD) {
+            retry(|| rustix::net::send(&self.fd, chunk, SendFlags::NOSIGNAL))?;
+        }
+        Ok(())
+    }
+
+    /// Receives one frame; `Ok(None)` when the peer is gone.
+    pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> Result<Option<Frame>, IpcError> {
+        buf.resize(RECORD, 0);
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = retry(|| {
+            rustix::net::recvmsg(
+                &self.fd,
+                &mut [IoSliceMut::new(buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            )
+        })?;
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(rights) = message {
+                fds.extend(rights);
+            }
+        }
+        if msg.flags.contains(ReturnFlags::CTRUNC) {
+            return Err(IpcError::Malformed("truncated control message"));
+        }
+        if msg.flags.contains(ReturnFlags::TRUNC) {
+            return Err(IpcError::Malformed("record larger than 64 KiB"));
+        }
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        let record = &buf[..msg.bytes];
+        let Some((header, data)) = record.split_first_chunk::<HEADER>() else {
+            return Err(IpcError::Malformed("record shorter than its header"));
+        };
+        let len = u32::from_le_bytes(*header) as usize;
+        if len > self.max_frame {
+            return Err(IpcError::TooLarge {
+                len,
+                max: self.max_frame,
+            });
+        }
+        if len == 0 || data.len() != len.min(RECORD - HEADER) {
+            return Err(IpcError::Malformed(
+                "frame length does not match its record",
+            ));
+        }
+        let (tag, head) = (data[0], &data[1..]);
+        let mut body = Vec::with_capacity(len - 1);
+        body.extend_from_slice(head);
+        while body.len() < len - 1 {
+            let want = (len - 1 - body.len()).min(RECORD);
+            let mut none = RecvAncillaryBuffer::default();
+            let msg = retry(|| {
+                rustix::net::recvmsg(
+                    &self.fd,
+                    &mut [IoSliceMut::new(buf)],
+                    &mut none,
+                    RecvFlags::CMSG_CLOEXEC,
+                )
+            })?;
+            if msg.bytes == 0 {
+                return Ok(None);
+            }
+            if msg.bytes != want
+                || msg
+                    .flags
+                    .intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC)
+            {
+                return Err(IpcError::Malformed("continuation record of the wrong size"));
+            }
+            body.extend_from_slice(&buf[..want]);
+        }
+        Ok(Some(Frame { tag, body, fds }))
+    }
+
+    /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
+    pub(crate) fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);
+    }
+
+    /// The socket, for `poll`.
+    #[allow(dead_code)]
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Runs a socket call again when a signal interrupted it.
+fn retry<R>(mut call: impl FnMut() -> rustix::io::Result<R>) -> Result<R, IpcError> {
+    loop {
+        match call() {
+            Ok(r) => return Ok(r),
+            Err(Errno::INTR) => continue,
+            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => return Err(IpcError::Closed),
+            Err(e) => return Err(IpcError::Io(e.into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

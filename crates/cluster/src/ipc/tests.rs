@@ -1,0 +1,99 @@
+//! White-box tests of the framing: records, caps, truncation, descriptors.
+
+use std::os::fd::AsFd;
+
+use super::{HEADER, Ipc, RECORD, pair};
+use crate::error::IpcError;
+
+fn ends(max: usize) -> (Ipc, Ipc) {
+    let (a, b) = pair().unwrap();
+    (Ipc::new(a, max), Ipc::new(b, max))
+}
+
+#[test]
+fn a_frame_larger_than_a_record_arrives_whole() {
+    let (a, b) = ends(8 << 20);
+    let body: Vec<u8> = (0..(1 << 20) + 17).map(|i| (i * 7) as u8).collect();
+    let sender = std::thread::spawn(move || a.send(9, &body, &[]).map(|()| body));
+    let mut buf = Vec::new();
+    let frame = b.recv(&mut buf).unwrap().unwrap();
+    let body = sender.join().unwrap().unwrap();
+    assert_eq!(frame.tag, 9);
+    assert_eq!(frame.body, body);
+}
+
+#[test]
+fn frame_sizes_around_the_record_boundary() {
+    let (a, b) = ends(1 << 20);
+    let mut buf = Vec::new();
+    for len in [
+        0,
+        1,
+        RECORD - HEADER - 2,
+        RECORD - HEADER - 1,
+        RECORD - HEADER,
+        RECORD,
+    ] {
+        let body = vec![len as u8; len];
+        let (tx, rx) = (&a, &b);
+        std::thread::scope(|s| {
+            s.spawn(|| tx.send(1, &body, &[]).unwrap());
+            let frame = rx.recv(&mut buf).unwrap().unwrap();
+            assert_eq!(frame.body.len(), len, "len {len}");
+            assert_eq!(frame.body, body);
+        });
+    }
+}
+
+#[test]
+fn an_oversize_frame_is_refused_on_both_sides() {
+    let (a, _) = ends(100);
+    assert!(matches!(
+        a.send(0, &[0; 100], &[]),
+        Err(IpcError::TooLarge { len: 101, max: 100 })
+    ));
+    // A peer with a larger cap sends it anyway: the receiver refuses it from the header.
+    let (big, small) = pair().unwrap();
+    let (big, small) = (Ipc::new(big, 1 << 20), Ipc::new(small, 100));
+    big.send(0, &[0; 500], &[]).unwrap();
+    assert!(matches!(
+        small.recv(&mut Vec::new()),
+        Err(IpcError::TooLarge { len: 501, max: 100 })
+    ));
+}
+
+#[test]
+fn garbage_records_are_malformed_not_panics() {
+    let (a, b) = pair().unwrap();
+    let b = Ipc::new(b, 1 << 20);
+    let mut buf = Vec::new();
+    for garbage in [&[1u8][..], &[5, 0, 0, 0, 1], &[0, 0, 0, 0, 1, 2]] {
+        rustix::net::send(&a, garbage, rustix::net::SendFlags::empty()).unwrap();
+        assert!(
+            matches!(b.recv(&mut buf), Err(IpcError::Malformed(_))),
+            "{garbage:?}"
+        );
+    }
+    // A record over 64 KiB is truncated by the kernel: refused.
+    rustix::net::send(&a, &vec![0u8; RECORD + 1], rustix::net::SendFlags::empty()).unwrap();
+    assert!(matches!(b.recv(&mut buf), Err(IpcError::Malformed(_))));
+}
+
+#[test]
+fn descriptors_travel_and_arrive_close_on_exec() {
+    let (a, b) = ends(1 << 20);
+    let (x, _y) = pair().unwrap();
+    a.send(3, b"fd", &[x.as_fd()]).unwrap();
+    let frame = b.recv(&mut Vec::new()).unwrap().unwrap();
+    assert_eq!(frame.fds.len(), 1);
+    let flags = rustix::io::fcntl_getfd(&frame.fds[0]).unwrap();
+    assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+}
+
+#[test]
+fn end_of_file_is_none() {
+    let (a, b) = ends(1 << 20);
+    drop(a);
+    assert!(b.recv(&mut Vec::new()).unwrap().is_none());
+    assert!(matches!(b.send(0, b"x", &[]), Err(IpcError::Closed)));
+}

@@ -1,0 +1,165 @@
+//! The primary's side of one listening address, and the socket helpers both sides use.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::builder::SchedulingPolicy;
+use crate::ipc::Ipc;
+use crate::wire::{self, TAG_CONTROL, ToWorker};
+
+/// The accept backlog of every listening socket we create.
+const BACKLOG: i32 = 1024;
+
+/// Creates a TCP socket bound to `addr`, with `SO_REUSEADDR`, optionally `SO_REUSEPORT`,
+/// listening unless `listen` is false (the `ReusePort` primary only holds the port).
+pub(crate) fn bind(addr: SocketAddr, reuse_port: bool, listen: bool) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if reuse_port {
+        rustix::net::sockopt::set_socket_reuseport(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &addr)?;
+    if listen {
+        rustix::net::listen(&fd, BACKLOG)?;
+    }
+    Ok(fd)
+}
+
+/// The address a socket is bound to.
+pub(crate) fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
+    let any = rustix::net::getsockname(fd)?;
+    SocketAddr::try_from(any)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not an inet socket"))
+}
+
+/// A worker a round-robin server hands connections to.
+pub(crate) struct Member {
+    pub(crate) id: usize,
+    pub(crate) ipc: Arc<Ipc>,
+}
+
+#[derive(Default)]
+struct Members {
+    list: Vec<Member>,
+    next: usize,
+    /// Connections accepted while no worker was listening; handed out when one joins.
+    pending: VecDeque<TcpStream>,
+}
+
+/// One address the primary serves, by one policy.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    pub(crate) key: u64,
+    pub(crate) policy: SchedulingPolicy,
+    /// The listening socket (`RoundRobin`, `Shared`) or the port holder (`ReusePort`).
+    pub(crate) socket: OwnedFd,
+    members: Mutex<Members>,
+    connection_frame: Vec<u8>,
+}
+
+impl Server {
+    /// Binds `addr` for `policy`.
+    pub(crate) fn bind(addr: SocketAddr, key: u64, policy: SchedulingPolicy) -> io::Result<Self> {
+        let reuse_port = policy == SchedulingPolicy::ReusePort;
+        let socket = bind(addr, reuse_port, !reuse_port)?;
+        let addr = local_addr(&socket)?;
+        let connection_frame = wire::encode(&ToWorker::Connection { key })
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Server {
+            addr,
+            key,
+            policy,
+            socket,
+            members: Mutex::default(),
+            connection_frame,
+        })
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a worker to the rotation and gives it what queued while nobody listened.
+    pub(crate) fn join(&self, member: Member) {
+        let mut members = self.members();
+        members.list.push(member);
+        while let Some(stream) = members.pending.pop_front() {
+            self.dispatch_locked(&mut members, stream);
+        }
+    }
+
+    /// Takes a worker out of the rotation (disconnect, exit).
+    pub(crate) fn leave(&self, id: usize) {
+        self.members().list.retain(|m| m.id != id);
+    }
+
+    /// Hands one accepted connection to the next worker in turn.
+    fn dispatch(&self, stream: TcpStream) {
+        let mut members = self.members();
+        self.dispatch_locked(&mut members, stream);
+    }
+
+    fn dispatch_locked(&self, members: &mut Members, stream: TcpStream) {
+        loop {
+            if members.list.is_empty() {
+                members.pending.push_back(stream);
+                return;
+            }
+            let i = members.next % members.list.len();
+            let member = &members.list[i];
+            match member
+                .ipc
+                .send(TAG_CONTROL, &self.connection_frame, &[stream.as_fd()])
+            {
+                Ok(()) => {
+                    members.next = i + 1;
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(worker = member.id, %error, "hand-off failed, next worker");
+                    members.list.remove(i);
+                }
+            }
+        }
+    }
+
+    /// The round-robin accept loop; ends when `stop` shuts the socket down.
+    pub(crate) fn accept_loop(&self) {
+        let listener = match self.socket.try_clone() {
+            Ok(fd) => TcpListener::from(fd),
+            Err(error) => {
+                tracing::error!(%error, addr = %self.addr, "cannot accept");
+                return;
+            }
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => self.dispatch(stream),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    return; // shut down by `stop`
+                }
+                Err(error) => {
+                    // EMFILE and friends: back off a little rather than spin.
+                    tracing::warn!(%error, addr = %self.addr, "accept failed");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Wakes the accept loop for good and drops what was queued.
+    pub(crate) fn stop(&self) {
+        let _ = rustix::net::shutdown(&self.socket, rustix::net::Shutdown::Read);
+        self.members().pending.clear();
+    }
+}
