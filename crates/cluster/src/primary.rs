@@ -559,8 +559,9 @@ where
         };
         if let Some(error) = failure {
             tracing::warn!(worker = inner.id, %error, "bad frame: disconnecting the worker");
-            inner.ipc.shutdown();
+            // Kill first: the worker must not see the shutdown as a graceful end.
             let _ = inner.signal(Signal::KILL);
+            inner.ipc.shutdown();
             self.emit(Event::Error {
                 worker: inner.id,
                 error,
