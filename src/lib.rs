@@ -10,6 +10,8 @@
 //! - [`SharedArrayBuffer`] and [`atomics`]: shared memory and `Atomics.wait`/`notify` (the
 //!   `shared` crate).
 //! - [`Pool`]: piscina, a pool of threads with a bounded task queue (the `pool` crate).
+//! - [`cluster`]: Node's `cluster`, worker processes that share one listening port (the
+//!   `cluster` crate; Linux).
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -24,6 +26,9 @@
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(target_os = "linux")]
+pub use cluster;
 
 pub use channel::{
     BroadcastChannel, BroadcastTypeError, Installed, IntoIter, Iter, Listener, MessageChannel,

@@ -114,3 +114,71 @@ fn field<T: std::str::FromStr>(out: &str, label: &str) -> T {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {label} in {out}"))
 }
+
+/// Reads the primary's stdout lines until one contains `needle`.
+#[cfg(target_os = "linux")]
+fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
+    for line in lines {
+        let line = line.expect("reading cluster_http's output");
+        if line.contains(needle) {
+            return line;
+        }
+    }
+    panic!("cluster_http ended without printing {needle:?}");
+}
+
+#[cfg(target_os = "linux")]
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn cluster_http_serves_hello_world_and_restarts_a_killed_worker() {
+    use std::io::BufRead;
+    let mut primary = Command::new(example("cluster_http"))
+        .args(["--workers", "2"])
+        .env("PORT", "0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(primary.stdout.take().unwrap()).lines();
+    line_with(&mut lines, "primary");
+    let first = line_with(&mut lines, "serving http://");
+    line_with(&mut lines, "serving http://");
+    let addr = first.rsplit("http://").next().unwrap().to_owned();
+    let response = http_get(&addr);
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("\r\n\r\nHello, World!\n"), "{response}");
+
+    // "worker 1 (pid 1234) serving ...": kill that pid; the primary restarts it.
+    let pid: i32 = first
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let died = line_with(&mut lines, "died");
+    assert!(
+        died.contains("signal SIGKILL") && died.contains("restarting"),
+        "{died}"
+    );
+    let replacement = line_with(&mut lines, "serving http://");
+    assert!(replacement.ends_with(&addr), "{replacement} vs {addr}");
+    assert!(http_get(&addr).ends_with("Hello, World!\n"));
+
+    primary.kill().unwrap();
+    primary.wait().unwrap();
+}

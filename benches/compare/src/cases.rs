@@ -33,6 +33,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "sqrt_map" => sqrt_map(n)?,
         "sqrt_threadpool" => sqrt_threadpool(n)?,
         "sqrt_rayon" => sqrt_rayon(n)?,
+        "ipc_cluster" => ipc_cluster(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -430,4 +431,42 @@ fn sqrt_rayon(n: u64) -> anyhow::Result<f64> {
     let finite = rx.iter().filter(|r: &f64| r.is_finite()).count() as u64;
     anyhow::ensure!(finite == n, "lost results");
     Ok(per_sec_millions(start, n))
+}
+
+/// Primary <-> worker message round trip over cluster IPC, in microseconds. The worker is
+/// this binary again (`main` sends it to `ipc_echo`), echoing `u64`s.
+fn ipc_cluster(n: u64) -> anyhow::Result<f64> {
+    use worker_threads::cluster::{Cluster, Event};
+    let cluster = Cluster::<u64>::builder()
+        .args(["case", "ipc_cluster", "0"])
+        .build();
+    let worker = cluster.fork()?;
+    let round = |i: u64| -> anyhow::Result<()> {
+        worker.send(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+        loop {
+            match cluster.recv() {
+                Event::Message { message, .. } if message == i => return Ok(()),
+                Event::Exit { .. } => bail!("the worker exited"),
+                _ => {}
+            }
+        }
+    };
+    for i in 0..n.min(1000) {
+        round(i)?;
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        round(i)?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / n as f64)
+}
+
+/// The worker's side of `ipc_cluster`: echo until the primary goes.
+pub(crate) fn ipc_echo() {
+    let primary = worker_threads::cluster::primary::<u64>();
+    for message in primary.iter() {
+        if primary.send(message).is_err() {
+            break;
+        }
+    }
 }

@@ -7,9 +7,14 @@
 
 mod cases;
 mod chart;
+mod http;
 mod runner;
 
 fn main() -> anyhow::Result<()> {
+    if worker_threads::cluster::is_worker() {
+        cases::ipc_echo();
+        return Ok(());
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("case") {
         let name = args.get(1).map(String::as_str).unwrap_or_default();

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::http::Server;
+
 /// Who a measurement is of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub(crate) enum Side {
@@ -34,6 +36,8 @@ enum Program {
         args: &'static [&'static str],
         npm: bool,
     },
+    /// A server process loaded by wrk for `N` seconds (`crate::http`).
+    Http(crate::http::Server),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +56,9 @@ struct Case {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// The HTTP group: 2 workers, loaded by `wrk -t1 -c64 -d10s` on loopback.
+const HTTP: &str = "HTTP hello, 2 workers, wrk -t1 -c64 -d10s";
 
 const fn node(script: &'static str, args: &'static [&'static str]) -> Program {
     Program::Node {
@@ -91,13 +98,17 @@ const CASES: &[Case] = &[
     Case { group: "the seed's 10 M square roots", name: "piscina 5.3.2 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina5"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(120), versus: Some("sqrt_pool (seed loop)") },
     Case { group: "the seed's 10 M square roots", name: "threadpool (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_threadpool"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
     Case { group: "the seed's 10 M square roots", name: "rayon::spawn (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_rayon"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
+    Case { group: "cluster IPC round trip, primary <-> worker", name: "Worker::send / Event::Message", side: Side::Ours, program: Program::Rust("ipc_cluster"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: None },
+    Case { group: "cluster IPC round trip, primary <-> worker", name: "Node worker.send / process.send", side: Side::Node, program: node("cluster_ipc.js", &[]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("Worker::send / Event::Message") },
+    Case { group: HTTP, name: "cluster_http, RoundRobin (default)", side: Side::Ours, program: Program::Http(Server::Ours("rr")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
+    Case { group: HTTP, name: "cluster_http, Shared", side: Side::Ours, program: Program::Http(Server::Ours("shared")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
+    Case { group: HTTP, name: "cluster_http, ReusePort", side: Side::Ours, program: Program::Http(Server::Ours("reuseport")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
+    Case { group: HTTP, name: "Node cluster, 2 workers", side: Side::Node, program: Program::Http(Server::Node("2")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: Some("cluster_http, RoundRobin (default)") },
+    Case { group: HTTP, name: "Node, one process", side: Side::Node, program: Program::Http(Server::Node("0")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: Some("cluster_http, RoundRobin (default)") },
 ];
 
 /// What is not measured, and why.
-const NOT_MEASURED: &[(&str, &str)] = &[(
-    "HTTP hello, wrk -t1 -c64 -d10s",
-    "the cluster crate does not exist yet (issue: cluster)",
-)];
+const NOT_MEASURED: &[(&str, &str)] = &[];
 
 /// One case's outcome.
 #[derive(Debug, Serialize)]
@@ -149,7 +160,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
     Ok(options)
 }
 
-fn node_dir() -> PathBuf {
+pub(crate) fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
 }
 
@@ -231,6 +242,7 @@ fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, Strin
             command.args(["case", name, &size.to_string()]);
             Ok(command)
         }
+        Program::Http(_) => Err("an HTTP case is measured by crate::http".into()),
         Program::Node { script, args, npm } => {
             if output_of("node", &["--version"]).is_none() {
                 return Err("node is not installed".into());
@@ -270,6 +282,16 @@ fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
         note: None,
     };
     for _ in 0..3 {
+        if let Program::Http(server) = case.program {
+            match crate::http::measure(server, size) {
+                Ok(value) => outcome.runs.push(value),
+                Err(why) => {
+                    outcome.note = Some(why);
+                    return outcome;
+                }
+            }
+            continue;
+        }
         let mut command = match command_for(case, size, npm_ready) {
             Ok(command) => command,
             Err(why) => {

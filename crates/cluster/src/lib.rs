@@ -71,6 +71,7 @@ mod primary;
 mod role;
 mod server;
 mod signal;
+mod wait;
 mod wire;
 #[allow(unsafe_code)]
 mod worker;

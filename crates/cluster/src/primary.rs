@@ -218,7 +218,7 @@ where
     pub fn recv(&self) -> Event<T> {
         // The cluster holds a sender, so the channel never disconnects while `self` lives.
         loop {
-            if let Ok(event) = self.shared.event_rx.recv() {
+            if let Ok(event) = crate::wait::recv(&self.shared.event_rx) {
                 return event;
             }
         }

@@ -345,11 +345,7 @@ where
     /// [`RecvError::Disconnected`] once the primary has gone and every message was taken;
     /// [`RecvError::Decode`] for a message that is not a `T`.
     pub fn recv(&self) -> Result<T, RecvError> {
-        let body = self
-            .rt
-            .messages
-            .recv()
-            .map_err(|_| RecvError::Disconnected)?;
+        let body = crate::wait::recv(&self.rt.messages).map_err(|_| RecvError::Disconnected)?;
         wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string()))
     }
 
