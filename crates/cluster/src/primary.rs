@@ -64,8 +64,8 @@ use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 /// ```
 pub struct Cluster<T> {
     shared: Arc<Shared<T>>,
-    /// Dropped with the cluster: wakes restart back-offs so they give up.
-    _closing: Sender<()>,
+    /// Dropped first thing in `drop`: wakes restart back-offs so they give up.
+    closing: Option<Sender<()>>,
 }
 
 struct Shared<T> {
@@ -169,7 +169,7 @@ where
                 next_id: AtomicUsize::new(1),
                 next_key: AtomicU64::new(1),
             }),
-            _closing: closing_tx,
+            closing: Some(closing_tx),
         }
     }
 
@@ -297,6 +297,7 @@ impl<T> std::fmt::Debug for Cluster<T> {
 
 impl<T> Drop for Cluster<T> {
     fn drop(&mut self) {
+        drop(self.closing.take());
         let (workers, servers, threads) = {
             let mut state = lock(&self.shared.state);
             state.closed = true;
@@ -314,7 +315,6 @@ impl<T> Drop for Cluster<T> {
         for server in servers {
             server.stop();
         }
-        // `_closing` is dropped after this body; restart back-offs also see `closed`.
         for thread in threads {
             let _ = thread.join();
         }

@@ -124,3 +124,25 @@ fn a_worker_that_exits_with_an_error_is_restarted_until_it_succeeds() {
         "a clean exit is not restarted"
     );
 }
+
+#[test]
+fn dropping_the_cluster_abandons_a_pending_restart() {
+    if cluster::is_worker() {
+        std::process::exit(1);
+    }
+    let cluster = Cluster::<()>::builder()
+        .restart(Restart::OnCrash(Backoff {
+            initial: Duration::from_secs(3600),
+            ..Backoff::default()
+        }))
+        .test_harness("dropping_the_cluster_abandons_a_pending_restart")
+        .build();
+    cluster.fork().unwrap();
+    let code = until(&cluster, |e| match e {
+        Event::Exit { code, .. } => Some(code),
+        _ => None,
+    });
+    assert_eq!(code, Some(1));
+    // The restart waits an hour; dropping the cluster must not (this test would hang).
+    drop(cluster);
+}
