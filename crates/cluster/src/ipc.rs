@@ -20,7 +20,7 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 
 use rustix::io::Errno;
@@ -204,12 +204,6 @@ impl Ipc {
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
     pub(crate) fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);
-    }
-
-    /// The socket, for `poll`.
-    #[allow(dead_code)]
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }
 
