@@ -33,6 +33,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "sqrt_map" => sqrt_map(n)?,
         "sqrt_threadpool" => sqrt_threadpool(n)?,
         "sqrt_rayon" => sqrt_rayon(n)?,
+        "sqrt_ceiling" => sqrt_ceiling(n)?,
         "ipc_cluster" => ipc_cluster(n)?,
         other => bail!("no case {other}"),
     };
@@ -416,6 +417,84 @@ fn sqrt_threadpool(n: u64) -> anyhow::Result<f64> {
     let finite = rx.iter().filter(|r: &f64| r.is_finite()).count() as u64;
     anyhow::ensure!(finite == n, "lost results");
     Ok(per_sec_millions(start, n))
+}
+
+/// The ceiling of a bounded per-task hand-off on this machine: a lock-free
+/// `ArrayQueue` of 4 (the seed's `max_queue` with 2 threads), a `OnceLock` per result, every
+/// thread spinning (never parking), and nothing else: no statistics, no drain signal, no
+/// cancellation, no panic handling. The seed's loop shape: wait while full, push, collect
+/// the results that are in.
+fn sqrt_ceiling(n: u64) -> anyhow::Result<f64> {
+    use crossbeam_queue::ArrayQueue;
+    use crossbeam_utils::Backoff;
+    use std::collections::VecDeque;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, OnceLock};
+
+    type Slot = Arc<OnceLock<f64>>;
+    fn wait(backoff: &Backoff) {
+        if backoff.is_completed() {
+            thread::yield_now();
+        } else {
+            backoff.snooze();
+        }
+    }
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    let queue: Arc<ArrayQueue<(u64, Slot)>> = Arc::new(ArrayQueue::new(threads * threads));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            thread::spawn(move || {
+                let backoff = Backoff::new();
+                while !stop.load(Ordering::Relaxed) {
+                    match queue.pop() {
+                        Some((i, slot)) => {
+                            let _ = slot.set((i as f64).sqrt());
+                            backoff.reset();
+                        }
+                        None => wait(&backoff),
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut pending: VecDeque<Slot> = VecDeque::new();
+    let mut finite = 0;
+    for i in 0..n {
+        let backoff = Backoff::new();
+        while queue.is_full() {
+            wait(&backoff);
+        }
+        let slot = Arc::new(OnceLock::new());
+        anyhow::ensure!(
+            queue.push((i, Arc::clone(&slot))).is_ok(),
+            "full after a wait"
+        );
+        pending.push_back(slot);
+        while let Some(root) = pending.front().and_then(|slot| slot.get().copied()) {
+            finite += u64::from(root.is_finite());
+            pending.pop_front();
+        }
+    }
+    for slot in pending {
+        let backoff = Backoff::new();
+        loop {
+            if let Some(root) = slot.get() {
+                finite += u64::from(root.is_finite());
+                break;
+            }
+            wait(&backoff);
+        }
+    }
+    let rate = per_sec_millions(start, n);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    anyhow::ensure!(finite == n, "lost results");
+    Ok(rate)
 }
 
 fn sqrt_rayon(n: u64) -> anyhow::Result<f64> {
