@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::event::{PollFd, PollFlags};
 
-use crate::worker::{Runtime, runtime};
+use crate::worker::{HandoffClaim, Runtime, runtime};
 
 /// A worker's listener (what Node's `server.listen()` gives a cluster worker).
 ///
@@ -17,6 +17,8 @@ use crate::worker::{Runtime, runtime};
 /// once the primary has disconnected this worker (connections already handed over are
 /// still returned first); [`incoming`](Listener::incoming) ends there.
 /// With the `tokio` feature, [`into_tokio`](Listener::into_tokio) gives the async twin.
+/// Dropping it stops the connections: under `RoundRobin` the primary stops handing this
+/// worker connections for the address once its last listener for it is gone.
 #[derive(Debug)]
 pub struct Listener {
     addr: SocketAddr,
@@ -26,7 +28,7 @@ pub struct Listener {
 #[derive(Debug)]
 enum Source {
     /// Round-robin: descriptors from the primary.
-    Handoff(flume::Receiver<TcpStream>),
+    Handoff(flume::Receiver<TcpStream>, HandoffClaim),
     /// A listening socket (shared, or our own with `SO_REUSEPORT`), non-blocking.
     Socket(TcpListener),
 }
@@ -36,10 +38,14 @@ fn disconnected() -> io::Error {
 }
 
 impl Listener {
-    pub(crate) fn handoff(addr: SocketAddr, queue: flume::Receiver<TcpStream>) -> Self {
+    pub(crate) fn handoff(
+        addr: SocketAddr,
+        queue: flume::Receiver<TcpStream>,
+        claim: HandoffClaim,
+    ) -> Self {
         Listener {
             addr,
-            source: Source::Handoff(queue),
+            source: Source::Handoff(queue, claim),
         }
     }
 
@@ -65,7 +71,7 @@ impl Listener {
     /// error of `accept`.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.source {
-            Source::Handoff(queue) => {
+            Source::Handoff(queue, _) => {
                 let stream = queue.recv().map_err(|_| disconnected())?;
                 let peer = stream.peer_addr()?;
                 Ok((stream, peer))
@@ -94,7 +100,10 @@ impl Listener {
     #[cfg(feature = "tokio")]
     pub fn into_tokio(self) -> io::Result<TokioListener> {
         let source = match self.source {
-            Source::Handoff(queue) => AsyncSource::Handoff(queue),
+            Source::Handoff(queue, claim) => AsyncSource::Handoff {
+                queue,
+                _claim: claim,
+            },
             Source::Socket(listener) => {
                 AsyncSource::Socket(tokio::net::TcpListener::from_std(listener)?)
             }
@@ -146,7 +155,11 @@ pub struct TokioListener {
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 enum AsyncSource {
-    Handoff(flume::Receiver<TcpStream>),
+    Handoff {
+        queue: flume::Receiver<TcpStream>,
+        /// Held for its `Drop`.
+        _claim: HandoffClaim,
+    },
     Socket(tokio::net::TcpListener),
 }
 
@@ -165,7 +178,7 @@ impl TokioListener {
     /// error of `accept`.
     pub async fn accept(&self) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
         match &self.source {
-            AsyncSource::Handoff(queue) => {
+            AsyncSource::Handoff { queue, .. } => {
                 let stream = queue.recv_async().await.map_err(|_| disconnected())?;
                 stream.set_nonblocking(true)?;
                 let peer = stream.peer_addr()?;

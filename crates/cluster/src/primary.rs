@@ -650,10 +650,25 @@ where
                 }
                 ToPrimary::Listen { seq, addr } => self.listen(worker, seq, addr)?,
                 ToPrimary::Bound { addr } => self.listening(worker, addr, None),
+                ToPrimary::Unlisten { key } => Self::unlisten(worker, key),
             },
             _ => return Err(IpcError::Malformed("unknown frame tag")),
         }
         Ok(())
+    }
+
+    /// Takes `worker` out of round-robin server `key`: it dropped its listener.
+    fn unlisten(worker: &Worker<T>, key: u64) {
+        let mut server = None;
+        worker.inner.update(|s| {
+            if let Some(at) = s.servers.iter().position(|server| server.key == key) {
+                server = Some(s.servers.remove(at));
+                s.listening = s.listening.saturating_sub(1);
+            }
+        });
+        if let Some(server) = server {
+            server.leave(worker.inner.id);
+        }
     }
 
     /// The server for `addr`, bound on first use.

@@ -22,6 +22,8 @@ pub(crate) enum ToPrimary {
     Listen { seq: u64, addr: SocketAddr },
     /// `ReusePort`: the worker bound and listens on `addr`.
     Bound { addr: SocketAddr },
+    /// Round-robin: the worker dropped its last listener of server `key`.
+    Unlisten { key: u64 },
 }
 
 /// Primary to worker.

@@ -33,8 +33,31 @@ const MAX_FRAME: usize = 64 << 20;
 
 type Reply = (Result<Grant, String>, Vec<OwnedFd>);
 
+/// A round-robin server's queue of handed-over connections, and how many listeners of
+/// this process take from it.
+struct Handoff {
+    tx: flume::Sender<TcpStream>,
+    rx: flume::Receiver<TcpStream>,
+    listeners: usize,
+}
+
 /// Handoff queues of round-robin servers, by key.
-type Handoffs = HashMap<u64, (flume::Sender<TcpStream>, flume::Receiver<TcpStream>)>;
+type Handoffs = HashMap<u64, Handoff>;
+
+/// A listener's claim on a round-robin queue: when the last one for a server is dropped,
+/// the primary stops handing this worker connections for it.
+#[derive(Debug)]
+pub(crate) struct HandoffClaim {
+    key: u64,
+}
+
+impl Drop for HandoffClaim {
+    fn drop(&mut self) {
+        if let Some(rt) = runtime() {
+            rt.release(self.key);
+        }
+    }
+}
 
 pub(crate) struct Runtime {
     pub(crate) id: usize,
@@ -169,9 +192,14 @@ impl Runtime {
             ToWorker::Listening { seq, grant } => {
                 if let Ok(Grant::Handoff { key, .. }) = &grant {
                     if !self.is_disconnected() {
-                        lock(&self.handoffs)
-                            .entry(*key)
-                            .or_insert_with(flume::unbounded);
+                        lock(&self.handoffs).entry(*key).or_insert_with(|| {
+                            let (tx, rx) = flume::unbounded();
+                            Handoff {
+                                tx,
+                                rx,
+                                listeners: 0,
+                            }
+                        });
                     }
                 }
                 if let Some(reply) = lock(&self.replies).remove(&seq) {
@@ -179,7 +207,7 @@ impl Runtime {
                 }
             }
             ToWorker::Connection { key } => {
-                let queue = lock(&self.handoffs).get(&key).map(|(tx, _)| tx.clone());
+                let queue = lock(&self.handoffs).get(&key).map(|h| h.tx.clone());
                 match (queue, fds.into_iter().next()) {
                     (Some(queue), Some(fd)) => {
                         let _ = queue.send(TcpStream::from(fd));
@@ -199,6 +227,29 @@ impl Runtime {
         self.event.notify(usize::MAX);
     }
 
+    /// A listener of round-robin server `key` was dropped; the last one tells the primary.
+    fn release(&self, key: u64) {
+        let last = {
+            let mut handoffs = lock(&self.handoffs);
+            match handoffs.get_mut(&key) {
+                Some(handoff) if handoff.listeners <= 1 => {
+                    handoffs.remove(&key);
+                    true
+                }
+                Some(handoff) => {
+                    handoff.listeners -= 1;
+                    false
+                }
+                None => false,
+            }
+        };
+        if last && !self.is_disconnected() {
+            if let Ok(body) = wire::encode(&ToPrimary::Unlisten { key }) {
+                let _ = self.ipc.send(TAG_CONTROL, &body, &[]);
+            }
+        }
+    }
+
     /// Asks the primary for `addr`; the answer's round-robin queue is already registered.
     fn listen(&self, addr: SocketAddr) -> Result<Listener, ListenError> {
         if self.is_disconnected() {
@@ -212,9 +263,12 @@ impl Runtime {
         let (grant, fds) = answer.recv().map_err(|_| ListenError::Disconnected)?;
         match grant.map_err(ListenError::Refused)? {
             Grant::Handoff { key, addr } => {
-                let queue = lock(&self.handoffs).get(&key).map(|(_, rx)| rx.clone());
+                let queue = lock(&self.handoffs).get_mut(&key).map(|h| {
+                    h.listeners += 1;
+                    h.rx.clone()
+                });
                 let queue = queue.ok_or(ListenError::Disconnected)?;
-                Ok(Listener::handoff(addr, queue))
+                Ok(Listener::handoff(addr, queue, HandoffClaim { key }))
             }
             Grant::Shared { addr } => {
                 let fd = fds

@@ -159,3 +159,34 @@ fn rolling_restart_under_a_steady_client_loses_no_request() {
     rolling_restart_under_load(SchedulingPolicy::RoundRobin, "roundrobin", test);
     rolling_restart_under_load(SchedulingPolicy::Shared, "shared", test);
 }
+
+#[test]
+fn a_worker_that_drops_its_listener_is_handed_no_more_connections() {
+    if cluster::is_worker() {
+        let listener = cluster::listen("127.0.0.1:0").unwrap();
+        if std::env::var("ROLE").as_deref() == Ok("closer") {
+            drop(listener);
+            // Sent after the drop's notice, on the same socket: the primary reads both
+            // in this order.
+            let primary = cluster::primary::<String>();
+            primary.send("closed".into()).unwrap();
+            let _ = primary.recv(); // stay alive until the primary is done
+            return;
+        }
+        serve_ids(&listener);
+        return;
+    }
+    let cluster = Cluster::<String>::builder()
+        .test_harness("a_worker_that_drops_its_listener_is_handed_no_more_connections")
+        .build();
+    let server = cluster.fork().unwrap();
+    let closer = cluster.fork_with([("ROLE", "closer")]).unwrap();
+    let addr = listening(&cluster, 2);
+    until(&cluster, |e| {
+        matches!(e, Event::Message { .. }).then_some(())
+    });
+    for _ in 0..20 {
+        assert_eq!(ask(addr).unwrap(), server.id());
+    }
+    closer.send("done".into()).unwrap();
+}
