@@ -537,6 +537,11 @@ where
                 state.workers.remove(&id);
                 drop(state);
                 let _ = worker.inner.signal(Signal::KILL);
+                // The `Child` went down with the thread's closure: reap by pid.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ =
+                        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+                }
                 Err(ForkError::Spawn(e))
             }
         }
