@@ -28,7 +28,11 @@ pub struct Listener {
 #[derive(Debug)]
 enum Source {
     /// Round-robin: descriptors from the primary.
-    Handoff(flume::Receiver<TcpStream>, HandoffClaim),
+    Handoff {
+        queue: flume::Receiver<TcpStream>,
+        /// Held for its `Drop`.
+        _claim: HandoffClaim,
+    },
     /// A listening socket (shared, or our own with `SO_REUSEPORT`), non-blocking.
     Socket(TcpListener),
 }
@@ -45,7 +49,10 @@ impl Listener {
     ) -> Self {
         Listener {
             addr,
-            source: Source::Handoff(queue, claim),
+            source: Source::Handoff {
+                queue,
+                _claim: claim,
+            },
         }
     }
 
@@ -71,7 +78,7 @@ impl Listener {
     /// error of `accept`.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.source {
-            Source::Handoff(queue, _) => {
+            Source::Handoff { queue, .. } => {
                 let stream = queue.recv().map_err(|_| disconnected())?;
                 let peer = stream.peer_addr()?;
                 Ok((stream, peer))
@@ -100,10 +107,7 @@ impl Listener {
     #[cfg(feature = "tokio")]
     pub fn into_tokio(self) -> io::Result<TokioListener> {
         let source = match self.source {
-            Source::Handoff(queue, claim) => AsyncSource::Handoff {
-                queue,
-                _claim: claim,
-            },
+            Source::Handoff { queue, _claim } => AsyncSource::Handoff { queue, _claim },
             Source::Socket(listener) => {
                 AsyncSource::Socket(tokio::net::TcpListener::from_std(listener)?)
             }
