@@ -83,6 +83,8 @@ pub(crate) struct Config {
     pub(crate) restart: Restart,
     pub(crate) args: Option<Vec<OsString>>,
     pub(crate) max_frame: usize,
+    /// Workers' stdout goes to /dev/null (under a test harness, its report is noise).
+    pub(crate) discard_stdout: bool,
 }
 
 /// Configures a [`Cluster`] (Node's `cluster.setupPrimary`).
@@ -112,6 +114,7 @@ impl<T> Default for ClusterBuilder<T> {
                 restart: Restart::default(),
                 args: None,
                 max_frame: 64 << 20,
+                discard_stdout: false,
             },
             _message: PhantomData,
         }
@@ -148,6 +151,8 @@ where
     /// Runs workers as the test `name` of this test binary, for clusters under
     /// `cargo test`: the worker re-runs the binary with `name --exact`, so only that test
     /// runs, and the test takes the worker's path when [`is_worker`](crate::is_worker).
+    /// The worker's stdout (the harness's own report) is discarded; its stderr, where
+    /// panics and assertion failures go, is inherited.
     ///
     /// ```no_run
     /// #[test]
@@ -161,7 +166,8 @@ where
     ///     // the primary's side
     /// }
     /// ```
-    pub fn test_harness(self, name: &str) -> Self {
+    pub fn test_harness(mut self, name: &str) -> Self {
+        self.config.discard_stdout = true;
         self.args([name, "--exact", "--nocapture", "--test-threads=1", "-q"])
     }
 

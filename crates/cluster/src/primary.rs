@@ -478,6 +478,9 @@ where
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env(Marker::VAR, marker.to_string());
+        if this.config.discard_stdout {
+            command.stdout(std::process::Stdio::null());
+        }
         let inherited = marker.fd;
         // SAFETY: the closure runs in the forked child before exec and only calls
         // fcntl(F_SETFD), which is async-signal-safe; it allocates nothing and takes no lock.
