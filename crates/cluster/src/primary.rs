@@ -266,7 +266,9 @@ where
     }
 
     /// Disconnects every worker and waits until they have all exited (Node's
-    /// `cluster.disconnect()`). No worker is restarted for it.
+    /// `cluster.disconnect()`). No worker is restarted for it. A worker that does not exit
+    /// after its listeners stop (it never returns from its own work) keeps this waiting, as
+    /// in Node; [`Worker::kill`] ends it.
     pub fn disconnect(&self) {
         let workers = self.workers();
         for worker in &workers {
