@@ -46,9 +46,47 @@ use crate::task::{PoolHooks, Slot, TaskHandle, running};
 
 pub(crate) struct Job<T, R> {
     pub(crate) id: u64,
-    pub(crate) task: T,
-    pub(crate) slot: Arc<Slot<R>>,
+    pub(crate) work: Work<T, R>,
     pub(crate) enqueued: Instant,
+}
+
+/// The result slot of a chunk: one result per item, in order.
+pub(crate) type ChunkSlot<R> = Slot<Vec<Result<R, TaskError>>>;
+/// The handle of a chunk.
+pub(crate) type ChunkHandle<R> = TaskHandle<Vec<Result<R, TaskError>>>;
+/// A worker's per-thread state maker.
+type Init<S> = dyn Fn() -> S + Send + Sync;
+/// A worker's task handler.
+type Handler<S, T, R> = dyn Fn(&mut S, T) -> R + Send + Sync;
+
+/// What a job runs: one task (`run`), or a chunk of `map`'s items sharing one queue entry
+/// and one result slot (so a fast `map` pays one hand-off per chunk, not per item).
+pub(crate) enum Work<T, R> {
+    One {
+        task: T,
+        slot: Arc<Slot<R>>,
+    },
+    Chunk {
+        tasks: Vec<T>,
+        slot: Arc<ChunkSlot<R>>,
+    },
+}
+
+impl<T, R> Work<T, R> {
+    /// The tasks it holds (what `completed` and `cancelled` count).
+    fn len(&self) -> u64 {
+        match self {
+            Work::One { .. } => 1,
+            Work::Chunk { tasks, .. } => tasks.len() as u64,
+        }
+    }
+
+    fn resolve_cancelled(self) {
+        match self {
+            Work::One { slot, .. } => slot.resolve(Err(TaskError::Cancelled)),
+            Work::Chunk { slot, .. } => slot.resolve(Err(TaskError::Cancelled)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,8 +346,10 @@ impl<T, R> Inner<T, R> {
         self.async_event.notify(usize::MAX);
         drop(state);
         for job in cancelled {
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            job.slot.resolve(Err(TaskError::Cancelled));
+            self.stats
+                .cancelled
+                .fetch_add(job.work.len(), Ordering::Relaxed);
+            job.work.resolve_cancelled();
         }
         if self.is_current_worker() {
             return;
@@ -366,44 +406,72 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         task: T,
         on_full: OnFull,
     ) -> Result<TaskHandle<R>, RunError<T>> {
+        self.submit_work(
+            task,
+            on_full,
+            |task, slot| Work::One { task, slot },
+            |inner, task, slot| inner.run_inline(task, slot),
+        )
+    }
+
+    /// Accepts a chunk of `map`'s items as one job, waiting for room.
+    pub(crate) fn submit_chunk(
+        self: &Arc<Self>,
+        tasks: Vec<T>,
+    ) -> Result<ChunkHandle<R>, RunError<Vec<T>>> {
+        self.submit_work(
+            tasks,
+            OnFull::Wait,
+            |tasks, slot| Work::Chunk { tasks, slot },
+            |inner, tasks, slot| inner.run_chunk_inline(tasks, slot),
+        )
+    }
+
+    /// Accepts `payload` as the job `wrap` makes of it; on a full queue refuses it, waits
+    /// for room, or (waiting on one of our own workers, which could starve the pool) runs
+    /// it here with `here`.
+    fn submit_work<P, X: 'static>(
+        self: &Arc<Self>,
+        payload: P,
+        on_full: OnFull,
+        wrap: fn(P, Arc<Slot<X>>) -> Work<T, R>,
+        here: fn(&Self, P, &Arc<Slot<X>>),
+    ) -> Result<TaskHandle<X>, RunError<P>> {
         // Allocate and read the clock before taking the lock, to hold it briefly.
         let slot = Slot::new();
         let now = Instant::now();
         let mut state = self.lock();
         loop {
             if state.phase != Phase::Open {
-                return Err(RunError::Closed(task));
+                return Err(RunError::Closed(payload));
             }
             if !self.is_full(&state) {
                 break;
             }
             match on_full {
-                OnFull::Refuse => return Err(RunError::QueueFull(task)),
+                OnFull::Refuse => return Err(RunError::QueueFull(payload)),
                 OnFull::Wait if self.is_current_worker() => {
-                    // Waiting for room on our own worker could starve the pool: run it here.
                     drop(state);
-                    return Ok(self.run_here(task));
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    here(self, payload, &slot);
+                    return Ok(TaskHandle::new(id, slot, self.hooks.clone()));
                 }
                 OnFull::Wait => state = self.wait_for_room(state),
             }
         }
-        Ok(self.enqueue(state, task, slot, now))
+        let id = self.enqueue(state, wrap(payload, Arc::clone(&slot)), now);
+        Ok(TaskHandle::new(id, slot, self.hooks.clone()))
     }
 
+    /// Puts `work` in the queue (the caller checked the room); its id.
     fn enqueue(
         self: &Arc<Self>,
         mut state: MutexGuard<'_, State<T, R>>,
-        task: T,
-        slot: Arc<Slot<R>>,
+        work: Work<T, R>,
         enqueued: Instant,
-    ) -> TaskHandle<R> {
+    ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        state.queue.push_back(Job {
-            id,
-            task,
-            slot: Arc::clone(&slot),
-            enqueued,
-        });
+        state.queue.push_back(Job { id, work, enqueued });
         self.queue_len.store(state.queue.len(), Ordering::Release);
         let became_full = self.config.max_queue == Some(state.queue.len());
         if state.sleeping > 0 {
@@ -420,15 +488,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         if let Some(spawned) = spawned {
             self.report_spawn(spawned);
         }
-        TaskHandle::new(id, slot, self.hooks.clone())
-    }
-
-    /// Runs `task` on the calling thread now, and returns its resolved handle.
-    fn run_here(self: &Arc<Self>, task: T) -> TaskHandle<R> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot::new();
-        self.run_inline(task, &slot);
-        TaskHandle::new(id, slot, self.hooks.clone())
+        id
     }
 
     /// Runs `task` on the calling thread with a fresh `init` state, and resolves `slot`.
@@ -436,6 +496,27 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))));
         slot.resolve(result.map_err(|payload| TaskError::Panicked(panic_message(&*payload))));
+    }
+
+    /// Runs a chunk on the calling thread, each item with a fresh `init` state, and
+    /// resolves `slot`.
+    fn run_chunk_inline(&self, tasks: Vec<T>, slot: &Arc<ChunkSlot<R>>) {
+        let results = tasks
+            .into_iter()
+            .map(|task| {
+                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))))
+                    .map_err(|payload| TaskError::Panicked(panic_message(&*payload)))
+            })
+            .collect();
+        slot.resolve(Ok(results));
+    }
+
+    /// Runs a job taken from the queue on the calling thread, with fresh `init` states.
+    fn run_work_inline(&self, work: Work<T, R>) {
+        match work {
+            Work::One { task, slot } => self.run_inline(task, &slot),
+            Work::Chunk { tasks, slot } => self.run_chunk_inline(tasks, &slot),
+        }
     }
 
     /// Accepts `task` if there is room now; `Ok(Err(task))` if the queue is full.
@@ -450,15 +531,24 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         if self.is_full(&state) {
             return Ok(Err(task));
         }
-        Ok(Ok(self.enqueue(state, task, Slot::new(), Instant::now())))
+        let slot = Slot::new();
+        let id = self.enqueue(
+            state,
+            Work::One {
+                task,
+                slot: Arc::clone(&slot),
+            },
+            Instant::now(),
+        );
+        Ok(Ok(TaskHandle::new(id, slot, self.hooks.clone())))
     }
 
     /// The body of a worker thread: `init` once, then jobs until told to stop.
     pub(crate) fn work<S>(
         self: Arc<Self>,
         name: String,
-        init: &(dyn Fn() -> S + Send + Sync),
-        handler: &(dyn Fn(&mut S, T) -> R + Send + Sync),
+        init: &Init<S>,
+        handler: &Handler<S, T, R>,
     ) {
         WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
         self.lock().starting -= 1;
@@ -476,7 +566,23 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         };
         let mut replace = false;
         while let Some(job) = self.next_job() {
-            if !self.run_job(job, &mut state, handler, &thread_stats) {
+            let Job { id, work, enqueued } = job;
+            let healthy = match work {
+                Work::One { task, slot } => {
+                    self.run_job(id, task, slot, enqueued, &mut state, handler, &thread_stats)
+                }
+                Work::Chunk { tasks, slot } => self.run_chunk(
+                    id,
+                    tasks,
+                    &slot,
+                    enqueued,
+                    &mut state,
+                    init,
+                    handler,
+                    &thread_stats,
+                ),
+            };
+            if !healthy {
                 replace = true;
                 break;
             }
@@ -492,19 +598,17 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 
     /// Runs one job; false if the handler panicked (the thread is then replaced).
+    #[allow(clippy::too_many_arguments)]
     fn run_job<S>(
         &self,
-        job: Job<T, R>,
+        id: u64,
+        task: T,
+        slot: Arc<Slot<R>>,
+        enqueued: Instant,
         state: &mut S,
-        handler: &(dyn Fn(&mut S, T) -> R + Send + Sync),
+        handler: &Handler<S, T, R>,
         thread_stats: &Mutex<ThreadStats>,
     ) -> bool {
-        let Job {
-            id,
-            task,
-            slot,
-            enqueued,
-        } = job;
         if slot.is_cancelled() {
             self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
             slot.resolve(Err(TaskError::Cancelled));
@@ -541,6 +645,66 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 false
             }
         }
+    }
+
+    /// Runs a chunk of `map`'s items; false if an item panicked (the rest of the chunk runs
+    /// on a fresh `init` state, then the thread is replaced). Statistics count items.
+    #[allow(clippy::too_many_arguments)]
+    fn run_chunk<S>(
+        &self,
+        id: u64,
+        tasks: Vec<T>,
+        slot: &Arc<ChunkSlot<R>>,
+        enqueued: Instant,
+        state: &mut S,
+        init: &Init<S>,
+        handler: &Handler<S, T, R>,
+        thread_stats: &Mutex<ThreadStats>,
+    ) -> bool {
+        let items = tasks.len() as u64;
+        if slot.is_cancelled() {
+            self.stats.cancelled.fetch_add(items, Ordering::Relaxed);
+            slot.resolve(Err(TaskError::Cancelled));
+            return true;
+        }
+        let _span = tracing::trace_span!("chunk", id, items).entered();
+        let started = Instant::now();
+        let mut healthy = true;
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || handler(state, task))));
+            results.push(result.map_err(|payload| {
+                let message = panic_message(&*payload);
+                tracing::debug!(id, %message, "task of a chunk panicked");
+                self.stats.panicked.fetch_add(1, Ordering::Relaxed);
+                // The state may be broken: the rest of the chunk gets a fresh one.
+                if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
+                    *state = fresh;
+                }
+                healthy = false;
+                TaskError::Panicked(message)
+            }));
+        }
+        let run = started.elapsed();
+        thread_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record_n(
+                started - enqueued,
+                run / (results.len().max(1) as u32),
+                items,
+            );
+        self.stats.run_nanos.fetch_add(
+            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.stats.completed.fetch_add(items, Ordering::Relaxed);
+        if slot.is_cancelled() {
+            self.stats.cancelled.fetch_add(items, Ordering::Relaxed);
+        }
+        slot.resolve(Ok(results));
+        healthy
     }
 
     /// A worker whose task panicked hands its place to a fresh thread (its `init` state may
@@ -596,8 +760,10 @@ impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
         let Some(job) = self.take_queued(id) else {
             return false;
         };
-        self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-        job.slot.resolve(Err(TaskError::Cancelled));
+        self.stats
+            .cancelled
+            .fetch_add(job.work.len(), Ordering::Relaxed);
+        job.work.resolve_cancelled();
         true
     }
 
@@ -609,7 +775,7 @@ impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
         let Some(job) = self.take_queued(id) else {
             return false;
         };
-        self.run_inline(job.task, &job.slot);
+        self.run_work_inline(job.work);
         true
     }
 }

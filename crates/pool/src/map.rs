@@ -1,19 +1,43 @@
 //! `Pool::map` and `Pool::map_unordered`: run an iterator's items with bounded in-flight
-//! tasks.
+//! work.
+//!
+//! Items travel in *chunks*: one queue entry, one hand-off and one result slot for several
+//! items, run one after the other by one worker. The chunk size adapts, per map: it
+//! doubles (up to [`MAX_CHUNK`]) whenever the oldest chunk had already finished when its
+//! results were wanted (the workers are ahead, so the submitting thread is the bottleneck
+//! and hand-offs are the cost to cut), and halves (down to 1) whenever the consumer had to
+//! wait for it (the work itself is the cost; small chunks spread it over the threads). So
+//! a map of cheap items pays one hand-off per up to 64 items, and a map of heavy items
+//! behaves as one task per item. Each item still runs on a pool thread, is counted in
+//! `completed`, and resolves on its own (a panicking item gives `Err(Panicked)` for that
+//! item only).
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use crate::error::{RunError, TaskError};
+use crate::inner::ChunkHandle;
 use crate::pool::Pool;
 use crate::task::TaskHandle;
 
-/// Keeps up to `limit` tasks of `tasks` in flight on `pool`.
+/// The largest chunk of a map.
+pub(crate) const MAX_CHUNK: usize = 64;
+
+/// One submitted chunk: its handle (or why it was refused) and how many items it holds.
+struct Chunk<R> {
+    handle: Result<ChunkHandle<R>, TaskError>,
+    items: usize,
+}
+
+/// Keeps up to `limit` chunks of `tasks` in flight on `pool`.
 struct InFlight<'p, T, R, I> {
     pool: &'p Pool<T, R>,
     tasks: I,
-    pending: VecDeque<Result<TaskHandle<R>, TaskError>>,
+    pending: VecDeque<Chunk<R>>,
+    /// Results of a chunk already joined, waiting to be yielded.
+    ready: VecDeque<Result<R, TaskError>>,
     limit: usize,
+    chunk: usize,
 }
 
 impl<'p, T, R, I> InFlight<'p, T, R, I> {
@@ -22,7 +46,9 @@ impl<'p, T, R, I> InFlight<'p, T, R, I> {
             pool,
             tasks,
             pending: VecDeque::new(),
+            ready: VecDeque::new(),
             limit: limit.max(1),
+            chunk: 1,
         }
     }
 }
@@ -30,11 +56,40 @@ impl<'p, T, R, I> InFlight<'p, T, R, I> {
 impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T, R, I> {
     fn fill(&mut self) {
         while self.pending.len() < self.limit {
-            let Some(task) = self.tasks.next() else { break };
-            self.pending.push_back(match self.pool.run_wait(task) {
+            let tasks: Vec<T> = self.tasks.by_ref().take(self.chunk).collect();
+            if tasks.is_empty() {
+                break;
+            }
+            let items = tasks.len();
+            let handle = match self.pool.inner.submit_chunk(tasks) {
                 Ok(handle) => Ok(handle),
                 Err(RunError::Closed(_) | RunError::QueueFull(_)) => Err(TaskError::Cancelled),
-            });
+            };
+            self.pending.push_back(Chunk { handle, items });
+        }
+    }
+
+    /// Joins chunk `at` into `ready`, adapting the chunk size to whether it had finished.
+    fn take(&mut self, at: usize) {
+        let Some(Chunk { handle, items }) = self.pending.remove(at) else {
+            return;
+        };
+        let results = match handle {
+            Ok(handle) => {
+                self.chunk = if handle.is_finished() {
+                    (self.chunk * 2).min(MAX_CHUNK)
+                } else {
+                    (self.chunk / 2).max(1)
+                };
+                handle.join()
+            }
+            Err(error) => Err(error),
+        };
+        match results {
+            Ok(results) => self.ready.extend(results),
+            Err(error) => self
+                .ready
+                .extend(std::iter::repeat_n(error, items).map(Err)),
         }
     }
 }
@@ -56,9 +111,13 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> Iterator for M
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.flight.fill();
-        let next = self.flight.pending.pop_front()?;
-        Some(next.and_then(TaskHandle::join))
+        if self.flight.ready.is_empty() {
+            self.flight.fill();
+            self.flight.take(0);
+            // Keep the workers busy while these results are consumed.
+            self.flight.fill();
+        }
+        self.flight.ready.pop_front()
     }
 }
 
@@ -81,22 +140,27 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> Iterator
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.flight.fill();
-        let pending = &mut self.flight.pending;
-        // The first finished one, else the oldest (waiting for it).
-        let at = pending
-            .iter()
-            .position(|entry| entry.as_ref().map_or(true, TaskHandle::is_finished))
-            .unwrap_or(0);
-        let next = pending.remove(at)?;
-        Some(next.and_then(TaskHandle::join))
+        if self.flight.ready.is_empty() {
+            self.flight.fill();
+            // The first finished chunk, else the oldest (waiting for it).
+            let at = self
+                .flight
+                .pending
+                .iter()
+                .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
+                .unwrap_or(0);
+            self.flight.take(at);
+            self.flight.fill();
+        }
+        self.flight.ready.pop_front()
     }
 }
 
 impl<T, R, I> fmt::Debug for Map<'_, T, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
-            .field("in_flight", &self.flight.pending.len())
+            .field("chunks_in_flight", &self.flight.pending.len())
+            .field("chunk", &self.flight.chunk)
             .finish_non_exhaustive()
     }
 }
@@ -104,7 +168,8 @@ impl<T, R, I> fmt::Debug for Map<'_, T, R, I> {
 impl<T, R, I> fmt::Debug for MapUnordered<'_, T, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapUnordered")
-            .field("in_flight", &self.flight.pending.len())
+            .field("chunks_in_flight", &self.flight.pending.len())
+            .field("chunk", &self.flight.chunk)
             .finish_non_exhaustive()
     }
 }

@@ -169,8 +169,17 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     }
 
     /// Runs every item of `tasks` and yields the results in order, keeping at most
-    /// `max_threads + max_queue` tasks in flight (so memory stays flat however long the
-    /// iterator). An item the closed pool refused yields `Err(Cancelled)`.
+    /// `max_threads + max_queue` queue entries in flight (so memory stays flat however long
+    /// the iterator). An item the closed pool refused yields `Err(Cancelled)`.
+    ///
+    /// Items are handed to the threads in chunks (one queue entry for up to 64 items, run
+    /// in order by one thread), sized as the map goes: chunks grow while the threads keep
+    /// ahead of the consumer and shrink to single items when the consumer waits on them.
+    /// So cheap items pay one hand-off per chunk, while expensive ones are spread one per
+    /// thread as with [`run`](Self::run). Each item still resolves on its own (a panicking
+    /// item gives `Err(Panicked)` for that item, and its thread is replaced after the
+    /// chunk; the rest of its chunk runs on a fresh `init` state) and counts in
+    /// [`completed`](Self::completed) and the histograms. `queue_size` counts chunks.
     ///
     /// # Examples
     ///

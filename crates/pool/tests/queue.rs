@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Gate, eventually};
-use pool::{MaxQueue, Pool, RunError};
+use pool::{MaxQueue, Pool, RunError, TaskError};
 
 #[test]
 fn auto_is_max_threads_squared_exactly() {
@@ -143,4 +143,45 @@ fn map_keeps_order_and_map_unordered_loses_nothing() {
     let mut unordered: Vec<u64> = pool.map_unordered(0..10_000).map(Result::unwrap).collect();
     unordered.sort_unstable();
     assert_eq!(unordered, doubled);
+}
+
+#[test]
+fn a_map_yields_every_item_in_order_and_counts_each_one() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .build(|n: u64| n + 1)
+        .unwrap();
+    let mut expected = 1;
+    for result in pool.map(0..100_000) {
+        assert_eq!(result, Ok(expected));
+        expected += 1;
+    }
+    assert_eq!(expected, 100_001);
+    // Items travel in chunks, but statistics are per item.
+    assert_eq!(pool.completed(), 100_000);
+    assert_eq!(pool.run_time().count(), 100_000);
+    assert_eq!(pool.wait_time().count(), 100_000);
+}
+
+#[test]
+fn a_panicking_item_of_a_map_fails_alone_and_its_thread_is_replaced() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .build(|n: u64| {
+            assert!(n % 100 != 7, "item {n}");
+            n
+        })
+        .unwrap();
+    let results: Vec<_> = pool.map(0..10_000).collect();
+    for (n, result) in (0u64..).zip(&results) {
+        if n % 100 == 7 {
+            assert_eq!(result, &Err(TaskError::Panicked(format!("item {n}"))));
+        } else {
+            assert_eq!(result, &Ok(n));
+        }
+    }
+    assert_eq!(results.len(), 10_000);
+    assert_eq!(pool.panicked(), 100);
+    assert_eq!(pool.completed(), 10_000);
+    eventually("capacity back to 2 threads", || pool.threads() == 2);
 }
