@@ -181,10 +181,20 @@ fn a_worker_that_drops_its_listener_is_handed_no_more_connections() {
         .build();
     let server = cluster.fork().unwrap();
     let closer = cluster.fork_with([("ROLE", "closer")]).unwrap();
-    let addr = listening(&cluster, 2);
-    until(&cluster, |e| {
-        matches!(e, Event::Message { .. }).then_some(())
-    });
+    // Both listening, and the closer's notice, in whatever order they come (waiting for
+    // the two separately could swallow the notice while looking for a `Listening`).
+    let (mut addr, mut listening, mut closed) = (None, 0, false);
+    while listening < 2 || !closed {
+        match until(&cluster, Some) {
+            Event::Listening { address, .. } => {
+                addr = Some(address);
+                listening += 1;
+            }
+            Event::Message { .. } => closed = true,
+            _ => {}
+        }
+    }
+    let addr = addr.expect("listening");
     for _ in 0..20 {
         assert_eq!(ask(addr).unwrap(), server.id());
     }

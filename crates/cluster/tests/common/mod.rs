@@ -30,7 +30,7 @@ where
     }
 }
 
-/// Waits for `n` `Listening` events; the address they serve.
+/// Waits for `n` `Listening` events, discarding any other event; the address they serve.
 pub(crate) fn listening<T>(cluster: &Cluster<T>, n: usize) -> SocketAddr
 where
     T: Serialize + DeserializeOwned + Send + 'static,
