@@ -1,5 +1,5 @@
 //! The seed's "Hello, World" server with `cluster`: the primary forks one worker per core
-//! (`--workers N`), each worker listens on the same port (`PORT`, default 3000) and answers
+//! (`--workers N`), each worker listens on the same port of 127.0.0.1 (`PORT`, default 3000) and answers
 //! every request with `Hello, World!\n` through hyper on a single-threaded tokio runtime.
 //! The primary prints which worker pid serves and restarts a worker that dies.
 //!

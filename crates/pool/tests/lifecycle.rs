@@ -266,6 +266,29 @@ fn a_handler_that_waits_for_its_own_sub_tasks_does_not_starve_the_pool() {
 }
 
 #[test]
+fn a_handler_that_maps_over_its_own_pool_does_not_starve_it() {
+    // One thread, and a map from inside a task: its chunks can only run inline.
+    let pool: Arc<OnceLock<Pool<u32, u32>>> = Arc::new(OnceLock::new());
+    let built = Pool::builder()
+        .max_threads(1)
+        .build({
+            let pool = Arc::clone(&pool);
+            move |n: u32| {
+                if n < 1000 {
+                    return n;
+                }
+                let pool = pool.get().expect("set before the first task");
+                pool.map(0..n / 1000).map(|r| r.expect("sub-task")).sum()
+            }
+        })
+        .unwrap();
+    assert!(pool.set(built).is_ok());
+    let pool = pool.get().unwrap();
+    // 0 + 1 + ... + 99
+    assert_eq!(pool.run(100_000).unwrap().join(), Ok(4950));
+}
+
+#[test]
 fn events_report_drain_needs_drain_and_workers() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let gate = Gate::default();
