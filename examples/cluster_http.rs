@@ -1,7 +1,8 @@
 //! The seed's "Hello, World" server with `cluster`: the primary forks one worker per core
-//! (`--workers N`), each worker listens on the same port of 127.0.0.1 (`PORT`, default 3000) and answers
-//! every request with `Hello, World!\n` through hyper on a single-threaded tokio runtime.
-//! The primary prints which worker pid serves and restarts a worker that dies.
+//! (`--workers N`), each worker listens on the same port of 127.0.0.1 (`PORT`, default
+//! 3000) and answers every request with `Hello, World!\n` through hyper on a
+//! single-threaded tokio runtime. The primary prints which worker pid serves and restarts
+//! a worker that dies.
 //!
 //! `cargo run --release --example cluster_http -- [--workers N] [--policy rr|shared|reuseport]`
 //!
