@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 use event_listener::Event;
@@ -618,17 +618,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         let started = Instant::now();
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || handler(state, task))));
-        let finished = Instant::now();
-        let run = finished - started;
-        thread_stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(started - enqueued, run);
-        self.stats.run_nanos.fetch_add(
-            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        self.stats.completed.fetch_add(1, Ordering::Relaxed);
+        self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
         match result {
             Ok(value) => {
                 if slot.is_cancelled() {
@@ -686,25 +676,33 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 TaskError::Panicked(message)
             }));
         }
-        let run = started.elapsed();
-        thread_stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record_n(
-                started - enqueued,
-                run / (results.len().max(1) as u32),
-                items,
-            );
-        self.stats.run_nanos.fetch_add(
-            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        self.stats.completed.fetch_add(items, Ordering::Relaxed);
+        self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
         if slot.is_cancelled() {
             self.stats.cancelled.fetch_add(items, Ordering::Relaxed);
         }
         slot.resolve(Ok(results));
         healthy
+    }
+
+    /// Counts `items` tasks that waited `wait` and together ran `run`: `completed`, the
+    /// busy time, and this thread's histograms (each item at the mean).
+    fn record_run(
+        &self,
+        thread_stats: &Mutex<ThreadStats>,
+        wait: Duration,
+        run: Duration,
+        items: u64,
+    ) {
+        let each = run / u32::try_from(items.max(1)).unwrap_or(u32::MAX);
+        thread_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record_n(wait, each, items);
+        self.stats.run_nanos.fetch_add(
+            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.stats.completed.fetch_add(items, Ordering::Relaxed);
     }
 
     /// A worker whose task panicked hands its place to a fresh thread (its `init` state may

@@ -20,14 +20,10 @@ impl ThreadStats {
         }
     }
 
-    pub(crate) fn record(&mut self, wait: Duration, run: Duration) {
-        self.record_n(wait, run, 1);
-    }
-
     /// Records `count` tasks that each waited `wait` and ran `run`.
     pub(crate) fn record_n(&mut self, wait: Duration, run: Duration, count: u64) {
-        let _ = self.wait.record_n(nanos(wait), count);
-        let _ = self.run.record_n(nanos(run), count);
+        self.wait.saturating_record_n(nanos(wait), count);
+        self.run.saturating_record_n(nanos(run), count);
     }
 }
 
