@@ -89,3 +89,11 @@ pub use primary::{Cluster, Worker};
 pub use role::{is_primary, is_worker, worker_id};
 pub use signal::Signal;
 pub use worker::{Primary, is_disconnected, listen, primary, try_primary};
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex`, going on after a panic on another thread (what the crate keeps under
+/// its locks is counts and lists that a panic cannot leave half-written).
+fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

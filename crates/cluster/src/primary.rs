@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::builder::{ClusterBuilder, Config, Restart, SchedulingPolicy};
 use crate::error::{ForkError, IpcError, RestartError, SendError};
 use crate::event::Event;
 use crate::ipc::{self, Frame, Ipc};
+use crate::lock;
 use crate::role::Marker;
 use crate::server::{Member, Server};
 use crate::signal::Signal;
@@ -131,10 +132,6 @@ impl<T> std::fmt::Debug for Worker<T> {
             .field("pid", &self.inner.pid)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<T> Cluster<T>
@@ -344,9 +341,7 @@ where
     /// The message comes back in a [`SendError`] if the worker has gone or the message
     /// cannot be encoded or is over the frame cap.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        let result =
-            wire::encode(&message).and_then(|body| self.inner.ipc.send(TAG_MESSAGE, &body, &[]));
-        result.map_err(|error| SendError::new(message, error))
+        wire::send_message(&self.inner.ipc, message)
     }
 
     /// Sends `signal` to the worker process (Node's `worker.process.kill(signal)`). The
@@ -372,9 +367,7 @@ where
         for server in servers {
             server.leave(self.inner.id);
         }
-        if let Ok(body) = wire::encode(&ToWorker::Disconnect) {
-            let _ = self.inner.ipc.send(TAG_CONTROL, &body, &[]);
-        }
+        let _ = wire::send_control(&self.inner.ipc, &ToWorker::Disconnect, &[]);
     }
 
     /// Whether the worker exited, or will exit, because of `disconnect()` or `kill()`
@@ -705,37 +698,34 @@ where
 
     /// Answers a worker's `listen(addr)`.
     fn listen(&self, worker: &Worker<T>, seq: u64, addr: SocketAddr) -> Result<(), IpcError> {
-        let server = match self.server(addr) {
-            Ok(server) => server,
-            Err(reason) => {
-                let body = wire::encode(&ToWorker::Listening {
-                    seq,
-                    grant: Err(reason),
-                })?;
-                return worker.inner.ipc.send(TAG_CONTROL, &body, &[]);
+        let server = self.server(addr);
+        let (grant, fd) = match &server {
+            Err(reason) => (Err(reason.clone()), None),
+            Ok(server) => {
+                let addr = server.addr;
+                match server.policy {
+                    SchedulingPolicy::RoundRobin => (
+                        Ok(Grant::Handoff {
+                            key: server.key,
+                            addr,
+                        }),
+                        None,
+                    ),
+                    SchedulingPolicy::Shared => {
+                        (Ok(Grant::Shared { addr }), Some(server.socket.as_fd()))
+                    }
+                    SchedulingPolicy::ReusePort => (Ok(Grant::ReusePort { addr }), None),
+                }
             }
         };
-        let (grant, fd) = match server.policy {
-            SchedulingPolicy::RoundRobin => (
-                Grant::Handoff {
-                    key: server.key,
-                    addr: server.addr,
-                },
-                None,
-            ),
-            SchedulingPolicy::Shared => (Grant::Shared { addr: server.addr }, Some(&server.socket)),
-            SchedulingPolicy::ReusePort => (Grant::ReusePort { addr: server.addr }, None),
-        };
-        let body = wire::encode(&ToWorker::Listening {
-            seq,
-            grant: Ok(grant),
-        })?;
-        let fds: Vec<BorrowedFd<'_>> = fd.iter().map(|fd| fd.as_fd()).collect();
-        worker.inner.ipc.send(TAG_CONTROL, &body, &fds)?;
-        match server.policy {
-            // The worker binds first, then says `Bound`.
-            SchedulingPolicy::ReusePort => {}
-            _ => self.listening(worker, server.addr, Some(server)),
+        let answer = ToWorker::Listening { seq, grant };
+        wire::send_control(&worker.inner.ipc, &answer, fd.as_slice())?;
+        match server {
+            // `ReusePort`: the worker binds first, then says `Bound`.
+            Ok(server) if server.policy != SchedulingPolicy::ReusePort => {
+                self.listening(worker, server.addr, Some(server));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -4,12 +4,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::builder::SchedulingPolicy;
 use crate::ipc::Ipc;
+use crate::lock;
 use crate::wire::{self, TAG_CONTROL, ToWorker};
 
 /// The accept backlog of every listening socket we create.
@@ -84,8 +85,8 @@ impl Server {
         })
     }
 
-    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
-        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+    fn members(&self) -> MutexGuard<'_, Members> {
+        lock(&self.members)
     }
 
     /// Adds a worker to the rotation and gives it what queued while nobody listened.

@@ -2,11 +2,13 @@
 //! frozen and documented; see ipc.rs for the framing).
 
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::IpcError;
+use crate::error::{IpcError, SendError};
+use crate::ipc::Ipc;
 
 /// A frame whose body is one of the enums below.
 pub(crate) const TAG_CONTROL: u8 = 0;
@@ -54,6 +56,23 @@ pub(crate) enum Grant {
 /// Encodes a body.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, IpcError> {
     postcard::to_stdvec(value).map_err(|e| IpcError::Encode(e.to_string()))
+}
+
+/// Sends `control` (a `ToPrimary` or `ToWorker`) with `fds` attached.
+pub(crate) fn send_control<V: Serialize>(
+    ipc: &Ipc,
+    control: &V,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), IpcError> {
+    ipc.send(TAG_CONTROL, &encode(control)?, fds)
+}
+
+/// Sends a user message, handing it back if it cannot be encoded or sent.
+pub(crate) fn send_message<T: Serialize>(ipc: &Ipc, message: T) -> Result<(), SendError<T>> {
+    match encode(&message).and_then(|body| ipc.send(TAG_MESSAGE, &body, &[])) {
+        Ok(()) => Ok(()),
+        Err(error) => Err(SendError::new(message, error)),
+    }
 }
 
 /// Decodes a body; trailing bytes are an error (a frame is exactly one value).

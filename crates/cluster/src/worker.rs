@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -25,6 +25,7 @@ use crate::error::{
 };
 use crate::ipc::{self, Ipc};
 use crate::listener::Listener;
+use crate::lock;
 use crate::role::Marker;
 use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 
@@ -74,10 +75,6 @@ pub(crate) struct Runtime {
 }
 
 static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
-
-fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// This process's worker runtime, started on first use; `None` in the primary.
 pub(crate) fn runtime() -> Option<&'static Runtime> {
@@ -148,9 +145,7 @@ fn begin(rt: &'static Runtime) {
         tracing::error!(%error, "cannot start the cluster IPC thread");
         std::process::exit(70);
     }
-    if let Ok(body) = wire::encode(&ToPrimary::Online) {
-        let _ = rt.ipc.send(TAG_CONTROL, &body, &[]);
-    }
+    let _ = wire::send_control(&rt.ipc, &ToPrimary::Online, &[]);
 }
 
 impl Runtime {
@@ -244,9 +239,7 @@ impl Runtime {
             }
         };
         if last && !self.is_disconnected() {
-            if let Ok(body) = wire::encode(&ToPrimary::Unlisten { key }) {
-                let _ = self.ipc.send(TAG_CONTROL, &body, &[]);
-            }
+            let _ = wire::send_control(&self.ipc, &ToPrimary::Unlisten { key }, &[]);
         }
     }
 
@@ -258,8 +251,7 @@ impl Runtime {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = crossbeam_channel::bounded(1);
         lock(&self.replies).insert(seq, reply);
-        let body = wire::encode(&ToPrimary::Listen { seq, addr })?;
-        self.ipc.send(TAG_CONTROL, &body, &[])?;
+        wire::send_control(&self.ipc, &ToPrimary::Listen { seq, addr }, &[])?;
         let (grant, fds) = answer.recv().map_err(|_| ListenError::Disconnected)?;
         match grant.map_err(ListenError::Refused)? {
             Grant::Handoff { key, addr } => {
@@ -280,8 +272,7 @@ impl Runtime {
             Grant::ReusePort { addr } => {
                 let fd = crate::server::bind(addr, true, true).map_err(ListenError::Io)?;
                 let listener = Listener::socket(addr, fd).map_err(ListenError::Io)?;
-                let body = wire::encode(&ToPrimary::Bound { addr })?;
-                self.ipc.send(TAG_CONTROL, &body, &[])?;
+                wire::send_control(&self.ipc, &ToPrimary::Bound { addr }, &[])?;
                 Ok(listener)
             }
         }
@@ -387,9 +378,7 @@ where
     /// The message comes back in a [`SendError`] if the primary has gone or the message
     /// cannot be encoded.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        let result =
-            wire::encode(&message).and_then(|body| self.rt.ipc.send(TAG_MESSAGE, &body, &[]));
-        result.map_err(|error| SendError::new(message, error))
+        wire::send_message(&self.rt.ipc, message)
     }
 
     /// The next message, waiting for one.
