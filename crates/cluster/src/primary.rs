@@ -383,17 +383,7 @@ where
 
     /// Waits for the process to exit: its exit code, or the signal that ended it.
     pub fn wait(&self) -> (Option<i32>, Option<Signal>) {
-        let mut status = lock(&self.inner.status);
-        loop {
-            if let Some(exit) = status.exit {
-                return exit;
-            }
-            status = self
-                .inner
-                .changed
-                .wait(status)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.inner.wait_until(|status| status.exit)
     }
 }
 
@@ -418,13 +408,21 @@ impl WorkerInner {
 
     /// Waits until online and listening on `listening` addresses; false if it exited.
     fn wait_ready(&self, listening: usize) -> bool {
+        self.wait_until(|status| {
+            if status.exit.is_some() {
+                Some(false)
+            } else {
+                (status.online && status.listening >= listening).then_some(true)
+            }
+        })
+    }
+
+    /// Waits until `done` gives a value for the status.
+    fn wait_until<V>(&self, mut done: impl FnMut(&Status) -> Option<V>) -> V {
         let mut status = lock(&self.status);
         loop {
-            if status.exit.is_some() {
-                return false;
-            }
-            if status.online && status.listening >= listening {
-                return true;
+            if let Some(value) = done(&status) {
+                return value;
             }
             status = self
                 .changed
@@ -582,12 +580,11 @@ where
                 (None, None)
             }
         };
-        let planned = {
-            let mut status = lock(&inner.status);
+        let mut planned = false;
+        inner.update(|status| {
             status.exit = Some((code, signal));
-            status.planned
-        };
-        inner.changed.notify_all();
+            planned = status.planned;
+        });
         lock(&self.state).workers.remove(&inner.id);
         tracing::debug!(worker = inner.id, ?code, ?signal, planned, "exited");
         self.emit(Event::Exit {
