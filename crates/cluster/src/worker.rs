@@ -64,6 +64,9 @@ pub(crate) struct Runtime {
     pub(crate) id: usize,
     ipc: Ipc,
     messages: Receiver<Vec<u8>>,
+    /// The messages' only sender, until the reader thread takes it: when the reader ends
+    /// (the primary has gone), `Primary::recv` reports `Disconnected`.
+    inbox: Mutex<Option<Sender<Vec<u8>>>>,
     replies: Mutex<HashMap<u64, Sender<Reply>>>,
     handoffs: Mutex<Handoffs>,
     next_seq: AtomicU64,
@@ -101,7 +104,6 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 }
 
 static START: std::sync::Once = std::sync::Once::new();
-static INBOX: OnceLock<Sender<Vec<u8>>> = OnceLock::new();
 
 fn start(marker: &Marker) -> std::io::Result<Runtime> {
     // SAFETY: the marker names our parent (checked in `from_env`), and the parent put
@@ -115,7 +117,6 @@ fn start(marker: &Marker) -> std::io::Result<Runtime> {
         ));
     }
     let (inbox, messages) = crossbeam_channel::unbounded();
-    let _ = INBOX.set(inbox);
     let wake = rustix::event::eventfd(
         0,
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -124,6 +125,7 @@ fn start(marker: &Marker) -> std::io::Result<Runtime> {
         id: marker.id,
         ipc: Ipc::new(fd, MAX_FRAME),
         messages,
+        inbox: Mutex::new(Some(inbox)),
         replies: Mutex::default(),
         handoffs: Mutex::default(),
         next_seq: AtomicU64::new(1),
@@ -135,7 +137,7 @@ fn start(marker: &Marker) -> std::io::Result<Runtime> {
 
 /// Starts the reader thread and says `Online`.
 fn begin(rt: &'static Runtime) {
-    let Some(inbox) = INBOX.get().cloned() else {
+    let Some(inbox) = lock(&rt.inbox).take() else {
         return;
     };
     let reader = std::thread::Builder::new()
