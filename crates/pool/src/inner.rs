@@ -42,7 +42,7 @@ use crate::builder::{Config, EventHook};
 use crate::error::{RunError, TaskError};
 use crate::events::PoolEvent;
 use crate::stats::{Stats, ThreadStats};
-use crate::task::{PoolHooks, Slot, TaskHandle, running};
+use crate::task::{PoolHooks, Resolved, Slot, TaskHandle, running};
 
 pub(crate) struct Job<T, R> {
     pub(crate) id: u64,
@@ -81,12 +81,34 @@ impl<T, R> Work<T, R> {
         }
     }
 
-    fn resolve_cancelled(self) {
+    /// Resolves every task it holds `Cancelled` (unless already resolved), counted.
+    fn resolve_cancelled(self, stats: &Stats) {
+        let items = self.len();
+        let count = |resolved| stats.count(resolved, items);
         match self {
-            Work::One { slot, .. } => slot.resolve(Err(TaskError::Cancelled)),
-            Work::Chunk { slot, .. } => slot.resolve(Err(TaskError::Cancelled)),
+            Work::One { slot, .. } => slot.resolve(Err(TaskError::Cancelled), count),
+            Work::Chunk { slot, .. } => slot.resolve(Err(TaskError::Cancelled), count),
         }
     }
+}
+
+/// Resolves one task's slot with `result`, counting the outcome it resolves with.
+fn resolve_one<R>(stats: &Stats, slot: &Slot<R>, result: Result<R, TaskError>) {
+    slot.resolve(result, |resolved| stats.count(resolved, 1));
+}
+
+/// Resolves a chunk's slot with its items' results, counting each item: a value or a
+/// panic each, or every item `Cancelled` if the chunk was cancelled.
+fn resolve_chunk<R>(stats: &Stats, slot: &ChunkSlot<R>, results: Vec<Result<R, TaskError>>) {
+    let items = results.len() as u64;
+    let panicked = results.iter().filter(|result| result.is_err()).count() as u64;
+    slot.resolve(Ok(results), |resolved| match resolved {
+        Resolved::Cancelled => stats.count(Resolved::Cancelled, items),
+        Resolved::Value | Resolved::Panicked => {
+            stats.count(Resolved::Value, items - panicked);
+            stats.count(Resolved::Panicked, panicked);
+        }
+    });
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,10 +368,7 @@ impl<T, R> Inner<T, R> {
         self.async_event.notify(usize::MAX);
         drop(state);
         for job in cancelled {
-            self.stats
-                .cancelled
-                .fetch_add(job.work.len(), Ordering::Relaxed);
-            job.work.resolve_cancelled();
+            job.work.resolve_cancelled(&self.stats);
         }
         if self.is_current_worker() {
             return;
@@ -495,7 +514,8 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     fn run_inline(&self, task: T, slot: &Arc<Slot<R>>) {
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))));
-        slot.resolve(result.map_err(|payload| TaskError::Panicked(panic_message(&*payload))));
+        let result = result.map_err(|payload| TaskError::Panicked(panic_message(&*payload)));
+        resolve_one(&self.stats, slot, result);
     }
 
     /// Runs a chunk on the calling thread, each item with a fresh `init` state, and
@@ -508,7 +528,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     .map_err(|payload| TaskError::Panicked(panic_message(&*payload)))
             })
             .collect();
-        slot.resolve(Ok(results));
+        resolve_chunk(&self.stats, slot, results);
     }
 
     /// Runs a job taken from the queue on the calling thread, with fresh `init` states.
@@ -610,8 +630,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         thread_stats: &Mutex<ThreadStats>,
     ) -> bool {
         if slot.is_cancelled() {
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            slot.resolve(Err(TaskError::Cancelled));
+            resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
             return true;
         }
         let _span = tracing::trace_span!("task", id).entered();
@@ -621,17 +640,13 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
         match result {
             Ok(value) => {
-                if slot.is_cancelled() {
-                    self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                }
-                slot.resolve(Ok(value));
+                resolve_one(&self.stats, &slot, Ok(value));
                 true
             }
             Err(payload) => {
                 let message = panic_message(&*payload);
                 tracing::debug!(id, %message, "task panicked");
-                self.stats.panicked.fetch_add(1, Ordering::Relaxed);
-                slot.resolve(Err(TaskError::Panicked(message)));
+                resolve_one(&self.stats, &slot, Err(TaskError::Panicked(message)));
                 false
             }
         }
@@ -653,8 +668,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     ) -> bool {
         let items = tasks.len() as u64;
         if slot.is_cancelled() {
-            self.stats.cancelled.fetch_add(items, Ordering::Relaxed);
-            slot.resolve(Err(TaskError::Cancelled));
+            Work::Chunk {
+                tasks,
+                slot: Arc::clone(slot),
+            }
+            .resolve_cancelled(&self.stats);
             return true;
         }
         let _span = tracing::trace_span!("chunk", id, items).entered();
@@ -667,7 +685,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             results.push(result.map_err(|payload| {
                 let message = panic_message(&*payload);
                 tracing::debug!(id, %message, "task of a chunk panicked");
-                self.stats.panicked.fetch_add(1, Ordering::Relaxed);
                 // The state may be broken: the rest of the chunk gets a fresh one.
                 if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
                     *state = fresh;
@@ -677,15 +694,13 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             }));
         }
         self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
-        if slot.is_cancelled() {
-            self.stats.cancelled.fetch_add(items, Ordering::Relaxed);
-        }
-        slot.resolve(Ok(results));
+        resolve_chunk(&self.stats, slot, results);
         healthy
     }
 
-    /// Counts `items` tasks that waited `wait` and together ran `run`: `completed`, the
-    /// busy time, and this thread's histograms (each item at the mean).
+    /// Records `items` tasks that waited `wait` and together ran `run`: the busy time and
+    /// this thread's histograms (each item at the mean). How they resolved is counted
+    /// when their slot resolves.
     fn record_run(
         &self,
         thread_stats: &Mutex<ThreadStats>,
@@ -702,7 +717,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        self.stats.completed.fetch_add(items, Ordering::Relaxed);
     }
 
     /// A worker whose task panicked hands its place to a fresh thread (its `init` state may
@@ -758,10 +772,7 @@ impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
         let Some(job) = self.take_queued(id) else {
             return false;
         };
-        self.stats
-            .cancelled
-            .fetch_add(job.work.len(), Ordering::Relaxed);
-        job.work.resolve_cancelled();
+        job.work.resolve_cancelled(&self.stats);
         true
     }
 

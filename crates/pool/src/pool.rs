@@ -266,7 +266,10 @@ impl<T, R> Pool<T, R> {
         (self.inner.config.min_threads, self.inner.config.max_threads)
     }
 
-    /// Tasks that ran to completion (with a value or a panic). piscina's `completed`.
+    /// Tasks that resolved with the handler's value (piscina's `completed`). A task the
+    /// pool accepted is counted once, as exactly one of `completed`, [`panicked`](Self::panicked)
+    /// or [`cancelled`](Self::cancelled), by the time its handle resolves: once every
+    /// handle has resolved, the three add up to the tasks accepted.
     pub fn completed(&self) -> u64 {
         self.inner.stats.completed.load(Ordering::Relaxed)
     }

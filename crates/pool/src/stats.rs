@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::task::Resolved;
+
 /// One thread's histograms, in nanoseconds.
 pub(crate) struct ThreadStats {
     run: Histogram<u64>,
@@ -22,14 +24,24 @@ impl ThreadStats {
 
     /// Records `count` tasks that each waited `wait` and ran `run`.
     pub(crate) fn record_n(&mut self, wait: Duration, run: Duration, count: u64) {
-        self.wait.saturating_record_n(nanos(wait), count);
-        self.run.saturating_record_n(nanos(run), count);
+        record_n(&mut self.wait, nanos(wait), count);
+        record_n(&mut self.run, nanos(run), count);
     }
 }
 
 fn new_histogram() -> Histogram<u64> {
     // 3 significant figures, growing as needed: creating one cannot fail.
     Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant figures are valid"))
+}
+
+/// Records `value` `count` times, growing the histogram to hold it. (A new auto-resizing
+/// histogram tracks values up to 2 only; `saturating_record_n` clamps to that instead of
+/// growing, which once made every latency read 2 ns.) Only a value beyond what any
+/// histogram can hold (about 2^63 ns) is clamped.
+fn record_n(histogram: &mut Histogram<u64>, value: u64, count: u64) {
+    if histogram.record_n(value, count).is_err() {
+        histogram.saturating_record_n(value, count);
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -56,6 +68,16 @@ impl Stats {
             run_nanos: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Counts `items` tasks that resolved as `resolved`.
+    pub(crate) fn count(&self, resolved: Resolved, items: u64) {
+        let counter = match resolved {
+            Resolved::Value => &self.completed,
+            Resolved::Panicked => &self.panicked,
+            Resolved::Cancelled => &self.cancelled,
+        };
+        counter.fetch_add(items, Ordering::Relaxed);
     }
 
     /// A new thread's histograms, kept after the thread ends.

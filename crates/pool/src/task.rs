@@ -21,6 +21,17 @@ pub(crate) trait PoolHooks: Send + Sync {
     fn run_inline_if_worker(&self, id: u64) -> bool;
 }
 
+/// How a slot resolved: what the pool's counters count it as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// The handler's value (for a chunk: the chunk's results, item by item).
+    Value,
+    /// The handler panicked.
+    Panicked,
+    /// Cancelled, by its handle or by `destroy`, before or while it ran.
+    Cancelled,
+}
+
 struct SlotState<R> {
     /// `Some` from resolution until the handle takes it.
     result: Option<Result<R, TaskError>>,
@@ -67,19 +78,27 @@ impl<R> Slot<R> {
     }
 
     /// Resolves with `result`, or with `Cancelled` if a cancel came first; a slot that is
-    /// already resolved stays as it is.
-    pub(crate) fn resolve(&self, result: Result<R, TaskError>) {
+    /// already resolved stays as it is. `count` learns how the slot resolved, once, before
+    /// anyone waiting on the handle can see the result: so the pool's counters already
+    /// include a task when its `join` returns.
+    pub(crate) fn resolve(&self, result: Result<R, TaskError>, count: impl FnOnce(Resolved)) {
         let (sleeping, waker) = {
             let mut state = self.lock();
             if state.resolved {
                 return;
             }
             state.resolved = true;
-            state.result = Some(if state.cancelled {
+            let result = if state.cancelled {
                 Err(TaskError::Cancelled)
             } else {
                 result
+            };
+            count(match &result {
+                Ok(_) => Resolved::Value,
+                Err(TaskError::Panicked(_)) => Resolved::Panicked,
+                Err(TaskError::Cancelled) => Resolved::Cancelled,
             });
+            state.result = Some(result);
             self.done.store(true, Ordering::Release);
             (state.sleeping, state.waker.take())
         };
