@@ -19,25 +19,38 @@
 //! every `Select` on that channel ready, whenever it parked: before or after the drop).
 //!
 //! Async receivers register in the inbox's [`Arrival`]: they `listen()` on its event, then
-//! count themselves in `waiters` with a `SeqCst` read-modify-write, then look at the queue
-//! and the closed flag a second time before they sleep. A post puts its message in the
-//! queue, then does a `SeqCst` read-modify-write of `waiters` (adding 0) and notifies only
-//! if it read more than 0. Both RMWs are on one location, so they are ordered: if the
-//! receiver's comes first, the poster reads it and notifies the listener registered before
-//! it; if the poster's comes first, the receiver's RMW reads from it and so synchronises
-//! with it, and its second look sees the message. A close sets its flag (`SeqCst`) and
-//! notifies every event unconditionally, under the event's lock that `listen()` also takes.
-//! Posts notify with `additional`, so that two quick posts wake two receivers, not one
-//! twice.
+//! count themselves in its `gate` word (the async-waiter half) with a `SeqCst`
+//! read-modify-write, then look at the queue and the closed flag a second time before they
+//! sleep. A post puts its message in the queue, then leaves the gate with a `SeqCst`
+//! read-modify-write (see below) and notifies only if the value it read counts a waiter.
+//! Both RMWs are on one location, so they are ordered: if the receiver's comes first, the
+//! poster reads it and notifies the listener registered before it; if the poster's comes
+//! first, the receiver's RMW reads from it and so synchronises with it, and its second look
+//! sees the message. A close sets its flag (`SeqCst`) and notifies every event
+//! unconditionally, under the event's lock that `listen()` also takes. Posts notify with
+//! `additional`, so that two quick posts wake two receivers, not one twice.
 //!
 //! The waiter count exists because event-listener 5 takes a lock in every `notify`, even
 //! with no listener: that alone cut one-way throughput from 18 M to 4.6 M msgs/s.
 //!
-//! # Closing: what was posted is still delivered
+//! # Closing: what was accepted is delivered, what was not is handed back
 //!
 //! A close sets the flag, which makes every later post fail with the message handed back.
 //! A receive reports `Closed` only when the flag is set *and* the queue is empty (or every
 //! sender is gone), so everything accepted before the close is delivered first.
+//!
+//! "Accepted before the close" needs care, because a post checks the flag and then sends:
+//! a receiver could see "closed and empty" between the two, and the post would then
+//! return `Ok` for a message nobody will read. So a post is a short critical section
+//! counted in the gate's poster half: enter (`SeqCst` RMW), look at the flag (`SeqCst`),
+//! `try_send` (never blocks), leave (`SeqCst` RMW). A receiver that finds the queue empty
+//! and the flag set waits until no post is inside, then looks once more. By the single
+//! order of `SeqCst` operations, either a poster entered before the receiver read the
+//! count (the receiver waits for it to leave, and its leaving RMW publishes the message to
+//! the receiver's second look), or it entered after: then its look at the flag comes after
+//! the close, and it hands the message back. A poster blocked on a full queue parks
+//! *outside* the section (crossbeam `Select::ready`, then a fresh `try_send` inside it),
+//! so a receiver never waits for a parked poster.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -75,27 +88,47 @@ impl Deadline {
     }
 }
 
-/// Where async receivers of one inbox wait for a message.
+/// One poster inside its critical section, in [`Arrival::gate`].
+const POSTER: usize = 1;
+/// One registered async receiver, in [`Arrival::gate`].
+const WAITER: usize = 1 << (usize::BITS / 2);
+
+/// Where posts into one queue are counted and its async receivers wait for a message.
 pub(crate) struct Arrival {
     event: Event,
-    /// How many async receivers are registered on `event`.
-    waiters: AtomicUsize,
+    /// Posters inside their critical section (low half, in `POSTER`s) and async receivers
+    /// registered on `event` (high half, in `WAITER`s). One word, so that leaving the
+    /// section and reading the waiters is one RMW (see the module doc).
+    gate: AtomicUsize,
 }
 
 impl Arrival {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             event: Event::new(),
-            waiters: AtomicUsize::new(0),
+            gate: AtomicUsize::new(0),
         })
     }
 
-    /// Called by a poster after its message is in the queue.
-    fn notify_one(&self) {
-        // An RMW, not a load: see the module doc. It is not a store, so in the common case
-        // (no async receiver) the cache line stays shared and uncontended.
-        if self.waiters.fetch_add(0, Ordering::SeqCst) > 0 {
+    /// A poster enters its critical section, before it looks at the closed flag.
+    fn enter_post(&self) {
+        self.gate.fetch_add(POSTER, Ordering::SeqCst);
+    }
+
+    /// A poster leaves its critical section; `sent` if its message went into the queue,
+    /// which then wakes an async receiver if one is registered.
+    fn leave_post(&self, sent: bool) {
+        if self.gate.fetch_sub(POSTER, Ordering::SeqCst) >= WAITER && sent {
             self.event.notify(1.additional());
+        }
+    }
+
+    /// Waits until no poster is inside its critical section. The section never blocks
+    /// (a flag load and a `try_send`), so this is short unless a poster was preempted.
+    fn wait_for_posters(&self) {
+        let backoff = Backoff::new();
+        while self.gate.load(Ordering::SeqCst) % WAITER != 0 {
+            backoff.snooze();
         }
     }
 }
@@ -107,14 +140,14 @@ struct Waiting<'a>(&'a Arrival);
 impl<'a> Waiting<'a> {
     fn register(arrival: &'a Arrival) -> (Self, EventListener) {
         let listener = arrival.event.listen();
-        arrival.waiters.fetch_add(1, Ordering::SeqCst);
+        arrival.gate.fetch_add(WAITER, Ordering::SeqCst);
         (Self(arrival), listener)
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.0.gate.fetch_sub(WAITER, Ordering::Relaxed);
     }
 }
 
@@ -240,22 +273,25 @@ impl<T> Outbox<T> {
         }
     }
 
+    /// Posts if the port is open and the queue has room: the critical section of the
+    /// module doc, which a receiver that saw the close waits out.
     pub(crate) fn try_post(&self, msg: T) -> Result<(), TryPostError<T>> {
+        self.arrived.enter_post();
         if self.close.is_closed() {
+            self.arrived.leave_post(false);
             return Err(TryPostError::Closed(msg));
         }
-        match self.tx.try_send(msg) {
-            Ok(()) => {
-                self.arrived.notify_one();
-                Ok(())
-            }
-            Err(cb::TrySendError::Full(msg)) => Err(TryPostError::Full(msg)),
-            Err(cb::TrySendError::Disconnected(msg)) => Err(TryPostError::Closed(msg)),
-        }
+        let sent = self.tx.try_send(msg);
+        self.arrived.leave_post(sent.is_ok());
+        sent.map_err(|err| match err {
+            cb::TrySendError::Full(msg) => TryPostError::Full(msg),
+            cb::TrySendError::Disconnected(msg) => TryPostError::Closed(msg),
+        })
     }
 
     /// The slow path of a bounded, full queue: spin, then park until there is room, the
-    /// port closes, or the deadline passes.
+    /// port closes, or the deadline passes. Parking waits for readiness only; the send
+    /// itself is always a [`try_post`](Self::try_post), inside the critical section.
     fn post_when_room(&self, mut msg: T, deadline: Deadline) -> Result<(), PostTimeoutError<T>> {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
@@ -269,27 +305,25 @@ impl<T> Outbox<T> {
                 Err(TryPostError::Full(msg)) => msg,
             };
         }
-        let mut select = cb::Select::new();
-        let send = select.send(&self.tx);
-        select.recv(&self.close.wake_rx);
-        let op = match deadline {
-            Deadline::Never => select.select(),
-            Deadline::At(at) => match select.select_deadline(at) {
-                Ok(op) => op,
-                Err(cb::SelectTimeoutError) => return Err(PostTimeoutError::Timeout(msg)),
-            },
-        };
-        if op.index() != send {
-            // The wake channel only becomes ready when it is closed.
-            let _ = op.recv(&self.close.wake_rx);
-            return Err(PostTimeoutError::Closed(msg));
-        }
-        match op.send(&self.tx, msg) {
-            Ok(()) => {
-                self.arrived.notify_one();
-                Ok(())
+        loop {
+            // Ready means room in the queue, or the wake channel closed (the port closed);
+            // either way the next `try_post` tells which, and a spurious or stolen
+            // readiness just parks again.
+            let mut select = cb::Select::new();
+            select.send(&self.tx);
+            select.recv(&self.close.wake_rx);
+            let ready = match deadline {
+                Deadline::Never => Ok(select.ready()),
+                Deadline::At(at) => select.ready_deadline(at),
+            };
+            if ready.is_err() {
+                return Err(PostTimeoutError::Timeout(msg));
             }
-            Err(cb::SendError(msg)) => Err(PostTimeoutError::Closed(msg)),
+            msg = match self.try_post(msg) {
+                Ok(()) => return Ok(()),
+                Err(TryPostError::Closed(msg)) => return Err(PostTimeoutError::Closed(msg)),
+                Err(TryPostError::Full(msg)) => msg,
+            };
         }
     }
 }
@@ -315,8 +349,10 @@ impl<T> Inbox<T> {
             Ok(msg) => Ok(msg),
             Err(cb::TryRecvError::Disconnected) => Err(self.ended_error()),
             Err(cb::TryRecvError::Empty) if self.close.is_closed() => {
-                // A post that passed its closed check before the close may have landed
-                // between our look and the flag: one more look delivers it.
+                // A post that passed its closed check before the close may not have landed
+                // yet: wait until no post is inside its section, then one more look
+                // delivers it (module doc).
+                self.arrived.wait_for_posters();
                 self.rx.try_recv().map_err(|_| self.ended_error())
             }
             Err(cb::TryRecvError::Empty) => Err(TryRecvError::Empty),
