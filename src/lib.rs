@@ -43,5 +43,5 @@ pub use shared::{Element, SharedArrayBuffer, ViewError, atomics};
 pub use worker_core::{
     ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
     WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,
-    try_parent_port, try_worker_data, worker_data, worker_name,
+    try_exit, try_parent_port, try_worker_data, worker_data, worker_name,
 };

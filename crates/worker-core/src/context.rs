@@ -3,8 +3,9 @@
 
 use std::any::{Any, type_name};
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use channel::{MessagePort, TerminationSignal};
 
@@ -16,6 +17,9 @@ pub(crate) struct Shared {
     /// Raised by `terminate`; installed on the worker's thread, so that every blocking
     /// receive there, on any port, fails with `Terminated`.
     pub(crate) termination: TerminationSignal,
+    /// The code of the worker's first [`exit`]: later exits, returns and panics do not
+    /// change it (Node: the first `process.exit` wins).
+    pub(crate) exit_code: OnceLock<i32>,
 }
 
 /// The facts a worker thread keeps in its thread-local slot, type-erased.
@@ -202,11 +206,25 @@ pub(crate) struct ExitRequest(pub(crate) i32);
 
 /// Ends the calling worker with exit `code`, from anywhere in its code: the entry unwinds
 /// (running destructors), and the worker reports `Exit(code)` with no error. Node's
-/// `process.exit(code)` inside a worker. Off a worker it exits the process, as Node does.
+/// `process.exit(code)` inside a worker. On the process's main thread it exits the
+/// process, as Node does.
+///
+/// The first `exit` wins, as in Node: the code is recorded before the unwind starts, so
+/// code that catches the unwind (`catch_unwind`, or a library that catches panics) cannot
+/// change it by returning, panicking or calling `exit` again. The worker is also marked
+/// terminating, so that such code's next blocking receive fails with `Terminated`.
 ///
 /// It needs `panic = "unwind"` (Rust's default). An entry closure whose only way out is
 /// `exit` needs its return type spelled (`|_| -> i32 { exit(3) }`): Rust 2024 would infer
 /// `!`, which is not an exit code.
+///
+/// # Panics
+///
+/// On a thread that is neither a worker nor the process's main thread: a thread that a
+/// worker spawned, or a pool task. Ending the whole process from there is never what a
+/// Node program would do (its `process.exit` in a worker ends that worker); return from
+/// that thread instead, or call `std::process::exit` if the process must end.
+/// [`try_exit`] returns [`ContextError::NotInWorker`] instead.
 ///
 /// # Examples
 ///
@@ -217,10 +235,44 @@ pub(crate) struct ExitRequest(pub(crate) i32);
 /// assert_eq!(worker.join()?, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[track_caller]
 pub fn exit(code: i32) -> ! {
-    if is_main_thread() {
-        std::process::exit(code);
+    match try_exit(code) {
+        Ok(never) => match never {},
+        Err(err) => panic!(
+            "exit({code}): {err}, nor the main thread; return from this thread instead, \
+             or call std::process::exit to end the whole process"
+        ),
     }
+}
+
+/// [`exit`], with an error instead of a panic on a thread that is neither a worker nor the
+/// process's main thread.
+///
+/// # Errors
+///
+/// [`ContextError::NotInWorker`] on such a thread; nothing else returns.
+///
+/// # Examples
+///
+/// ```
+/// use worker_core::{ContextError, try_exit};
+///
+/// // A plain thread is not a worker: exiting it would end the whole process.
+/// let refused = std::thread::spawn(|| try_exit(2).unwrap_err()).join().unwrap();
+/// assert_eq!(refused, ContextError::NotInWorker);
+/// ```
+pub fn try_exit(code: i32) -> Result<Infallible, ContextError> {
+    let shared = with_current(|current| current.map(|current| Arc::clone(&current.shared)));
+    let Some(shared) = shared else {
+        if std::thread::current().name() == Some("main") {
+            std::process::exit(code);
+        }
+        return Err(ContextError::NotInWorker);
+    };
+    // The first exit wins; a later one only unwinds again.
+    let _ = shared.exit_code.set(code);
+    shared.termination.terminate();
     std::panic::resume_unwind(Box::new(ExitRequest(code)))
 }
 

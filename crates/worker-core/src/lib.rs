@@ -65,8 +65,8 @@ mod outcome;
 mod worker;
 
 pub use crate::context::{
-    WorkerContext, exit, is_main_thread, is_terminating, parent_port, thread_id, try_parent_port,
-    try_worker_data, worker_data, worker_name,
+    WorkerContext, exit, is_main_thread, is_terminating, parent_port, thread_id, try_exit,
+    try_parent_port, try_worker_data, worker_data, worker_name,
 };
 pub use crate::error::{ContextError, SpawnError, WorkerError};
 pub use crate::events::{Events, WorkerEvent};

@@ -157,7 +157,10 @@ fn run<D, In, Out, F, R>(
         Err(payload) => Outcome::from_unwind(payload),
     };
     drop(guard);
-    if shared.termination.is_terminated() {
+    if let Some(&code) = shared.exit_code.get() {
+        // The first `exit` wins over whatever the entry did after catching its unwind.
+        outcome = Outcome { code, error: None };
+    } else if shared.termination.is_terminated() {
         outcome.code = 1;
     }
     match &outcome.error {

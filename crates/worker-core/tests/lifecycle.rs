@@ -209,3 +209,55 @@ fn terminate_wakes_a_receive_on_a_port_from_worker_data() {
     // The worker's end was dropped when it ended: the sibling sees the close.
     assert!(port1.is_closed());
 }
+
+#[test]
+fn the_first_exit_wins_even_when_its_unwind_is_caught() {
+    // Node: the first `process.exit` wins. Code that catches the unwind (as any library
+    // that catches panics would) can neither change the code nor keep receiving.
+    let (tx, rx) = mpsc::channel();
+    let worker: Worker<u32> = Worker::spawn(WorkerOptions::new(), move |ctx| -> i32 {
+        let caught = std::panic::catch_unwind(|| -> i32 { exit(1) });
+        assert!(caught.is_err(), "exit unwinds");
+        // The worker is stopping: a receive fails at once instead of waiting.
+        tx.send(ctx.parent_port().recv()).unwrap();
+        exit(2)
+    })
+    .unwrap();
+    assert_eq!(rx.recv().unwrap(), Err(RecvError::Terminated));
+    assert_eq!(worker.join().unwrap(), 1);
+}
+
+#[test]
+fn returning_or_panicking_after_a_caught_exit_keeps_its_code() {
+    let returned: Worker<()> = Worker::spawn(WorkerOptions::new(), |_| -> i32 {
+        let _ = std::panic::catch_unwind(|| -> i32 { exit(4) });
+        0
+    })
+    .unwrap();
+    assert_eq!(returned.join().unwrap(), 4);
+    let panicked: Worker<()> = Worker::spawn(WorkerOptions::new(), |_| -> i32 {
+        let _ = std::panic::catch_unwind(|| -> i32 { exit(6) });
+        panic!("after exit");
+    })
+    .unwrap();
+    assert_eq!(panicked.join().unwrap(), 6);
+}
+
+#[test]
+fn exit_off_a_worker_and_off_the_main_thread_is_an_error_not_a_process_exit() {
+    // A thread a worker spawned is not the worker: `exit` there would have ended the
+    // whole process.
+    let worker: Worker<()> = Worker::spawn(WorkerOptions::new(), |_| {
+        let from_thread = std::thread::spawn(|| worker_core::try_exit(3).unwrap_err())
+            .join()
+            .unwrap();
+        assert_eq!(from_thread, worker_core::ContextError::NotInWorker);
+        let panicked = std::thread::spawn(|| -> i32 { exit(3) }).join();
+        let message = panicked.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(message.contains("std::process::exit"), "{message}");
+        7
+    })
+    .unwrap();
+    assert_eq!(worker.join().unwrap(), 7);
+}
