@@ -39,7 +39,7 @@ pub use pool::{
     BuildError, Latency, Map, MapUnordered, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError,
     TaskError, TaskHandle, is_cancelled,
 };
-pub use shared::{Element, SharedArrayBuffer, ViewError, atomics};
+pub use shared::{AllocError, Element, SharedArrayBuffer, ViewError, atomics};
 pub use worker_core::{
     ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
     WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,

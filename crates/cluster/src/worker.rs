@@ -414,7 +414,14 @@ where
     /// [`RecvTimeoutError::Timeout`] when none came in time; otherwise as
     /// [`recv`](Primary::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Instant::now() + timeout)
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // Further than an `Instant` reaches: wait as long as it takes.
+            None => self.recv().map_err(|err| match err {
+                RecvError::Disconnected => RecvTimeoutError::Disconnected,
+                RecvError::Decode(why) => RecvTimeoutError::Decode(why),
+            }),
+        }
     }
 
     /// The next message, waiting until `deadline`.

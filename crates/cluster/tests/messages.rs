@@ -16,9 +16,11 @@ enum Msg {
 #[test]
 fn messages_cross_both_ways_including_one_mebibyte() {
     if cluster::is_worker() {
-        // Echo every message back, then say Done.
+        // Echo every message back, then say Done. The first one is waited for with the
+        // longest timeout there is (it once overflowed an `Instant` and panicked).
         let primary = cluster::primary::<Msg>();
-        for msg in primary.iter() {
+        let first = primary.recv_timeout(std::time::Duration::MAX).unwrap();
+        for msg in std::iter::once(first).chain(primary.iter()) {
             let last = msg == Msg::Done;
             primary.send(msg).unwrap();
             if last {

@@ -1,12 +1,13 @@
 //! `SharedArrayBuffer`: memory shared on purpose, seen through typed atomic views.
 
+use std::alloc::{self, Layout};
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::element::Element;
-use crate::error::ViewError;
+use crate::error::{AllocError, ViewError};
 
 /// The memory behind a buffer and its clones.
 ///
@@ -21,6 +22,26 @@ struct Storage {
     /// Byte-wise bulk copies made while nothing is claimed hold it for reading; the first
     /// claim holds it for writing, so no byte-wise access races with a wider one.
     bulk: RwLock<()>,
+}
+
+/// `words` zeroed words from the allocator's zeroed path (fresh pages from the OS for a
+/// large buffer, so nothing is written up front); `None` if the size overflows a layout or
+/// the allocator refuses.
+fn zeroed_words(words: usize) -> Option<Box<[AtomicU64]>> {
+    if words == 0 {
+        return Some(Box::new([]));
+    }
+    let layout = Layout::array::<AtomicU64>(words).ok()?;
+    // SAFETY: the layout's size is non-zero (`words > 0`, and an `AtomicU64` is 8 bytes).
+    let ptr = unsafe { alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        return None;
+    }
+    let slice = std::ptr::slice_from_raw_parts_mut(ptr, words);
+    // SAFETY: `ptr` came from the global allocator with the layout of `[AtomicU64; words]`,
+    // which is what a `Box<[AtomicU64]>` of that length frees with; all-zero bytes are a
+    // valid `AtomicU64` (0); and nothing else holds the pointer.
+    Some(unsafe { Box::from_raw(slice) })
 }
 
 /// A fixed-size block of zeroed memory that every clone shares: Node's
@@ -78,18 +99,42 @@ impl SharedArrayBuffer {
     ///
     /// # Panics
     ///
-    /// If the allocation fails (as `Vec` does).
+    /// If the memory cannot be had; see [`try_new`](Self::try_new).
+    #[track_caller]
     pub fn new(byte_len: usize) -> Self {
-        let words = byte_len.div_ceil(8);
-        let words: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Self {
+        match Self::try_new(byte_len) {
+            Ok(buffer) => buffer,
+            Err(err) => panic!("{err}; SharedArrayBuffer::try_new reports this as an error"),
+        }
+    }
+
+    /// A buffer of `byte_len` zeroed bytes, or an error if the memory cannot be had (Node
+    /// throws a `RangeError` there). The memory is asked for already zeroed, so a large
+    /// buffer costs pages only as they are touched.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] if `byte_len` is too large for this machine or the allocator refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shared::SharedArrayBuffer;
+    ///
+    /// assert!(SharedArrayBuffer::try_new(usize::MAX).is_err());
+    /// assert_eq!(SharedArrayBuffer::try_new(64)?.byte_len(), 64);
+    /// # Ok::<(), shared::AllocError>(())
+    /// ```
+    pub fn try_new(byte_len: usize) -> Result<Self, AllocError> {
+        let words = zeroed_words(byte_len.div_ceil(8)).ok_or(AllocError { byte_len })?;
+        Ok(Self {
             storage: Arc::new(Storage {
                 words,
                 byte_len,
                 claimed: AtomicUsize::new(0),
                 bulk: RwLock::new(()),
             }),
-        }
+        })
     }
 
     /// The length in bytes. Node's `sab.byteLength`.

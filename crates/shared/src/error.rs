@@ -1,4 +1,19 @@
-//! The error of making a view over a `SharedArrayBuffer`.
+//! The errors of making a `SharedArrayBuffer` and a view over one.
+
+/// The memory for a [`SharedArrayBuffer`](crate::SharedArrayBuffer) could not be had: the
+/// error of [`try_new`](crate::SharedArrayBuffer::try_new).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot allocate a shared buffer of {byte_len} bytes")]
+pub struct AllocError {
+    pub(crate) byte_len: usize,
+}
+
+impl AllocError {
+    /// The length that was asked for.
+    pub fn byte_len(&self) -> usize {
+        self.byte_len
+    }
+}
 
 /// Why a view over a [`SharedArrayBuffer`](crate::SharedArrayBuffer) cannot be made: the
 /// error of the `try_` views and of [`copy_from`](crate::SharedArrayBuffer::copy_from).

@@ -44,4 +44,4 @@ pub mod atomics;
 
 pub use crate::buffer::SharedArrayBuffer;
 pub use crate::element::Element;
-pub use crate::error::ViewError;
+pub use crate::error::{AllocError, ViewError};

@@ -140,3 +140,26 @@ fn an_empty_buffer_has_empty_views() {
     sab.copy_from(0, &[]).unwrap();
     assert!(sab.view::<AtomicI64>(0..0).is_empty());
 }
+
+#[test]
+fn a_buffer_too_large_for_the_machine_is_an_error_not_an_abort() {
+    // A pebibyte (more than a 47-bit address space holds, whatever the overcommit policy;
+    // `1 << 40` aborted the process before) and a size no layout holds.
+    for byte_len in [1usize << 50, usize::MAX] {
+        let err = SharedArrayBuffer::try_new(byte_len).unwrap_err();
+        assert_eq!(err.byte_len(), byte_len);
+        assert!(err.to_string().contains(&byte_len.to_string()));
+    }
+    // Zero-length and odd lengths still work, zeroed.
+    assert_eq!(SharedArrayBuffer::try_new(0).unwrap().byte_len(), 0);
+    let odd = SharedArrayBuffer::try_new(13).unwrap();
+    assert_eq!(odd.snapshot(), vec![0u8; 13]);
+}
+
+#[test]
+fn a_large_buffer_is_zeroed() {
+    // 64 MiB from the allocator's zeroed path: every byte reads 0.
+    let sab = SharedArrayBuffer::new(64 << 20);
+    let words = sab.as_u64();
+    assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
+}
