@@ -116,6 +116,10 @@ fn start(marker: &Marker) -> std::io::Result<Runtime> {
             "the marker's descriptor is not a seqpacket socket",
         ));
     }
+    // Inheritable was for this process only: a child this worker spawns must not hold
+    // the channel open, or the primary would see this worker's exit only when the child
+    // ends.
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
     let (inbox, messages) = crossbeam_channel::unbounded();
     let wake = rustix::event::eventfd(
         0,

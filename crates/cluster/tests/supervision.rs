@@ -146,3 +146,39 @@ fn dropping_the_cluster_abandons_a_pending_restart() {
     // The restart waits an hour; dropping the cluster must not (this test would hang).
     drop(cluster);
 }
+
+#[test]
+fn a_worker_that_leaves_a_child_behind_is_seen_exiting_at_once() {
+    // The worker starts a long-lived child, tells the primary its pid, and exits. The
+    // child must not hold the worker's channel open (it did: the primary saw `Exit` only
+    // when the child ended).
+    if cluster::is_worker() {
+        let primary = cluster::primary::<u32>();
+        let child = std::process::Command::new("sleep")
+            .arg("3600")
+            .spawn()
+            .unwrap();
+        primary.send(child.id()).unwrap();
+        std::process::exit(0);
+    }
+    let cluster = Cluster::<u32>::builder()
+        .test_harness("a_worker_that_leaves_a_child_behind_is_seen_exiting_at_once")
+        .build();
+    let worker = cluster.fork().unwrap();
+    let child = until(&cluster, |e| match e {
+        Event::Message { message, .. } => Some(message),
+        _ => None,
+    });
+    let exit = until(&cluster, |e| match e {
+        Event::Exit {
+            worker: w, code, ..
+        } => Some((w, code)),
+        _ => None,
+    });
+    // The child is still alive here: an `Exit` that waited for it would have taken an hour.
+    let child = rustix::process::Pid::from_raw(child as i32).unwrap();
+    let alive = rustix::process::test_kill_process(child).is_ok();
+    let _ = rustix::process::kill_process(child, rustix::process::Signal::KILL);
+    assert_eq!(exit, (worker.id(), Some(0)));
+    assert!(alive, "the child outlived its worker");
+}
