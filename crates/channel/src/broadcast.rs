@@ -12,6 +12,7 @@ use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, T
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
 use crate::queue::{CloseSignal, Deadline, Ended, Inbox, Outbox, direction};
+use crate::termination;
 
 /// A registered group: its message type, and the group itself, weakly (a group lives as
 /// long as one of its instances).
@@ -164,9 +165,11 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
     ///
     /// # Errors
     ///
-    /// [`PostError::Closed`] with the message if this instance was closed.
+    /// [`PostError::Closed`] with the message if this instance was closed, or if the
+    /// calling thread is a worker that was terminated (a terminated worker's posts reach
+    /// nobody, as in Node, where it would have stopped).
     pub fn post_message(&self, msg: T) -> Result<(), PostError<T>> {
-        if self.is_closed() {
+        if self.is_closed() || termination::current().is_some_and(|signal| signal.is_closed()) {
             return Err(PostError::Closed(msg));
         }
         let members = self
@@ -220,10 +223,9 @@ impl<T> BroadcastChannel<T> {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Closed`] once this instance is closed and drained.
+    /// [`RecvError::Closed`] once this instance is closed.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.inbox
-            .recv(Deadline::Never)
+        self.recv_until(Deadline::Never)
             .map_err(RecvTimeoutError::into_recv_error)
     }
 
@@ -233,7 +235,10 @@ impl<T> BroadcastChannel<T> {
     ///
     /// [`TryRecvError::Empty`] or [`TryRecvError::Closed`].
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.inbox.try_recv()
+        self.inbox.try_recv().map_err(|err| match err {
+            TryRecvError::Terminated if self.is_closed() => TryRecvError::Closed,
+            err => err,
+        })
     }
 
     /// Receives the next message, waiting at most `timeout`.
@@ -242,7 +247,7 @@ impl<T> BroadcastChannel<T> {
     ///
     /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Closed`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.inbox.recv(Deadline::after(timeout))
+        self.recv_until(Deadline::after(timeout))
     }
 
     /// Receives the next message, waiting until `deadline` at most.
@@ -251,16 +256,29 @@ impl<T> BroadcastChannel<T> {
     ///
     /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Closed`].
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.inbox.recv(Deadline::At(deadline))
+        self.recv_until(Deadline::At(deadline))
     }
 
     /// Receives the next message asynchronously, under any executor.
     ///
     /// # Errors
     ///
-    /// [`RecvError::Closed`] once this instance is closed and drained.
+    /// [`RecvError::Closed`] once this instance is closed.
     pub async fn recv_async(&self) -> Result<T, RecvError> {
-        self.inbox.recv_async().await
+        self.inbox.recv_async().await.map_err(|err| match err {
+            RecvError::Terminated if self.is_closed() => RecvError::Closed,
+            err => err,
+        })
+    }
+
+    /// The blocking receive. A closed instance discards what it holds (its queue ends
+    /// as terminated), which it reports as `Closed`; a terminated worker thread's receive
+    /// still reports `Terminated`.
+    fn recv_until(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        self.inbox.recv(deadline).map_err(|err| match err {
+            RecvTimeoutError::Terminated if self.is_closed() => RecvTimeoutError::Closed,
+            err => err,
+        })
     }
 
     /// A blocking iterator over received messages, until closed and drained.
@@ -273,23 +291,27 @@ impl<T> BroadcastChannel<T> {
         TryIter::new(&self.inbox)
     }
 
-    /// Leaves the group: no more messages arrive and posts fail; messages that arrived
-    /// before are still received, then `recv` says `Closed`. Node's `bc.close()`.
+    /// Leaves the group: posts fail, and no message is received any more, not even one
+    /// that arrived before the close (the web platform's `BroadcastChannel` delivers
+    /// nothing after `close()`); `recv` says `Closed`. Node's `bc.close()`. (A
+    /// [`MessagePort`](crate::MessagePort) differs: it delivers what was posted before its
+    /// close.)
     ///
     /// # Examples
     ///
     /// ```
-    /// let a = channel::BroadcastChannel::new("close-example");
-    /// let b = channel::BroadcastChannel::new("close-example");
+    /// use channel::{BroadcastChannel, RecvError};
+    ///
+    /// let a = BroadcastChannel::new("close-example");
+    /// let b = BroadcastChannel::new("close-example");
     /// a.post_message(1).unwrap();
     /// b.close();
     /// a.post_message(2).unwrap(); // b left: nobody receives it
-    /// assert_eq!(b.recv(), Ok(1));
-    /// assert!(b.recv().is_err());
+    /// assert_eq!(b.recv(), Err(RecvError::Closed)); // 1 was discarded too
     /// assert!(b.post_message(3).is_err());
     /// ```
     pub fn close(&self) {
-        if self.inbox.close_signal().close(Ended::Closed) {
+        if self.inbox.close_signal().close(Ended::Terminated) {
             self.group.leave(self.id);
             tracing::trace!(name = %self.name, id = self.id, "broadcast channel closed");
         }

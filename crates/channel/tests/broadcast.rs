@@ -1,9 +1,12 @@
 //! BroadcastChannel: fan-out to every other instance of the same name and type, never to
-//! the poster; `close` leaves the group.
+//! the poster; `close` leaves the group and discards what was queued; a terminated
+//! thread cannot post.
 
 use std::thread;
 
-use channel::{BroadcastChannel, PostError, RecvError, TryRecvError};
+use channel::{
+    BroadcastChannel, PostError, RecvError, RecvTimeoutError, TerminationSignal, TryRecvError,
+};
 
 #[test]
 fn fan_out_reaches_every_other_instance_and_never_the_poster() {
@@ -72,20 +75,63 @@ fn new_panics_on_another_message_type() {
 }
 
 #[test]
-fn close_leaves_the_group_after_delivering_what_arrived() {
+fn close_leaves_the_group_and_discards_what_arrived() {
+    // The web platform's tests: nothing is delivered to an instance after its close(),
+    // not even what was queued for it before.
     let a = BroadcastChannel::<u32>::new("leave");
     let b = BroadcastChannel::<u32>::new("leave");
     let c = BroadcastChannel::<u32>::new("leave");
     a.post_message(1).unwrap();
+    assert_eq!(b.len(), 1);
     b.close();
     a.post_message(2).unwrap();
-    assert_eq!(b.recv(), Ok(1));
+    assert_eq!(b.try_recv(), Err(TryRecvError::Closed));
     assert_eq!(b.recv(), Err(RecvError::Closed));
+    assert_eq!(
+        b.recv_timeout(std::time::Duration::from_secs(5)),
+        Err(RecvTimeoutError::Closed)
+    );
+    assert_eq!(block_on(b.recv_async()), Err(RecvError::Closed));
+    assert_eq!(b.iter().count(), 0);
     assert_eq!(b.post_message(3), Err(PostError::Closed(3)));
     assert_eq!(c.try_iter().collect::<Vec<_>>(), [1, 2]);
     drop(c);
     // Only `a` is left: posting to nobody is fine.
     a.post_message(4).unwrap();
+}
+
+#[test]
+fn a_terminated_threads_posts_reach_nobody() {
+    // A worker that was terminated but keeps running (threads cannot be killed) must not
+    // go on broadcasting: in Node it would have stopped.
+    let a = BroadcastChannel::<u32>::new("terminated-poster");
+    let b = BroadcastChannel::<u32>::new("terminated-poster");
+    let signal = TerminationSignal::new();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let _installed = signal.install();
+            a.post_message(1).unwrap();
+            signal.terminate();
+            assert_eq!(a.post_message(2), Err(PostError::Closed(2)));
+        });
+    });
+    assert_eq!(b.try_iter().collect::<Vec<_>>(), [1]);
+    // Another thread may still use the same instance.
+    a.post_message(3).unwrap();
+    assert_eq!(b.recv(), Ok(3));
+}
+
+/// Polls a future to completion on this thread (the tests need no runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        thread::yield_now();
+    }
 }
 
 #[test]
