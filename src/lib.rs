@@ -4,14 +4,20 @@
 //! Node developer knows. See the README for the Node -> Rust name table.
 //!
 //! - [`MessageChannel`], [`MessagePort`], [`BroadcastChannel`]: Node's message ports,
-//!   for threads (the `channel` crate).
+//!   for threads (the `worker-threads-channel` crate).
 //! - [`Worker`], [`WorkerOptions`], [`is_main_thread`], [`thread_id`], [`parent_port`],
-//!   [`worker_data`]: Node's `worker_threads` (the `worker-core` crate).
+//!   [`worker_data`]: Node's `worker_threads` (the `worker-threads-core` crate).
 //! - [`SharedArrayBuffer`] and [`atomics`]: shared memory and `Atomics.wait`/`notify` (the
-//!   `shared` crate).
-//! - [`Pool`]: piscina, a pool of threads with a bounded task queue (the `pool` crate).
-//! - [`cluster`]: Node's `cluster`, worker processes that share one listening port (the
-//!   `cluster` crate; Linux).
+//!   `worker-threads-shared` crate).
+//! - [`Pool`]: piscina, a pool of threads with a bounded task queue (the
+//!   `worker-threads-pool` crate).
+//! - `cluster`: Node's `cluster`, worker processes that share one listening port (the
+//!   `worker-threads-cluster` crate; Linux, feature `cluster`, on by default).
+//!
+//! # Features
+//!
+//! - `cluster` (default): the `cluster` module, on Linux.
+//! - `tokio`: `cluster::Listener::into_tokio` for tokio servers; implies `cluster`.
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -27,21 +33,21 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-#[cfg(target_os = "linux")]
-pub use cluster;
+#[cfg(all(feature = "cluster", target_os = "linux"))]
+pub use worker_threads_cluster as cluster;
 
-pub use channel::{
+pub use worker_threads_channel::{
     BroadcastChannel, BroadcastTypeError, Installed, IntoIter, Iter, Listener, MessageChannel,
     MessagePort, PostError, PostTimeoutError, RecvError, RecvTimeoutError, TerminationSignal,
     TryIter, TryPostError, TryRecvError, receive_message_on_port,
 };
-pub use pool::{
-    BuildError, Latency, Map, MapUnordered, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError,
-    TaskError, TaskHandle, is_cancelled,
-};
-pub use shared::{AllocError, Element, SharedArrayBuffer, ViewError, atomics};
-pub use worker_core::{
+pub use worker_threads_core::{
     ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
     WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,
     try_exit, try_parent_port, try_worker_data, worker_data, worker_name,
 };
+pub use worker_threads_pool::{
+    BuildError, Latency, Map, MapUnordered, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError,
+    TaskError, TaskHandle, is_cancelled,
+};
+pub use worker_threads_shared::{AllocError, Element, SharedArrayBuffer, ViewError, atomics};

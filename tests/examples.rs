@@ -116,7 +116,7 @@ fn field<T: std::str::FromStr>(out: &str, label: &str) -> T {
 }
 
 /// Reads the primary's stdout lines until one contains `needle`.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "tokio"))]
 fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
     for line in lines {
         let line = line.expect("reading cluster_http's output");
@@ -127,7 +127,7 @@ fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: 
     panic!("cluster_http ended without printing {needle:?}");
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "tokio"))]
 fn http_get(addr: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -139,7 +139,9 @@ fn http_get(addr: &str) -> String {
     response
 }
 
-#[cfg(target_os = "linux")]
+// `cluster_http` needs the `tokio` feature (the workspace's `compare` enables it, so
+// `cargo test --workspace` runs this).
+#[cfg(all(target_os = "linux", feature = "tokio"))]
 #[test]
 fn cluster_http_serves_hello_world_and_restarts_a_killed_worker() {
     use std::io::BufRead;

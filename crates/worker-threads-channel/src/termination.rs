@@ -1,0 +1,107 @@
+//! `TerminationSignal`: ends every blocking receive on the threads it is installed on.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::queue::{CloseSignal, Ended};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<CloseSignal>>> = const { RefCell::new(None) };
+}
+
+/// A signal that, once raised, makes every blocking receive (`recv`, `recv_timeout`,
+/// `recv_deadline`, `iter`) on a thread where it is installed fail with `Terminated`, on
+/// any port, whoever created it. This is how `Worker::terminate` reaches the ports a worker
+/// received in its data or its messages, not only its parent port.
+///
+/// Receives that find a message waiting still return it; non-blocking ones (`try_recv`)
+/// and `recv_async` do not look at the signal.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::{MessageChannel, RecvError, TerminationSignal};
+///
+/// let signal = TerminationSignal::new();
+/// let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+/// let worker = std::thread::spawn({
+///     let signal = signal.clone();
+///     move || {
+///         let _installed = signal.install();
+///         port2.recv() // blocks: nobody posts
+///     }
+/// });
+/// signal.terminate();
+/// assert_eq!(worker.join().unwrap(), Err(RecvError::Terminated));
+/// drop(port1);
+/// ```
+#[derive(Clone)]
+pub struct TerminationSignal {
+    signal: Arc<CloseSignal>,
+}
+
+impl TerminationSignal {
+    /// A signal not raised yet.
+    pub fn new() -> Self {
+        Self {
+            signal: CloseSignal::new(Vec::new()),
+        }
+    }
+
+    /// Raises the signal: blocked receives on the threads where it is installed wake and
+    /// fail with `Terminated`, and later ones fail at once. Raising it twice does nothing.
+    pub fn terminate(&self) {
+        self.signal.close(Ended::Terminated);
+    }
+
+    /// True once raised.
+    pub fn is_terminated(&self) -> bool {
+        self.signal.is_closed()
+    }
+
+    /// Installs the signal on the calling thread until the guard drops (the previous one,
+    /// if any, comes back then).
+    pub fn install(&self) -> Installed {
+        let previous = CURRENT.with(|current| current.replace(Some(Arc::clone(&self.signal))));
+        Installed { previous }
+    }
+}
+
+impl Default for TerminationSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TerminationSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TerminationSignal")
+            .field("terminated", &self.is_terminated())
+            .finish()
+    }
+}
+
+/// The guard of [`TerminationSignal::install`].
+#[must_use = "the signal is uninstalled when the guard drops"]
+pub struct Installed {
+    previous: Option<Arc<CloseSignal>>,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+impl fmt::Debug for Installed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Installed").finish_non_exhaustive()
+    }
+}
+
+/// The calling thread's signal, if one is installed.
+pub(crate) fn current() -> Option<Arc<CloseSignal>> {
+    CURRENT.with(|current| current.borrow().clone())
+}

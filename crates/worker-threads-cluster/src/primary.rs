@@ -1,0 +1,754 @@
+//! The primary: forks workers, serves their `listen` requests, supervises them.
+//!
+//! One thread per worker reads its IPC socket (messages, `listen` requests), and when the
+//! socket ends it reaps the process, reports `Disconnect` and `Exit`, and applies the
+//! restart policy. One thread per round-robin address accepts and hands connections out.
+//! Everything a user can call is a short lock on the shared state or a socket write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::{ClusterBuilder, Config, Restart, SchedulingPolicy};
+use crate::error::{ForkError, IpcError, RestartError, SendError};
+use crate::event::Event;
+use crate::ipc::{self, Frame, Ipc};
+use crate::lock;
+use crate::role::Marker;
+use crate::server::{Member, Server};
+use crate::signal::Signal;
+use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
+
+/// A group of worker processes run from this one (Node's `cluster` in the primary).
+///
+/// Workers are this same executable, started again by [`fork`](Cluster::fork); in them
+/// [`is_primary`](crate::is_primary) is false and the program takes its worker path. `T`
+/// is the message type both ways. Events ([`Event`]) queue until read with
+/// [`recv`](Cluster::recv) and friends; read them, or they accumulate.
+///
+/// Dropping the cluster kills its workers (`SIGKILL`) and closes its listening sockets;
+/// call [`disconnect`](Cluster::disconnect) first for a graceful stop.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, Event};
+///
+/// if worker_threads_cluster::is_primary() {
+///     let cluster = Cluster::<String>::new();
+///     let worker = cluster.fork()?;
+///     worker.send("hello".to_string()).map_err(|e| e.into_inner())?;
+///     for event in cluster.iter() {
+///         if let Event::Message { message, .. } = event {
+///             println!("worker said {message}");
+///             break;
+///         }
+///     }
+/// } else {
+///     let primary = worker_threads_cluster::primary::<String>();
+///     let hello = primary.recv()?;
+///     primary.send(format!("{hello} back")).map_err(|e| e.into_inner())?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Cluster<T> {
+    shared: Arc<Shared<T>>,
+    /// Dropped first thing in `drop`: wakes restart back-offs so they give up.
+    closing: Option<Sender<()>>,
+}
+
+struct Shared<T> {
+    config: Config,
+    events: Sender<Event<T>>,
+    event_rx: Receiver<Event<T>>,
+    closing: Receiver<()>,
+    state: Mutex<State<T>>,
+    next_id: AtomicUsize,
+    next_key: AtomicU64,
+}
+
+struct State<T> {
+    workers: BTreeMap<usize, Worker<T>>,
+    servers: HashMap<SocketAddr, Arc<Server>>,
+    threads: Vec<JoinHandle<()>>,
+    closed: bool,
+}
+
+/// A worker process, seen from the primary (Node's `cluster.workers[id]`).
+///
+/// Cheap to clone; every clone is the same worker.
+pub struct Worker<T> {
+    inner: Arc<WorkerInner>,
+    _message: PhantomData<fn(T) -> T>,
+}
+
+struct WorkerInner {
+    id: usize,
+    pid: u32,
+    ipc: Arc<Ipc>,
+    pidfd: Option<OwnedFd>,
+    env: Vec<(OsString, OsString)>,
+    /// Crashes in a row that led to this worker (0 for a first fork).
+    crashes: u32,
+    started: Instant,
+    status: Mutex<Status>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Status {
+    online: bool,
+    listening: usize,
+    planned: bool,
+    servers: Vec<Arc<Server>>,
+    exit: Option<(Option<i32>, Option<Signal>)>,
+}
+
+impl<T> Clone for Worker<T> {
+    fn clone(&self) -> Self {
+        Worker {
+            inner: Arc::clone(&self.inner),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Worker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.inner.id)
+            .field("pid", &self.inner.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Cluster<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// A cluster with the default settings (round-robin, no restarts).
+    pub fn new() -> Self {
+        ClusterBuilder::default().build()
+    }
+
+    /// Configure a cluster.
+    pub fn builder() -> ClusterBuilder<T> {
+        ClusterBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        let (events, event_rx) = crossbeam_channel::unbounded();
+        let (closing_tx, closing) = crossbeam_channel::bounded(0);
+        Cluster {
+            shared: Arc::new(Shared {
+                config,
+                events,
+                event_rx,
+                closing,
+                state: Mutex::new(State {
+                    workers: BTreeMap::new(),
+                    servers: HashMap::new(),
+                    threads: Vec::new(),
+                    closed: false,
+                }),
+                next_id: AtomicUsize::new(1),
+                next_key: AtomicU64::new(1),
+            }),
+            closing: Some(closing_tx),
+        }
+    }
+
+    /// The scheduling policy.
+    pub fn policy(&self) -> SchedulingPolicy {
+        self.shared.config.policy
+    }
+
+    /// Starts a worker: this executable again, with the same arguments (or the builder's)
+    /// and the same environment plus the cluster's marker. Stdout and stderr are inherited.
+    ///
+    /// # Errors
+    ///
+    /// [`ForkError`] if the executable cannot be found or the process cannot start, or if
+    /// the cluster is shutting down.
+    pub fn fork(&self) -> Result<Worker<T>, ForkError> {
+        Shared::spawn(&self.shared, Vec::new(), 0)
+    }
+
+    /// [`fork`](Cluster::fork) with extra environment variables (Node's `cluster.fork(env)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`fork`](Cluster::fork).
+    pub fn fork_with<I, K, V>(&self, env: I) -> Result<Worker<T>, ForkError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let env = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Shared::spawn(&self.shared, env, 0)
+    }
+
+    /// The live workers, by id (Node's `cluster.workers`).
+    pub fn workers(&self) -> Vec<Worker<T>> {
+        lock(&self.shared.state).workers.values().cloned().collect()
+    }
+
+    /// The live worker with this id.
+    pub fn worker(&self, id: usize) -> Option<Worker<T>> {
+        lock(&self.shared.state).workers.get(&id).cloned()
+    }
+
+    /// The next event, waiting for one.
+    pub fn recv(&self) -> Event<T> {
+        // The cluster holds a sender, so the channel never disconnects while `self` lives.
+        loop {
+            if let Ok(event) = crate::wait::recv(&self.shared.event_rx) {
+                return event;
+            }
+        }
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Option<Event<T>> {
+        self.shared.event_rx.try_recv().ok()
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event<T>> {
+        self.shared.event_rx.recv_timeout(timeout).ok()
+    }
+
+    /// Events as they come, forever.
+    pub fn iter(&self) -> impl Iterator<Item = Event<T>> + '_ {
+        std::iter::repeat_with(|| self.recv())
+    }
+
+    /// Replaces every live worker, one at a time: fork a replacement, wait until it
+    /// listens on as many addresses as the old one did (or is online, if the old one did
+    /// not listen), then disconnect the old one and wait for it to exit. The listening
+    /// sockets stay open in the primary throughout, so with `RoundRobin` and `Shared` no
+    /// connection is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`RestartError`] if a replacement cannot be forked or dies before it is ready; the
+    /// worker it was to replace keeps running.
+    pub fn rolling_restart(&self) -> Result<(), RestartError> {
+        for old in self.workers() {
+            if old.exited_after_disconnect() {
+                continue;
+            }
+            let (listening, env) = (lock(&old.inner.status).listening, old.inner.env.clone());
+            let new = Shared::spawn(&self.shared, env, 0)?;
+            if !new.inner.wait_ready(listening) {
+                return Err(RestartError::ReplacementDied { id: new.id() });
+            }
+            old.disconnect();
+            old.wait();
+        }
+        Ok(())
+    }
+
+    /// Disconnects every worker and waits until they have all exited (Node's
+    /// `cluster.disconnect()`). No worker is restarted for it. A worker that does not exit
+    /// after its listeners stop (it never returns from its own work) keeps this waiting, as
+    /// in Node; [`Worker::kill`] ends it.
+    pub fn disconnect(&self) {
+        let workers = self.workers();
+        for worker in &workers {
+            worker.disconnect();
+        }
+        for worker in &workers {
+            worker.wait();
+        }
+    }
+}
+
+impl<T> Default for Cluster<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for Cluster<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("policy", &self.shared.config.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for Cluster<T> {
+    fn drop(&mut self) {
+        drop(self.closing.take());
+        let (workers, servers, threads) = {
+            let mut state = lock(&self.shared.state);
+            state.closed = true;
+            (
+                std::mem::take(&mut state.workers),
+                state.servers.values().cloned().collect::<Vec<_>>(),
+                std::mem::take(&mut state.threads),
+            )
+        };
+        for worker in workers.values() {
+            lock(&worker.inner.status).planned = true;
+            let _ = worker.inner.signal(Signal::KILL);
+            worker.inner.ipc.shutdown();
+        }
+        for server in servers {
+            server.stop();
+        }
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<T> Worker<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// The worker's id: 1, 2, ... in fork order, never reused (Node's `worker.id`).
+    pub fn id(&self) -> usize {
+        self.inner.id
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// Sends a message to the worker (Node's `worker.send`).
+    ///
+    /// # Errors
+    ///
+    /// The message comes back in a [`SendError`] if the worker has gone or the message
+    /// cannot be encoded or is over the frame cap.
+    pub fn send(&self, message: T) -> Result<(), SendError<T>> {
+        wire::send_message(&self.inner.ipc, message)
+    }
+
+    /// Sends `signal` to the worker process (Node's `worker.process.kill(signal)`). The
+    /// exit that follows counts as planned: the restart policy leaves it alone.
+    ///
+    /// # Errors
+    ///
+    /// The error of the underlying `pidfd_send_signal`/`kill` (the process is gone).
+    pub fn kill(&self, signal: Signal) -> std::io::Result<()> {
+        lock(&self.inner.status).planned = true;
+        self.inner.signal(signal)
+    }
+
+    /// Asks the worker to stop gracefully (Node's `worker.disconnect()`): the primary stops
+    /// handing it connections, its listeners stop accepting, it finishes what is in flight
+    /// and exits. The exit counts as planned.
+    pub fn disconnect(&self) {
+        let servers = {
+            let mut status = lock(&self.inner.status);
+            status.planned = true;
+            std::mem::take(&mut status.servers)
+        };
+        for server in servers {
+            server.leave(self.inner.id);
+        }
+        let _ = wire::send_control(&self.inner.ipc, &ToWorker::Disconnect, &[]);
+    }
+
+    /// Whether the worker exited, or will exit, because of `disconnect()` or `kill()`
+    /// (Node's `worker.exitedAfterDisconnect`).
+    pub fn exited_after_disconnect(&self) -> bool {
+        lock(&self.inner.status).planned
+    }
+
+    /// Whether the process has exited and been reaped (Node's `worker.isDead()`).
+    pub fn is_dead(&self) -> bool {
+        lock(&self.inner.status).exit.is_some()
+    }
+
+    /// Waits for the process to exit: its exit code, or the signal that ended it.
+    pub fn wait(&self) -> (Option<i32>, Option<Signal>) {
+        self.inner.wait_until(|status| status.exit)
+    }
+}
+
+impl WorkerInner {
+    fn signal(&self, signal: Signal) -> std::io::Result<()> {
+        let sig = rustix::process::Signal::from_named_raw(signal.as_raw()).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "unknown signal")
+        })?;
+        if lock(&self.status).exit.is_some() {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        }
+        match &self.pidfd {
+            Some(pidfd) => rustix::process::pidfd_send_signal(pidfd, sig)?,
+            None => {
+                let pid = rustix::process::Pid::from_raw(self.pid as i32)
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+                rustix::process::kill_process(pid, sig)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until online and listening on `listening` addresses; false if it exited.
+    fn wait_ready(&self, listening: usize) -> bool {
+        self.wait_until(|status| {
+            if status.exit.is_some() {
+                Some(false)
+            } else {
+                (status.online && status.listening >= listening).then_some(true)
+            }
+        })
+    }
+
+    /// Waits until `done` gives a value for the status.
+    fn wait_until<V>(&self, mut done: impl FnMut(&Status) -> Option<V>) -> V {
+        let mut status = lock(&self.status);
+        loop {
+            if let Some(value) = done(&status) {
+                return value;
+            }
+            status = self
+                .changed
+                .wait(status)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut lock(&self.status));
+        self.changed.notify_all();
+    }
+}
+
+impl<T> Shared<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn emit(&self, event: Event<T>) {
+        let _ = self.events.send(event);
+    }
+
+    /// Starts one worker process and its supervising thread.
+    fn spawn(
+        this: &Arc<Self>,
+        env: Vec<(OsString, OsString)>,
+        crashes: u32,
+    ) -> Result<Worker<T>, ForkError> {
+        if lock(&this.state).closed {
+            return Err(ForkError::Closed);
+        }
+        let exe = std::env::current_exe().map_err(ForkError::CurrentExe)?;
+        let args: Vec<OsString> = match &this.config.args {
+            Some(args) => args.clone(),
+            None => std::env::args_os().skip(1).collect(),
+        };
+        let (ours, theirs) = ipc::pair().map_err(ForkError::Spawn)?;
+        let id = this.next_id.fetch_add(1, Ordering::Relaxed);
+        let marker = Marker {
+            id,
+            fd: theirs.as_raw_fd(),
+            primary: std::process::id(),
+        };
+        let mut command = Command::new(exe);
+        command
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(Marker::VAR, marker.to_string());
+        if this.config.discard_stdout {
+            command.stdout(std::process::Stdio::null());
+        }
+        let inherited = marker.fd;
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // fcntl(F_SETFD), which is async-signal-safe; it allocates nothing and takes no lock.
+        unsafe {
+            command.pre_exec(move || {
+                // SAFETY: `inherited` is `theirs`, which the parent keeps open until
+                // `spawn` returns, so the child's copy of the descriptor table has it.
+                let fd = BorrowedFd::borrow_raw(inherited);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(ForkError::Spawn)?;
+        drop(theirs);
+        let pid = child.id();
+        let pidfd = rustix::process::Pid::from_raw(pid as i32).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        let inner = Arc::new(WorkerInner {
+            id,
+            pid,
+            ipc: Arc::new(Ipc::new(ours, this.config.max_frame)),
+            pidfd,
+            env,
+            crashes,
+            started: Instant::now(),
+            status: Mutex::new(Status::default()),
+            changed: Condvar::new(),
+        });
+        let worker = Worker {
+            inner,
+            _message: PhantomData,
+        };
+        let mut state = lock(&this.state);
+        if state.closed {
+            drop(state);
+            let _ = worker.inner.signal(Signal::KILL);
+            let mut child = child;
+            let _ = child.wait();
+            return Err(ForkError::Closed);
+        }
+        state.workers.insert(id, worker.clone());
+        this.emit(Event::Fork { worker: id });
+        tracing::debug!(worker = id, pid, "forked");
+        let shared = Arc::clone(this);
+        let supervised = worker.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("cluster-worker-{id}"))
+            .spawn(move || shared.supervise(supervised, child));
+        match thread {
+            Ok(handle) => {
+                state.threads.retain(|t| !t.is_finished());
+                state.threads.push(handle);
+                Ok(worker)
+            }
+            Err(e) => {
+                state.workers.remove(&id);
+                drop(state);
+                let _ = worker.inner.signal(Signal::KILL);
+                // The `Child` went down with the thread's closure: reap by pid.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ =
+                        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+                }
+                Err(ForkError::Spawn(e))
+            }
+        }
+    }
+
+    /// The worker's whole life as the primary sees it, on its own thread.
+    fn supervise(self: Arc<Self>, worker: Worker<T>, mut child: Child) {
+        let inner = &worker.inner;
+        let mut buf = Vec::new();
+        let failure = loop {
+            match inner.ipc.recv(&mut buf) {
+                Ok(Some(frame)) => {
+                    if let Err(error) = self.handle(&worker, frame) {
+                        break Some(error);
+                    }
+                }
+                Ok(None) | Err(IpcError::Closed) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        if let Some(error) = failure {
+            tracing::warn!(worker = inner.id, %error, "bad frame: disconnecting the worker");
+            // Kill first: the worker must not see the shutdown as a graceful end.
+            let _ = inner.signal(Signal::KILL);
+            inner.ipc.shutdown();
+            self.emit(Event::Error {
+                worker: inner.id,
+                error,
+            });
+        }
+        let servers = std::mem::take(&mut lock(&inner.status).servers);
+        for server in servers {
+            server.leave(inner.id);
+        }
+        self.emit(Event::Disconnect { worker: inner.id });
+        let (code, signal) = match child.wait() {
+            Ok(status) => (status.code(), status.signal().map(Signal::from_raw)),
+            Err(error) => {
+                tracing::error!(worker = inner.id, %error, "waitpid failed");
+                (None, None)
+            }
+        };
+        let mut planned = false;
+        inner.update(|status| {
+            status.exit = Some((code, signal));
+            planned = status.planned;
+        });
+        lock(&self.state).workers.remove(&inner.id);
+        tracing::debug!(worker = inner.id, ?code, ?signal, planned, "exited");
+        self.emit(Event::Exit {
+            worker: inner.id,
+            code,
+            signal,
+            planned,
+        });
+        if !planned && code != Some(0) {
+            self.restart(inner);
+        }
+    }
+
+    /// Applies the restart policy to a crashed worker.
+    fn restart(self: &Arc<Self>, old: &WorkerInner) {
+        let Restart::OnCrash(backoff) = self.config.restart else {
+            return;
+        };
+        let crashes = if old.started.elapsed() >= backoff.reset_after {
+            0
+        } else {
+            old.crashes + 1
+        };
+        let delay = backoff.delay(crashes.saturating_sub(1));
+        let this = Arc::clone(self);
+        let (id, env) = (old.id, old.env.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("cluster-restart-{id}"))
+            .spawn(move || {
+                if let Err(RecvTimeoutError::Disconnected) = this.closing.recv_timeout(delay) {
+                    return; // the cluster was dropped during the back-off
+                }
+                tracing::info!(worker = id, ?delay, "restarting a crashed worker");
+                match Shared::spawn(&this, env, crashes) {
+                    Ok(_) | Err(ForkError::Closed) => {}
+                    Err(error) => this.emit(Event::RestartFailed { worker: id, error }),
+                }
+            });
+        match thread {
+            Ok(handle) => lock(&self.state).threads.push(handle),
+            Err(error) => tracing::error!(worker = id, %error, "cannot start the restart thread"),
+        }
+    }
+
+    /// One frame from a worker. An error disconnects the worker.
+    fn handle(self: &Arc<Self>, worker: &Worker<T>, frame: Frame) -> Result<(), IpcError> {
+        let id = worker.inner.id;
+        if !frame.fds.is_empty() {
+            return Err(IpcError::Malformed("a worker sent descriptors"));
+        }
+        match frame.tag {
+            TAG_MESSAGE => {
+                let message = wire::decode::<T>(&frame.body)?;
+                self.emit(Event::Message {
+                    worker: id,
+                    message,
+                });
+            }
+            TAG_CONTROL => match wire::decode::<ToPrimary>(&frame.body)? {
+                ToPrimary::Online => {
+                    worker.inner.update(|s| s.online = true);
+                    self.emit(Event::Online { worker: id });
+                }
+                ToPrimary::Listen { seq, addr } => self.listen(worker, seq, addr)?,
+                ToPrimary::Bound { addr } => self.listening(worker, addr, None),
+                ToPrimary::Unlisten { key } => Self::unlisten(worker, key),
+            },
+            _ => return Err(IpcError::Malformed("unknown frame tag")),
+        }
+        Ok(())
+    }
+
+    /// Takes `worker` out of round-robin server `key`: it dropped its listener.
+    fn unlisten(worker: &Worker<T>, key: u64) {
+        let mut server = None;
+        worker.inner.update(|s| {
+            if let Some(at) = s.servers.iter().position(|server| server.key == key) {
+                server = Some(s.servers.remove(at));
+                s.listening = s.listening.saturating_sub(1);
+            }
+        });
+        if let Some(server) = server {
+            server.leave(worker.inner.id);
+        }
+    }
+
+    /// The server for `addr`, bound on first use.
+    fn server(&self, addr: SocketAddr) -> Result<Arc<Server>, String> {
+        let mut state = lock(&self.state);
+        if let Some(server) = state.servers.get(&addr) {
+            return Ok(Arc::clone(server));
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let policy = self.config.policy;
+        let server = Arc::new(Server::bind(addr, key, policy).map_err(|e| e.to_string())?);
+        if policy == SchedulingPolicy::RoundRobin {
+            let accepting = Arc::clone(&server);
+            let handle = std::thread::Builder::new()
+                .name(format!("cluster-accept-{}", server.addr))
+                .spawn(move || accepting.accept_loop())
+                .map_err(|e| e.to_string())?;
+            state.threads.push(handle);
+        }
+        state.servers.insert(addr, Arc::clone(&server));
+        tracing::debug!(%addr, bound = %server.addr, ?policy, "listening");
+        Ok(server)
+    }
+
+    /// Answers a worker's `listen(addr)`.
+    fn listen(&self, worker: &Worker<T>, seq: u64, addr: SocketAddr) -> Result<(), IpcError> {
+        let server = self.server(addr);
+        let (grant, fd) = match &server {
+            Err(reason) => (Err(reason.clone()), None),
+            Ok(server) => {
+                let addr = server.addr;
+                match server.policy {
+                    SchedulingPolicy::RoundRobin => (
+                        Ok(Grant::Handoff {
+                            key: server.key,
+                            addr,
+                        }),
+                        None,
+                    ),
+                    SchedulingPolicy::Shared => {
+                        (Ok(Grant::Shared { addr }), Some(server.socket.as_fd()))
+                    }
+                    SchedulingPolicy::ReusePort => (Ok(Grant::ReusePort { addr }), None),
+                }
+            }
+        };
+        let answer = ToWorker::Listening { seq, grant };
+        wire::send_control(&worker.inner.ipc, &answer, fd.as_slice())?;
+        match server {
+            // `ReusePort`: the worker binds first, then says `Bound`.
+            Ok(server) if server.policy != SchedulingPolicy::ReusePort => {
+                self.listening(worker, server.addr, Some(server));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records that `worker` serves `addr` and joins it to the round-robin rotation.
+    fn listening(&self, worker: &Worker<T>, addr: SocketAddr, server: Option<Arc<Server>>) {
+        let id = worker.inner.id;
+        let mut planned = false;
+        worker.inner.update(|s| {
+            s.listening += 1;
+            planned = s.planned;
+            if let Some(server) = &server {
+                s.servers.push(Arc::clone(server));
+            }
+        });
+        if let Some(server) =
+            server.filter(|s| !planned && s.policy == SchedulingPolicy::RoundRobin)
+        {
+            server.join(Member {
+                id,
+                ipc: Arc::clone(&worker.inner.ipc),
+            });
+        }
+        self.emit(Event::Listening {
+            worker: id,
+            address: addr,
+        });
+    }
+}

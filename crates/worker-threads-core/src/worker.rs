@@ -1,0 +1,385 @@
+//! `Worker`: a thread that runs an entry function, talks through its parent port, and
+//! reports its lifecycle.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use worker_threads_channel::{
+    MessageChannel, MessagePort, PostError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
+};
+
+use crate::context::{Current, Shared, WorkerContext};
+use crate::error::{SpawnError, WorkerError};
+use crate::events::{Events, Stage};
+use crate::options::WorkerOptions;
+use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+
+/// What the worker's thread tells its handle, in this order: `Online` once, `Exit` once.
+pub(crate) enum Lifecycle {
+    Online,
+    Exit(Outcome),
+}
+
+/// A worker thread: Node's `new Worker(...)`.
+///
+/// The main side posts `In` to the worker and receives `Out` from it, through the parent
+/// port ([`post_message`](Worker::post_message), [`recv`](Worker::recv) and the rest of a
+/// port's receive family, or [`events`](Worker::events) for the lifecycle too).
+///
+/// # Termination is cooperative
+///
+/// Rust cannot kill a thread. [`terminate`](Worker::terminate) terminates the parent port
+/// and raises the worker thread's [`TerminationSignal`](worker_threads_channel::TerminationSignal), so
+/// that any blocking receive in the worker, on any port, fails at once with `Terminated`;
+/// it also turns
+/// [`is_terminating`](crate::is_terminating) true for code that computes without
+/// receiving; the worker then reports exit code 1, as in Node. A worker that neither
+/// receives nor polls runs on until its entry returns.
+///
+/// # Dropping a `Worker`
+///
+/// Dropping the handle closes the parent port (the worker's receives then report
+/// `Closed` after draining what was posted) and detaches the thread: it is not joined and
+/// its exit is not observed. [`join`](Worker::join) to wait for it.
+///
+/// # Examples
+///
+/// Node's "bidirectional communication via the default message ports" program:
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerOptions};
+///
+/// let worker: Worker<String> = Worker::spawn(WorkerOptions::new(), |ctx| {
+///     let port = ctx.parent_port();
+///     port.post_message("Hello, World!".to_string()).unwrap();
+///     let msg = port.recv().unwrap();
+///     println!("We got a message from the main thread: {msg}");
+/// })?;
+/// let msg = worker.recv()?;
+/// worker.post_message(msg).unwrap();
+/// assert_eq!(worker.join()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Worker<In, Out = In> {
+    port: MessagePort<In, Out>,
+    lifecycle: MessagePort<(), Lifecycle>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: u64,
+    name: Option<Arc<str>>,
+    stage: Stage,
+    outcome: OnceLock<Outcome>,
+}
+
+impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
+    /// Starts a thread running `entry` with the worker's [`WorkerContext`]. The entry may
+    /// return `()`, an exit code, or a `Result` (see [`IntoExitCode`]).
+    ///
+    /// # Type inference
+    ///
+    /// The entry's body is checked before the result's type is known when the result
+    /// goes through `?` or `unwrap()`: `let worker: Worker<X> = Worker::spawn(..)?` does
+    /// not tell the entry that its port carries `X`. That is enough for most entries, but
+    /// one that calls a method on what it received (a port sent over the parent port, for
+    /// instance) needs the types where the call is: write `Worker::<X>::spawn(..)` (or
+    /// `Worker::<In, Out>::spawn`).
+    ///
+    /// ```
+    /// use worker_threads_channel::{MessageChannel, MessagePort};
+    /// use worker_threads_core::{Worker, WorkerOptions};
+    ///
+    /// let worker = Worker::<MessagePort<u32>>::spawn(WorkerOptions::new(), |ctx| {
+    ///     let port = ctx.parent_port().recv().unwrap(); // a MessagePort<u32>
+    ///     port.post_message(7).unwrap();
+    /// })?;
+    /// let MessageChannel { port1, port2 } = MessageChannel::new();
+    /// worker.post_message(port2)?;
+    /// assert_eq!(port1.recv(), Ok(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the OS refuses a thread; nothing has started then.
+    pub fn spawn<D, F, R>(options: WorkerOptions<D>, entry: F) -> Result<Self, SpawnError>
+    where
+        D: Send + Sync + 'static,
+        F: FnOnce(WorkerContext<D, In, Out>) -> R + Send + 'static,
+        R: IntoExitCode,
+    {
+        static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+        install_panic_hook();
+        let MessageChannel { port1, port2 } = match options.port_capacity {
+            Some(cap) => MessageChannel::asymmetric_bounded(cap),
+            None => MessageChannel::asymmetric(),
+        };
+        let MessageChannel {
+            port1: lifecycle_tx,
+            port2: lifecycle,
+        } = MessageChannel::asymmetric();
+        let thread_id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        let name: Option<Arc<str>> = options.name.map(Arc::from);
+        let shared = Arc::new(Shared::default());
+        let ctx = WorkerContext::new(
+            port2,
+            options.data,
+            thread_id,
+            name.clone(),
+            Arc::clone(&shared),
+        );
+        let mut builder = thread::Builder::new().name(match &name {
+            Some(name) => name.to_string(),
+            None => format!("worker-{thread_id}"),
+        });
+        if let Some(bytes) = options.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let thread = builder
+            .spawn(move || run(ctx, lifecycle_tx, entry))
+            .map_err(SpawnError::new)?;
+        tracing::debug!(thread_id, name = name.as_deref(), "worker spawned");
+        Ok(Self {
+            port: port1,
+            lifecycle,
+            shared,
+            thread: Some(thread),
+            thread_id,
+            name,
+            stage: Stage::Start,
+            outcome: OnceLock::new(),
+        })
+    }
+}
+
+/// The worker's thread: announce, run the entry, close the port, report the outcome.
+fn run<D, In, Out, F, R>(
+    ctx: WorkerContext<D, In, Out>,
+    lifecycle: MessagePort<Lifecycle, ()>,
+    entry: F,
+) where
+    D: Send + Sync + 'static,
+    In: Send + 'static,
+    Out: Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R,
+    R: IntoExitCode,
+{
+    let thread_id = ctx.thread_id();
+    let _span = tracing::debug_span!("worker", thread_id, name = ctx.name()).entered();
+    let port = Arc::clone(ctx.parent_port());
+    let shared = Arc::clone(ctx.shared());
+    let guard = Current::new(&ctx).install();
+    let _terminated_here = shared.termination.install();
+    // The handle may be gone already (dropped at once): nobody to tell, carry on.
+    let _ = lifecycle.post_message(Lifecycle::Online);
+    let mut outcome = match panic::catch_unwind(AssertUnwindSafe(move || entry(ctx))) {
+        Ok(value) => Outcome::from_return(value),
+        Err(payload) => Outcome::from_unwind(payload),
+    };
+    drop(guard);
+    if let Some(&code) = shared.exit_code.get() {
+        // The first `exit` wins over whatever the entry did after catching its unwind.
+        outcome = Outcome { code, error: None };
+    } else if shared.termination.is_terminated() {
+        outcome.code = 1;
+    }
+    match &outcome.error {
+        Some(error) => tracing::debug!(%error, code = outcome.code, "worker failed"),
+        None => tracing::debug!(code = outcome.code, "worker exited"),
+    }
+    // Close before reporting the exit, so that every message comes before `Exit`.
+    port.close();
+    drop(port);
+    let _ = lifecycle.post_message(Lifecycle::Exit(outcome));
+}
+
+impl<In, Out> Worker<In, Out> {
+    /// Posts `msg` to the worker. Node's `worker.postMessage(msg)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PostError::Closed`] with the message once the worker ended or was terminated.
+    pub fn post_message(&self, msg: In) -> Result<(), PostError<In>> {
+        self.port.post_message(msg)
+    }
+
+    /// Posts `msg` if that can be done without waiting (see
+    /// [`MessagePort::try_post_message`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TryPostError::Full`] or [`TryPostError::Closed`], with the message.
+    pub fn try_post_message(&self, msg: In) -> Result<(), TryPostError<In>> {
+        self.port.try_post_message(msg)
+    }
+
+    /// Receives the next message from the worker, waiting for one.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Closed`] once the worker ended and its messages were received,
+    /// [`RecvError::Terminated`] once it was terminated.
+    pub fn recv(&self) -> Result<Out, RecvError> {
+        self.port.recv()
+    }
+
+    /// Receives a message from the worker if one is waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessagePort::try_recv`].
+    pub fn try_recv(&self) -> Result<Out, TryRecvError> {
+        self.port.try_recv()
+    }
+
+    /// Receives the next message from the worker, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessagePort::recv_timeout`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Out, RecvTimeoutError> {
+        self.port.recv_timeout(timeout)
+    }
+
+    /// Receives the next message from the worker asynchronously, under any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it completes (in `tokio::select!`, or on
+    /// a timeout) loses no message; a message is taken from the queue only in the poll
+    /// that returns it, so the next receive gets it.
+    pub async fn recv_async(&self) -> Result<Out, RecvError> {
+        self.port.recv_async().await
+    }
+
+    /// The main side's end of the parent port, for the rest of a port's API (`iter`,
+    /// `recv_deadline`, `post_timeout`, `len`...).
+    pub fn port(&self) -> &MessagePort<In, Out> {
+        &self.port
+    }
+
+    /// The worker's lifecycle and messages, in order: `Online`, then each `Message`, then
+    /// at most one `Error`, then exactly one `Exit(code)`; then the iterator ends.
+    /// Node's `worker.on('online' | 'message' | 'error' | 'exit')`. Messages taken with
+    /// [`recv`](Self::recv) are not seen here again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_core::{Worker, WorkerEvent, WorkerOptions};
+    ///
+    /// let mut worker: Worker<(), &str> = Worker::spawn(WorkerOptions::new(), |ctx| -> i32 {
+    ///     ctx.parent_port().post_message("working").unwrap();
+    ///     panic!("out of coffee")
+    /// })?;
+    /// let events: Vec<String> = worker.events().map(|e| format!("{e:?}")).collect();
+    /// assert_eq!(events[0], "Online");
+    /// assert_eq!(events[1], r#"Message("working")"#);
+    /// assert!(events[2].starts_with("Error(Panicked { message: \"out of coffee\""));
+    /// assert_eq!(events[3], "Exit(1)");
+    /// assert_eq!(events.len(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn events(&mut self) -> Events<'_, In, Out> {
+        Events::new(self)
+    }
+
+    /// Asks the worker to stop (cooperatively: see the type's docs). The parent port is
+    /// terminated, so receives on both sides fail at once with `Terminated` and posts
+    /// return their message; a blocking receive in the worker on any other port fails with
+    /// `Terminated` too; the worker will report exit code 1. Calling it again, or on
+    /// a worker that ended, does nothing more. Node's `worker.terminate()`.
+    pub fn terminate(&self) {
+        self.shared.termination.terminate();
+        self.port.terminate();
+        tracing::debug!(thread_id = self.thread_id, "worker terminate requested");
+    }
+
+    /// True once [`terminate`](Self::terminate) was called.
+    pub fn is_terminating(&self) -> bool {
+        self.shared.termination.is_terminated()
+    }
+
+    /// Waits for the worker to end and returns its exit code: 0 for an entry that returned
+    /// `()` or `Ok`, the code given to [`exit`](crate::exit), 1 after `terminate`.
+    ///
+    /// # Errors
+    ///
+    /// The [`WorkerError`] if the entry panicked or returned an error (exit code 1). The
+    /// panic never reaches the caller as a panic.
+    pub fn join(mut self) -> Result<i32, WorkerError> {
+        let outcome = self.wait_outcome().clone();
+        if let Some(thread) = self.thread.take() {
+            // The entry runs under `catch_unwind`: the thread itself does not panic.
+            let _ = thread.join();
+        }
+        match outcome.error {
+            Some(error) => Err(error),
+            None => Ok(outcome.code),
+        }
+    }
+
+    /// The worker's id, as [`thread_id`](crate::thread_id) says inside it. Node's
+    /// `worker.threadId`.
+    pub fn thread_id(&self) -> u64 {
+        self.thread_id
+    }
+
+    /// The worker's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Receives lifecycle reports until `Exit`, and keeps the outcome.
+    pub(crate) fn wait_outcome(&self) -> &Outcome {
+        if let Some(outcome) = self.outcome.get() {
+            return outcome;
+        }
+        let outcome = loop {
+            match self.lifecycle.recv() {
+                Ok(Lifecycle::Online) => continue,
+                Ok(Lifecycle::Exit(outcome)) => break outcome,
+                // The thread always reports its exit before it drops its end; if it is gone
+                // without a word, the process is tearing down: report an abnormal end.
+                Err(_) => {
+                    break Outcome {
+                        code: 1,
+                        error: Some(WorkerError::Panicked {
+                            message: "worker thread ended without reporting its exit".into(),
+                            location: None,
+                        }),
+                    };
+                }
+            }
+        };
+        self.outcome.get_or_init(|| outcome)
+    }
+
+    pub(crate) fn wait_online(&self) {
+        if let Ok(Lifecycle::Exit(outcome)) = self.lifecycle.recv() {
+            // Cannot happen (Online always comes first), but keep the outcome if it does.
+            let _ = self.outcome.set(outcome);
+        }
+    }
+
+    pub(crate) fn stage_mut(&mut self) -> &mut Stage {
+        &mut self.stage
+    }
+}
+
+impl<In, Out> fmt::Debug for Worker<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("thread_id", &self.thread_id)
+            .field("name", &self.name)
+            .field("terminating", &self.is_terminating())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,207 @@
+//! `PoolBuilder` and `MaxQueue`.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::BuildError;
+use crate::events::PoolEvent;
+use crate::pool::Pool;
+
+/// The bound of a pool's task queue: piscina's `maxQueue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxQueue {
+    /// `max_threads²`, piscina's `'auto'`: the default.
+    #[default]
+    Auto,
+    /// At most this many queued tasks (at least 1).
+    Bounded(usize),
+    /// No bound: piscina's default, where a fast submission loop can fill the heap. Use
+    /// with care.
+    Unbounded,
+}
+
+pub(crate) type EventHook = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
+
+/// Configures a [`Pool`]: `Pool::builder()....build(handler)`.
+#[derive(Clone)]
+pub struct PoolBuilder {
+    pub(crate) min_threads: Option<usize>,
+    pub(crate) max_threads: Option<usize>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_queue: MaxQueue,
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_event: Option<EventHook>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        Self {
+            min_threads: None,
+            max_threads: None,
+            idle_timeout: Duration::from_secs(30),
+            max_queue: MaxQueue::Auto,
+            name: "pool".into(),
+            stack_size: None,
+            on_event: None,
+        }
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("min_threads", &self.min_threads)
+            .field("max_threads", &self.max_threads)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_queue", &self.max_queue)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The resolved configuration a pool runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) min_threads: usize,
+    pub(crate) max_threads: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_queue: Option<usize>,
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl PoolBuilder {
+    /// Threads kept even when idle. Default: `max_threads` (no shrinking).
+    pub fn min_threads(mut self, n: usize) -> Self {
+        self.min_threads = Some(n);
+        self
+    }
+
+    /// The most threads the pool runs. Default: `std::thread::available_parallelism()`
+    /// (1 if unknown).
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = Some(n);
+        self
+    }
+
+    /// How long a thread above `min_threads` waits for work before it exits; the pool
+    /// grows back under load. Default: 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The queue's bound. Default: [`MaxQueue::Auto`] (`max_threads²`).
+    pub fn max_queue(mut self, max_queue: MaxQueue) -> Self {
+        self.max_queue = max_queue;
+        self
+    }
+
+    /// The prefix of the threads' names (`name-0`, `name-1`...). Default: `pool`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Each thread's stack size in bytes. Default: Rust's.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Calls `hook` for each [`PoolEvent`] (piscina's events), on the thread where it
+    /// happens; keep it short.
+    pub fn on_event(mut self, hook: impl Fn(&PoolEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    pub(crate) fn config(&self) -> Result<Config, BuildError> {
+        let max_threads = self
+            .max_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+        if max_threads == 0 {
+            return Err(BuildError::no_threads());
+        }
+        let min_threads = self.min_threads.unwrap_or(max_threads);
+        if min_threads > max_threads {
+            return Err(BuildError::min_above_max(min_threads, max_threads));
+        }
+        let max_queue = match self.max_queue {
+            MaxQueue::Auto => Some(max_threads.saturating_mul(max_threads)),
+            MaxQueue::Bounded(0) => return Err(BuildError::empty_queue()),
+            MaxQueue::Bounded(n) => Some(n),
+            MaxQueue::Unbounded => None,
+        };
+        Ok(Config {
+            min_threads,
+            max_threads,
+            idle_timeout: self.idle_timeout,
+            max_queue,
+            name: self.name.clone(),
+            stack_size: self.stack_size,
+        })
+    }
+
+    /// Builds the pool: every task `T` is passed to `handler` on a pool thread, and its
+    /// result resolves the task's handle.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for an impossible configuration or a refused thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = worker_threads_pool::Pool::builder().max_threads(2).build(|n: f64| n.sqrt())?;
+    /// assert_eq!(pool.run(9.0)?.join()?, 3.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build<T, R, F>(self, handler: F) -> Result<Pool<T, R>, BuildError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(T) -> R + Send + Sync + 'static,
+    {
+        self.build_with_init(|| (), move |(), task| handler(task))
+    }
+
+    /// Builds the pool with per-thread state: `init` runs once on each pool thread (what a
+    /// Node worker keeps at module scope), and `handler` gets that state with each task.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = worker_threads_pool::Pool::builder()
+    ///     .max_threads(1)
+    ///     .build_with_init(|| vec![0u8; 1024], |scratch: &mut Vec<u8>, n: usize| {
+    ///         scratch[n] = 1;
+    ///         scratch.iter().filter(|&&b| b == 1).count()
+    ///     })?;
+    /// assert_eq!(pool.run(1)?.join()?, 1);
+    /// assert_eq!(pool.run(2)?.join()?, 2); // the same thread, the same scratch
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_with_init<T, R, S, I, F>(
+        self,
+        init: I,
+        handler: F,
+    ) -> Result<Pool<T, R>, BuildError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T) -> R + Send + Sync + 'static,
+    {
+        Pool::start(self, init, handler)
+    }
+}

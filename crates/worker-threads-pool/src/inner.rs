@@ -1,0 +1,801 @@
+//! The pool's shared core: the queue, the threads, and the signals between them.
+//!
+//! # State and waits
+//!
+//! Everything that decides who waits and who wakes lives in one `Mutex<State>`: the
+//! queue, and the counts of threads, idle workers, sleeping workers, and submitters or
+//! drain waiters asleep. A notify is sent only when such a count says somebody sleeps on
+//! that condition (a std `Condvar` notify is a system call even with no waiter), and since
+//! a sleeper increments its count and goes to sleep under the same lock, no wake-up is lost.
+//! Async waiters (`drained().await`, `run_async`) register an event-listener under the lock
+//! too, and are notified under it.
+//!
+//! Before sleeping, workers and submitters spin briefly on `queue_len`, a mirror of the
+//! queue's length written under the lock, so that a busy pool hands tasks over without a
+//! kernel wake-up (about 50-80 us on a small VM).
+//!
+//! # Drain
+//!
+//! Drain means the queue went from non-empty to empty: every pop that empties the queue
+//! bumps `drain_epoch` and wakes drain waiters. A waiter returns when the queue is empty
+//! or the epoch moved, so the submission loop of the Node chapter (`queue_size() == max_queue()`, then wait for
+//! drain) can never hang: a full queue is non-empty, and only a pop can empty it.
+//!
+//! # Exactly once
+//!
+//! A task is accepted when its job enters the queue. From there exactly one of these
+//! resolves its slot: the worker that pops it (value, `Panicked`, or `Cancelled` if it was
+//! cancelled meanwhile), `cancel` (which removes it from the queue under the lock), or
+//! `destroy` (which empties the queue under the lock). A slot ignores any later
+//! resolution anyway.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
+use event_listener::Event;
+
+use crate::builder::{Config, EventHook};
+use crate::error::{RunError, TaskError};
+use crate::events::PoolEvent;
+use crate::stats::{Stats, ThreadStats};
+use crate::task::{PoolHooks, Resolved, Slot, TaskHandle, running};
+
+pub(crate) struct Job<T, R> {
+    pub(crate) id: u64,
+    pub(crate) work: Work<T, R>,
+    pub(crate) enqueued: Instant,
+}
+
+/// The result slot of a chunk: one result per item, in order.
+pub(crate) type ChunkSlot<R> = Slot<Vec<Result<R, TaskError>>>;
+/// The handle of a chunk.
+pub(crate) type ChunkHandle<R> = TaskHandle<Vec<Result<R, TaskError>>>;
+/// A worker's per-thread state maker.
+type Init<S> = dyn Fn() -> S + Send + Sync;
+/// A worker's task handler.
+type Handler<S, T, R> = dyn Fn(&mut S, T) -> R + Send + Sync;
+
+/// What a job runs: one task (`run`), or a chunk of `map`'s items sharing one queue entry
+/// and one result slot (so a fast `map` pays one hand-off per chunk, not per item).
+pub(crate) enum Work<T, R> {
+    One {
+        task: T,
+        slot: Arc<Slot<R>>,
+    },
+    Chunk {
+        tasks: Vec<T>,
+        slot: Arc<ChunkSlot<R>>,
+    },
+}
+
+impl<T, R> Work<T, R> {
+    /// The tasks it holds (what `completed` and `cancelled` count).
+    fn len(&self) -> u64 {
+        match self {
+            Work::One { .. } => 1,
+            Work::Chunk { tasks, .. } => tasks.len() as u64,
+        }
+    }
+
+    /// Resolves every task it holds `Cancelled` (unless already resolved), counted.
+    fn resolve_cancelled(self, stats: &Stats) {
+        let items = self.len();
+        let count = |resolved| stats.count(resolved, items);
+        match self {
+            Work::One { slot, .. } => slot.resolve(Err(TaskError::Cancelled), count),
+            Work::Chunk { slot, .. } => slot.resolve(Err(TaskError::Cancelled), count),
+        }
+    }
+}
+
+/// Resolves one task's slot with `result`, counting the outcome it resolves with.
+fn resolve_one<R>(stats: &Stats, slot: &Slot<R>, result: Result<R, TaskError>) {
+    slot.resolve(result, |resolved| stats.count(resolved, 1));
+}
+
+/// Resolves a chunk's slot with its items' results, counting each item: a value or a
+/// panic each, or every item `Cancelled` if the chunk was cancelled.
+fn resolve_chunk<R>(stats: &Stats, slot: &ChunkSlot<R>, results: Vec<Result<R, TaskError>>) {
+    let items = results.len() as u64;
+    let panicked = results.iter().filter(|result| result.is_err()).count() as u64;
+    slot.resolve(Ok(results), |resolved| match resolved {
+        Resolved::Cancelled => stats.count(Resolved::Cancelled, items),
+        Resolved::Value | Resolved::Panicked => {
+            stats.count(Resolved::Value, items - panicked);
+            stats.count(Resolved::Panicked, panicked);
+        }
+    });
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Open,
+    Closing,
+    Destroyed,
+}
+
+pub(crate) struct State<T, R> {
+    pub(crate) queue: VecDeque<Job<T, R>>,
+    pub(crate) threads: usize,
+    /// Threads spawned that have not yet looked at the queue.
+    starting: usize,
+    idle: usize,
+    sleeping: usize,
+    room_waiters: usize,
+    drain_waiters: usize,
+    async_waiters: usize,
+    drain_epoch: u64,
+    pub(crate) phase: Phase,
+    next_thread: usize,
+}
+
+/// How a submitter behaves on a full queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFull {
+    Refuse,
+    Wait,
+}
+
+/// Runs one task to completion on the calling thread, with a state of its own.
+type InlineRunner<T, R> = dyn Fn(T) -> R + Send + Sync;
+/// Starts one worker thread for the pool.
+type Spawner<T, R> = dyn Fn(&Arc<Inner<T, R>>, String) -> std::io::Result<()> + Send + Sync;
+
+pub(crate) struct Inner<T, R> {
+    pub(crate) state: Mutex<State<T, R>>,
+    work: Condvar,
+    shrunk: Condvar,
+    exited: Condvar,
+    async_event: Event,
+    pub(crate) queue_len: AtomicUsize,
+    pub(crate) config: Config,
+    pub(crate) stats: Stats,
+    on_event: Option<EventHook>,
+    next_id: AtomicU64,
+    spawner: Box<Spawner<T, R>>,
+    inline: Box<InlineRunner<T, R>>,
+    /// This pool as its handles see it, made once (a handle clones it: one atomic add).
+    hooks: Weak<dyn PoolHooks>,
+}
+
+thread_local! {
+    /// The address of the `Inner` whose worker the calling thread is, or 0.
+    static WORKER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl<T, R> Inner<T, R> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T, R>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn emit(&self, event: PoolEvent) {
+        if let Some(hook) = &self.on_event {
+            hook(&event);
+        }
+    }
+
+    fn is_full(&self, state: &State<T, R>) -> bool {
+        self.config
+            .max_queue
+            .is_some_and(|max| state.queue.len() >= max)
+    }
+
+    pub(crate) fn is_current_worker(self: &Arc<Self>) -> bool {
+        WORKER_OF.with(|worker_of| worker_of.get() == Arc::as_ptr(self) as usize)
+    }
+
+    /// Starts a worker thread, counting it, and returns its name (for the caller to report
+    /// as `WorkerCreated` once it has released the lock); on failure, uncounts it.
+    pub(crate) fn spawn_worker(
+        self: &Arc<Self>,
+        state: &mut State<T, R>,
+    ) -> std::io::Result<String> {
+        let name = format!("{}-{}", self.config.name, state.next_thread);
+        state.next_thread += 1;
+        state.threads += 1;
+        state.starting += 1;
+        match (self.spawner)(self, name.clone()) {
+            Ok(()) => Ok(name),
+            Err(err) => {
+                state.threads -= 1;
+                state.starting -= 1;
+                Err(err)
+            }
+        }
+    }
+
+    /// Reports the result of `spawn_worker`, outside the lock.
+    pub(crate) fn report_spawn(&self, spawned: std::io::Result<String>) {
+        match spawned {
+            Ok(name) => self.emit(PoolEvent::WorkerCreated { name }),
+            Err(err) => {
+                tracing::warn!(%err, "pool could not start a thread");
+                self.emit(PoolEvent::Error(format!(
+                    "could not start a pool thread: {err}"
+                )));
+            }
+        }
+    }
+
+    /// After a pop: mirror the length, and signal drain and room.
+    fn popped(&self, state: &mut State<T, R>) -> bool {
+        self.queue_len.store(state.queue.len(), Ordering::Release);
+        let drained = state.queue.is_empty();
+        if drained {
+            state.drain_epoch += 1;
+        }
+        if state.room_waiters > 0 || (drained && state.drain_waiters > 0) {
+            self.shrunk.notify_all();
+        }
+        if state.async_waiters > 0 {
+            self.async_event.notify(usize::MAX);
+        }
+        drained
+    }
+
+    /// The next job for a worker, or `None` when the worker should exit.
+    pub(crate) fn next_job(self: &Arc<Self>) -> Option<Job<T, R>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                let drained = self.popped(&mut state);
+                drop(state);
+                if drained {
+                    self.emit(PoolEvent::Drain);
+                }
+                return Some(job);
+            }
+            if state.phase != Phase::Open {
+                return None;
+            }
+            state.idle += 1;
+            drop(state);
+            let backoff = Backoff::new();
+            while self.queue_len.load(Ordering::Acquire) == 0 && !backoff.is_completed() {
+                backoff.snooze();
+            }
+            state = self.lock();
+            if state.queue.is_empty() && state.phase == Phase::Open {
+                let can_retire = state.threads > self.config.min_threads;
+                state.sleeping += 1;
+                let timed_out;
+                (state, timed_out) = if can_retire {
+                    let (state, result) = self
+                        .work
+                        .wait_timeout(state, self.config.idle_timeout)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    (state, result.timed_out())
+                } else {
+                    (
+                        self.work
+                            .wait(state)
+                            .unwrap_or_else(PoisonError::into_inner),
+                        false,
+                    )
+                };
+                state.sleeping -= 1;
+                let retire =
+                    timed_out && state.queue.is_empty() && state.threads > self.config.min_threads;
+                if retire {
+                    state.idle -= 1;
+                    return None;
+                }
+            }
+            state.idle -= 1;
+        }
+    }
+
+    /// A worker is leaving: uncount it, and wake `close` when it was the last.
+    pub(crate) fn worker_exited(&self) {
+        let mut state = self.lock();
+        state.threads -= 1;
+        if state.threads == 0 {
+            self.exited.notify_all();
+        }
+    }
+
+    /// Waits until the queue is empty (drained), or the pool is closed and empty.
+    pub(crate) fn wait_drain(&self) {
+        let mut state = self.lock();
+        if state.queue.is_empty() {
+            return;
+        }
+        let epoch = state.drain_epoch;
+        drop(state);
+        let backoff = Backoff::new();
+        while self.queue_len.load(Ordering::Acquire) != 0 && !backoff.is_completed() {
+            backoff.snooze();
+        }
+        state = self.lock();
+        while state.drain_epoch == epoch && !state.queue.is_empty() {
+            state.drain_waiters += 1;
+            state = self
+                .shrunk
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.drain_waiters -= 1;
+        }
+    }
+
+    /// Registers an async waiter on the queue shrinking; the guard unregisters it.
+    pub(crate) fn listen_shrunk(
+        &self,
+        state: &mut State<T, R>,
+    ) -> (event_listener::EventListener, AsyncWaiter<'_, T, R>) {
+        let listener = self.async_event.listen();
+        state.async_waiters += 1;
+        (listener, AsyncWaiter(self))
+    }
+
+    pub(crate) fn drain_epoch(state: &State<T, R>) -> u64 {
+        state.drain_epoch
+    }
+
+    /// Removes task `id` from the queue, if it is there, signalling a drain it causes.
+    fn take_queued(&self, id: u64) -> Option<Job<T, R>> {
+        let mut state = self.lock();
+        let at = state.queue.iter().position(|job| job.id == id)?;
+        let job = state.queue.remove(at);
+        let drained = self.popped(&mut state);
+        drop(state);
+        if drained {
+            self.emit(PoolEvent::Drain);
+        }
+        job
+    }
+
+    /// Stops accepting; with `destroy`, resolves every queued task `Cancelled`. Then waits
+    /// for the threads to finish, unless called from one of them.
+    pub(crate) fn shut_down(self: &Arc<Self>, destroy: bool) {
+        let mut state = self.lock();
+        let cancelled: Vec<Job<T, R>> = if destroy {
+            state.phase = Phase::Destroyed;
+            let jobs = state.queue.drain(..).collect();
+            self.popped(&mut state);
+            jobs
+        } else {
+            if state.phase == Phase::Open {
+                state.phase = Phase::Closing;
+            }
+            Vec::new()
+        };
+        self.work.notify_all();
+        self.shrunk.notify_all();
+        self.async_event.notify(usize::MAX);
+        drop(state);
+        for job in cancelled {
+            job.work.resolve_cancelled(&self.stats);
+        }
+        if self.is_current_worker() {
+            return;
+        }
+        let mut state = self.lock();
+        while state.threads > 0 {
+            state = self
+                .exited
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
+    pub(crate) fn new(
+        config: Config,
+        on_event: Option<EventHook>,
+        spawner: Box<Spawner<T, R>>,
+        inline: Box<InlineRunner<T, R>>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak: &Weak<Self>| Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                starting: 0,
+                idle: 0,
+                sleeping: 0,
+                room_waiters: 0,
+                drain_waiters: 0,
+                async_waiters: 0,
+                drain_epoch: 0,
+                phase: Phase::Open,
+                next_thread: 0,
+            }),
+            work: Condvar::new(),
+            shrunk: Condvar::new(),
+            exited: Condvar::new(),
+            async_event: Event::new(),
+            queue_len: AtomicUsize::new(0),
+            config,
+            stats: Stats::new(),
+            on_event,
+            next_id: AtomicU64::new(0),
+            spawner,
+            inline,
+            hooks: weak.clone() as Weak<dyn PoolHooks>,
+        })
+    }
+
+    /// Accepts `task`, or hands it back.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        task: T,
+        on_full: OnFull,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        self.submit_work(
+            task,
+            on_full,
+            |task, slot| Work::One { task, slot },
+            |inner, task, slot| inner.run_inline(task, slot),
+        )
+    }
+
+    /// Accepts a chunk of `map`'s items as one job, waiting for room.
+    pub(crate) fn submit_chunk(
+        self: &Arc<Self>,
+        tasks: Vec<T>,
+    ) -> Result<ChunkHandle<R>, RunError<Vec<T>>> {
+        self.submit_work(
+            tasks,
+            OnFull::Wait,
+            |tasks, slot| Work::Chunk { tasks, slot },
+            |inner, tasks, slot| inner.run_chunk_inline(tasks, slot),
+        )
+    }
+
+    /// Accepts `payload` as the job `wrap` makes of it; on a full queue refuses it, waits
+    /// for room, or (waiting on one of our own workers, which could starve the pool) runs
+    /// it here with `here`.
+    fn submit_work<P, X: 'static>(
+        self: &Arc<Self>,
+        payload: P,
+        on_full: OnFull,
+        wrap: fn(P, Arc<Slot<X>>) -> Work<T, R>,
+        here: fn(&Self, P, &Arc<Slot<X>>),
+    ) -> Result<TaskHandle<X>, RunError<P>> {
+        // Allocate and read the clock before taking the lock, to hold it briefly.
+        let slot = Slot::new();
+        let now = Instant::now();
+        let mut state = self.lock();
+        loop {
+            if state.phase != Phase::Open {
+                return Err(RunError::Closed(payload));
+            }
+            if !self.is_full(&state) {
+                break;
+            }
+            match on_full {
+                OnFull::Refuse => return Err(RunError::QueueFull(payload)),
+                OnFull::Wait if self.is_current_worker() => {
+                    drop(state);
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    here(self, payload, &slot);
+                    return Ok(TaskHandle::new(id, slot, self.hooks.clone()));
+                }
+                OnFull::Wait => state = self.wait_for_room(state),
+            }
+        }
+        let id = self.enqueue(state, wrap(payload, Arc::clone(&slot)), now);
+        Ok(TaskHandle::new(id, slot, self.hooks.clone()))
+    }
+
+    /// Puts `work` in the queue (the caller checked the room); its id.
+    fn enqueue(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State<T, R>>,
+        work: Work<T, R>,
+        enqueued: Instant,
+    ) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        state.queue.push_back(Job { id, work, enqueued });
+        self.queue_len.store(state.queue.len(), Ordering::Release);
+        let became_full = self.config.max_queue == Some(state.queue.len());
+        if state.sleeping > 0 {
+            self.work.notify_one();
+        }
+        // Grow while queued tasks outnumber the threads that will take them.
+        let takers = state.idle + state.starting;
+        let grow = state.queue.len() > takers && state.threads < self.config.max_threads;
+        let spawned = grow.then(|| self.spawn_worker(&mut state));
+        drop(state);
+        if became_full {
+            self.emit(PoolEvent::NeedsDrain);
+        }
+        if let Some(spawned) = spawned {
+            self.report_spawn(spawned);
+        }
+        id
+    }
+
+    /// Runs `task` on the calling thread with a fresh `init` state, and resolves `slot`.
+    fn run_inline(&self, task: T, slot: &Arc<Slot<R>>) {
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))));
+        let result = result.map_err(|payload| TaskError::Panicked(panic_message(&*payload)));
+        resolve_one(&self.stats, slot, result);
+    }
+
+    /// Runs a chunk on the calling thread, each item with a fresh `init` state, and
+    /// resolves `slot`.
+    fn run_chunk_inline(&self, tasks: Vec<T>, slot: &Arc<ChunkSlot<R>>) {
+        let results = tasks
+            .into_iter()
+            .map(|task| {
+                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || (self.inline)(task))))
+                    .map_err(|payload| TaskError::Panicked(panic_message(&*payload)))
+            })
+            .collect();
+        resolve_chunk(&self.stats, slot, results);
+    }
+
+    /// Runs a job taken from the queue on the calling thread, with fresh `init` states.
+    fn run_work_inline(&self, work: Work<T, R>) {
+        match work {
+            Work::One { task, slot } => self.run_inline(task, &slot),
+            Work::Chunk { tasks, slot } => self.run_chunk_inline(tasks, &slot),
+        }
+    }
+
+    /// Accepts `task` if there is room now; `Ok(Err(task))` if the queue is full.
+    pub(crate) fn try_enqueue(
+        self: &Arc<Self>,
+        state: MutexGuard<'_, State<T, R>>,
+        task: T,
+    ) -> Result<Result<TaskHandle<R>, T>, RunError<T>> {
+        if state.phase != Phase::Open {
+            return Err(RunError::Closed(task));
+        }
+        if self.is_full(&state) {
+            return Ok(Err(task));
+        }
+        let slot = Slot::new();
+        let id = self.enqueue(
+            state,
+            Work::One {
+                task,
+                slot: Arc::clone(&slot),
+            },
+            Instant::now(),
+        );
+        Ok(Ok(TaskHandle::new(id, slot, self.hooks.clone())))
+    }
+
+    /// The body of a worker thread: `init` once, then jobs until told to stop.
+    pub(crate) fn work<S>(
+        self: Arc<Self>,
+        name: String,
+        init: &Init<S>,
+        handler: &Handler<S, T, R>,
+    ) {
+        WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
+        self.lock().starting -= 1;
+        let thread_stats = self.stats.for_thread();
+        let mut state = match panic::catch_unwind(AssertUnwindSafe(init)) {
+            Ok(state) => state,
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                tracing::error!(%message, "pool thread init panicked");
+                self.emit(PoolEvent::Error(format!("init panicked: {message}")));
+                self.emit(PoolEvent::WorkerDestroyed { name });
+                self.worker_exited();
+                return;
+            }
+        };
+        let mut replace = false;
+        while let Some(job) = self.next_job() {
+            let Job { id, work, enqueued } = job;
+            let healthy = match work {
+                Work::One { task, slot } => {
+                    self.run_job(id, task, slot, enqueued, &mut state, handler, &thread_stats)
+                }
+                Work::Chunk { tasks, slot } => self.run_chunk(
+                    id,
+                    tasks,
+                    &slot,
+                    enqueued,
+                    &mut state,
+                    init,
+                    handler,
+                    &thread_stats,
+                ),
+            };
+            if !healthy {
+                replace = true;
+                break;
+            }
+        }
+        drop(state);
+        // Report before uncounting: `close` returns once the count is 0.
+        self.emit(PoolEvent::WorkerDestroyed { name });
+        if replace {
+            self.replace_worker();
+        } else {
+            self.worker_exited();
+        }
+    }
+
+    /// Runs one job; false if the handler panicked (the thread is then replaced).
+    #[allow(clippy::too_many_arguments)]
+    fn run_job<S>(
+        &self,
+        id: u64,
+        task: T,
+        slot: Arc<Slot<R>>,
+        enqueued: Instant,
+        state: &mut S,
+        handler: &Handler<S, T, R>,
+        thread_stats: &Mutex<ThreadStats>,
+    ) -> bool {
+        if slot.is_cancelled() {
+            resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
+            return true;
+        }
+        let _span = tracing::trace_span!("task", id).entered();
+        let started = Instant::now();
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || handler(state, task))));
+        self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
+        match result {
+            Ok(value) => {
+                resolve_one(&self.stats, &slot, Ok(value));
+                true
+            }
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                tracing::debug!(id, %message, "task panicked");
+                resolve_one(&self.stats, &slot, Err(TaskError::Panicked(message)));
+                false
+            }
+        }
+    }
+
+    /// Runs a chunk of `map`'s items; false if an item panicked (the rest of the chunk runs
+    /// on a fresh `init` state, then the thread is replaced). Statistics count items.
+    #[allow(clippy::too_many_arguments)]
+    fn run_chunk<S>(
+        &self,
+        id: u64,
+        tasks: Vec<T>,
+        slot: &Arc<ChunkSlot<R>>,
+        enqueued: Instant,
+        state: &mut S,
+        init: &Init<S>,
+        handler: &Handler<S, T, R>,
+        thread_stats: &Mutex<ThreadStats>,
+    ) -> bool {
+        let items = tasks.len() as u64;
+        if slot.is_cancelled() {
+            Work::Chunk {
+                tasks,
+                slot: Arc::clone(slot),
+            }
+            .resolve_cancelled(&self.stats);
+            return true;
+        }
+        let _span = tracing::trace_span!("chunk", id, items).entered();
+        let started = Instant::now();
+        let mut healthy = true;
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let result =
+                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || handler(state, task))));
+            results.push(result.map_err(|payload| {
+                let message = panic_message(&*payload);
+                tracing::debug!(id, %message, "task of a chunk panicked");
+                // The state may be broken: the rest of the chunk gets a fresh one.
+                if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
+                    *state = fresh;
+                }
+                healthy = false;
+                TaskError::Panicked(message)
+            }));
+        }
+        self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
+        resolve_chunk(&self.stats, slot, results);
+        healthy
+    }
+
+    /// Records `items` tasks that waited `wait` and together ran `run`: the busy time and
+    /// this thread's histograms (each item at the mean). How they resolved is counted
+    /// when their slot resolves.
+    fn record_run(
+        &self,
+        thread_stats: &Mutex<ThreadStats>,
+        wait: Duration,
+        run: Duration,
+        items: u64,
+    ) {
+        let each = run / u32::try_from(items.max(1)).unwrap_or(u32::MAX);
+        thread_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record_n(wait, each, items);
+        self.stats.run_nanos.fetch_add(
+            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A worker whose task panicked hands its place to a fresh thread (its `init` state may
+    /// be broken): the pool's size does not change.
+    fn replace_worker(self: &Arc<Self>) {
+        let mut state = self.lock();
+        state.threads -= 1;
+        let spawned = (state.phase != Phase::Destroyed).then(|| self.spawn_worker(&mut state));
+        if state.threads == 0 {
+            self.exited.notify_all();
+        }
+        drop(state);
+        if let Some(spawned) = spawned {
+            self.report_spawn(spawned);
+        }
+    }
+
+    fn wait_for_room<'a>(
+        &'a self,
+        state: MutexGuard<'a, State<T, R>>,
+    ) -> MutexGuard<'a, State<T, R>> {
+        let max = self.config.max_queue.unwrap_or(usize::MAX);
+        drop(state);
+        let backoff = Backoff::new();
+        while self.queue_len.load(Ordering::Acquire) >= max && !backoff.is_completed() {
+            backoff.snooze();
+        }
+        let mut state = self.lock();
+        if self.is_full(&state) && state.phase == Phase::Open {
+            state.room_waiters += 1;
+            state = self
+                .shrunk
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.room_waiters -= 1;
+        }
+        state
+    }
+}
+
+/// An async waiter's registration; unregisters on drop (also when its future is dropped).
+pub(crate) struct AsyncWaiter<'a, T, R>(&'a Inner<T, R>);
+
+impl<T, R> Drop for AsyncWaiter<'_, T, R> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.async_waiters -= 1;
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
+    fn cancel_queued(&self, id: u64) -> bool {
+        let Some(job) = self.take_queued(id) else {
+            return false;
+        };
+        job.work.resolve_cancelled(&self.stats);
+        true
+    }
+
+    fn run_inline_if_worker(&self, id: u64) -> bool {
+        let ours = WORKER_OF.with(|worker_of| worker_of.get() == std::ptr::from_ref(self) as usize);
+        if !ours {
+            return false;
+        }
+        let Some(job) = self.take_queued(id) else {
+            return false;
+        };
+        self.run_work_inline(job.work);
+        true
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

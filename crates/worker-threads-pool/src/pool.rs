@@ -1,0 +1,346 @@
+//! `Pool`: piscina for Rust threads.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+
+use crate::builder::PoolBuilder;
+use crate::error::{BuildError, RunError};
+use crate::inner::{Inner, OnFull};
+use crate::map::{Map, MapUnordered};
+use crate::stats::Latency;
+use crate::task::TaskHandle;
+
+/// A pool of threads that run tasks from a bounded queue: piscina for Rust.
+///
+/// Every task `T` is handed to the pool's handler on one of its threads; its result `R`
+/// resolves the task's [`TaskHandle`]. The queue is bounded by default
+/// ([`MaxQueue::Auto`](crate::MaxQueue) = `max_threads²`), so submitting faster than the
+/// threads can run either fails with the task handed back ([`run`](Pool::run)) or waits
+/// for room ([`run_wait`](Pool::run_wait), [`run_async`](Pool::run_async),
+/// [`map`](Pool::map)): piscina's out-of-memory trap (an unbounded queue that a
+/// fast submission loop fills until the heap is gone) cannot happen by accident.
+///
+/// Dropping the pool is [`close`](Pool::close): it waits for what was accepted.
+///
+/// # Examples
+///
+/// piscina's first example, the square root of nine:
+///
+/// ```
+/// use worker_threads_pool::Pool;
+///
+/// let pool = Pool::builder().build(|n: f64| n.sqrt())?;
+/// let square_root_of_nine = pool.run(9.0)?.join()?;
+/// println!("The square root of nine is {square_root_of_nine}");
+/// # assert_eq!(square_root_of_nine, 3.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool<T, R> {
+    pub(crate) inner: Arc<Inner<T, R>>,
+}
+
+impl Pool<(), ()> {
+    /// A [`PoolBuilder`] with the defaults.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
+    pub(crate) fn start<S, I, F>(
+        builder: PoolBuilder,
+        init: I,
+        handler: F,
+    ) -> Result<Self, BuildError>
+    where
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T) -> R + Send + Sync + 'static,
+    {
+        let config = builder.config()?;
+        let init = Arc::new(init);
+        let handler = Arc::new(handler);
+        let stack_size = config.stack_size;
+        let spawner = {
+            let (init, handler) = (Arc::clone(&init), Arc::clone(&handler));
+            Box::new(move |inner: &Arc<Inner<T, R>>, name: String| {
+                let (inner, init, handler) =
+                    (Arc::clone(inner), Arc::clone(&init), Arc::clone(&handler));
+                let mut thread = thread::Builder::new().name(name.clone());
+                if let Some(bytes) = stack_size {
+                    thread = thread.stack_size(bytes);
+                }
+                thread
+                    .spawn(move || inner.work(name, &*init, &*handler))
+                    .map(drop)
+            })
+        };
+        let inline = Box::new(move |task: T| handler(&mut init(), task));
+        let inner = Inner::new(config, builder.on_event, spawner, inline);
+        let mut state = inner.lock();
+        let mut names = Vec::new();
+        for _ in 0..inner.config.min_threads {
+            match inner.spawn_worker(&mut state) {
+                Ok(name) => names.push(name),
+                Err(err) => {
+                    drop(state);
+                    inner.shut_down(true);
+                    return Err(BuildError::spawn(err));
+                }
+            }
+        }
+        drop(state);
+        for name in names {
+            inner.report_spawn(Ok(name));
+        }
+        tracing::debug!(
+            name = %inner.config.name,
+            min_threads = inner.config.min_threads,
+            max_threads = inner.config.max_threads,
+            max_queue = ?inner.config.max_queue,
+            "pool started"
+        );
+        Ok(Self { inner })
+    }
+
+    /// Submits `task` if the queue has room: piscina's `run`.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::QueueFull`] or [`RunError::Closed`], with the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_pool::{MaxQueue, Pool, RunError};
+    /// use std::sync::mpsc;
+    ///
+    /// let (gate_tx, gate) = mpsc::channel::<()>();
+    /// let gate = std::sync::Mutex::new(gate);
+    /// let pool = Pool::builder()
+    ///     .max_threads(1)
+    ///     .max_queue(MaxQueue::Bounded(1))
+    ///     .build(move |n: u32| { let _ = gate.lock().unwrap().recv(); n })?;
+    /// let first = pool.run(1)?; // taken by the thread, which waits at the gate
+    /// pool.wait_drain();
+    /// let second = pool.run(2)?; // queued
+    /// assert!(matches!(pool.run(3), Err(RunError::QueueFull(3))));
+    /// drop(gate_tx); // open the gate
+    /// assert_eq!((first.join()?, second.join()?), (1, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
+        self.inner.submit(task, OnFull::Refuse)
+    }
+
+    /// Submits `task`, waiting for room in the queue: back-pressure the easy way. On one of
+    /// the pool's own threads it runs the task right there instead of waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Closed`] with the task if the pool is closed.
+    pub fn run_wait(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
+        self.inner.submit(task, OnFull::Wait)
+    }
+
+    /// Submits `task`, awaiting room in the queue, under any executor.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Closed`] with the task if the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// The task is accepted only in the poll that returns its handle. Dropping the future
+    /// before that drops the task unrun (it was never accepted, so nothing resolves for
+    /// it); once the handle is returned, the task is accepted and resolves exactly once
+    /// whether or not the handle is kept.
+    pub async fn run_async(&self, mut task: T) -> Result<TaskHandle<R>, RunError<T>> {
+        loop {
+            // Register before looking, so that a pop between the look and the await is seen.
+            let (listener, waiter) = {
+                let mut state = self.inner.lock();
+                let registered = self.inner.listen_shrunk(&mut state);
+                match self.inner.try_enqueue(state, task)? {
+                    Ok(handle) => return Ok(handle),
+                    Err(back) => {
+                        task = back;
+                        registered
+                    }
+                }
+            };
+            listener.await;
+            drop(waiter);
+        }
+    }
+
+    /// Runs every item of `tasks` and yields the results in order, keeping at most
+    /// `max_threads + max_queue` queue entries in flight (so memory stays flat however long
+    /// the iterator). An item the closed pool refused yields `Err(Cancelled)`.
+    ///
+    /// Items are handed to the threads in chunks (one queue entry for up to 64 items, run
+    /// in order by one thread), sized as the map goes: chunks grow while the threads keep
+    /// ahead of the consumer and shrink to single items when the consumer waits on them.
+    /// So cheap items pay one hand-off per chunk, while expensive ones are spread one per
+    /// thread as with [`run`](Self::run). Each item still resolves on its own (a panicking
+    /// item gives `Err(Panicked)` for that item, and its thread is replaced after the
+    /// chunk; the rest of its chunk runs on a fresh `init` state) and counts in
+    /// [`completed`](Self::completed) and the histograms. `queue_size` counts chunks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
+    /// let squares: Vec<u64> = pool.map(1..=4).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I: IntoIterator<Item = T>>(&self, tasks: I) -> Map<'_, T, R, I::IntoIter> {
+        Map::new(self, tasks.into_iter(), self.in_flight_bound())
+    }
+
+    /// As [`map`](Self::map), yielding results as they finish (roughly), not in order.
+    pub fn map_unordered<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> MapUnordered<'_, T, R, I::IntoIter> {
+        MapUnordered::new(self, tasks.into_iter(), self.in_flight_bound())
+    }
+
+    fn in_flight_bound(&self) -> usize {
+        let threads = self.inner.config.max_threads;
+        threads.saturating_add(self.inner.config.max_queue.unwrap_or(threads))
+    }
+
+    /// Waits until the queue drains: returns at once if it is empty, else when it goes
+    /// from non-empty to empty. (piscina 5's `drain` fires when running tasks drop below
+    /// capacity instead, and a loop that waits for `drain` whenever `queueSize` reaches
+    /// `maxQueue` hangs on it; see their issue #868.)
+    pub fn wait_drain(&self) {
+        self.inner.wait_drain();
+    }
+
+    /// Awaits the queue draining, as [`wait_drain`](Self::wait_drain), under any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits. A new `drained()` after a dropped one starts over (it
+    /// returns at once on an empty queue, else at the next drain).
+    pub async fn drained(&self) {
+        let mut epoch = None;
+        loop {
+            let (listener, waiter) = {
+                let mut state = self.inner.lock();
+                let now = Inner::drain_epoch(&state);
+                if state.queue.is_empty() || epoch.is_some_and(|epoch| epoch != now) {
+                    return;
+                }
+                epoch.get_or_insert(now);
+                self.inner.listen_shrunk(&mut state)
+            };
+            listener.await;
+            drop(waiter);
+        }
+    }
+}
+
+impl<T, R> Pool<T, R> {
+    /// Tasks waiting in the queue (not the running ones). piscina's `queueSize`.
+    pub fn queue_size(&self) -> usize {
+        self.inner.queue_len.load(Ordering::Acquire)
+    }
+
+    /// The queue's bound; `usize::MAX` when unbounded (piscina's `Infinity`). piscina's
+    /// `options.maxQueue`.
+    pub fn max_queue(&self) -> usize {
+        self.inner.config.max_queue.unwrap_or(usize::MAX)
+    }
+
+    /// True when the queue is full: wait for a drain before submitting. piscina's
+    /// `needsDrain`.
+    pub fn needs_drain(&self) -> bool {
+        self.queue_size() >= self.max_queue()
+    }
+
+    /// True once [`close`](Self::close) or [`destroy`](Self::destroy) began (or the pool
+    /// was dropped): `run` refuses with `Closed`.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().phase != crate::inner::Phase::Open
+    }
+
+    /// The threads running now.
+    pub fn threads(&self) -> usize {
+        self.inner.lock().threads
+    }
+
+    /// The pool's `(min_threads, max_threads)`.
+    pub fn thread_bounds(&self) -> (usize, usize) {
+        (self.inner.config.min_threads, self.inner.config.max_threads)
+    }
+
+    /// Tasks that resolved with the handler's value (piscina's `completed`). A task the
+    /// pool accepted is counted once, as exactly one of `completed`, [`panicked`](Self::panicked)
+    /// or [`cancelled`](Self::cancelled), by the time its handle resolves: once every
+    /// handle has resolved, the three add up to the tasks accepted.
+    pub fn completed(&self) -> u64 {
+        self.inner.stats.completed.load(Ordering::Relaxed)
+    }
+
+    /// Tasks whose handler panicked.
+    pub fn panicked(&self) -> u64 {
+        self.inner.stats.panicked.load(Ordering::Relaxed)
+    }
+
+    /// Tasks that resolved `Cancelled`.
+    pub fn cancelled(&self) -> u64 {
+        self.inner.stats.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The share of the pool's thread time spent running tasks since it started, 0.0 to
+    /// 1.0. piscina's `utilization`.
+    pub fn utilization(&self) -> f64 {
+        self.inner.stats.utilization(self.inner.config.max_threads)
+    }
+
+    /// How long tasks ran. piscina's `runTime`.
+    pub fn run_time(&self) -> Latency {
+        self.inner.stats.run_time()
+    }
+
+    /// How long tasks waited in the queue. piscina's `waitTime`.
+    pub fn wait_time(&self) -> Latency {
+        self.inner.stats.wait_time()
+    }
+}
+
+impl<T, R> Pool<T, R> {
+    /// Stops accepting tasks, finishes every task already accepted, and waits for the
+    /// threads to end (unless called from one of them). piscina's `close()`.
+    pub fn close(&self) {
+        self.inner.shut_down(false);
+    }
+
+    /// Stops accepting tasks, resolves every queued task `Cancelled`, and waits for the
+    /// running ones. piscina's `destroy()`, except that no thread is killed.
+    pub fn destroy(&self) {
+        self.inner.shut_down(true);
+    }
+}
+
+impl<T, R> Drop for Pool<T, R> {
+    fn drop(&mut self) {
+        self.inner.shut_down(false);
+    }
+}
+
+impl<T, R> fmt::Debug for Pool<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.inner.config.name)
+            .field("queue_size", &self.queue_size())
+            .field("max_queue", &self.max_queue())
+            .finish_non_exhaustive()
+    }
+}

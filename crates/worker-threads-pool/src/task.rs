@@ -1,0 +1,288 @@
+//! A task's handle and the slot its result lands in, exactly once.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+
+use crossbeam_utils::Backoff;
+
+use crate::error::TaskError;
+
+/// What a handle needs from its pool: cancel a queued task, run a queued task here.
+pub(crate) trait PoolHooks: Send + Sync {
+    /// Removes task `id` from the queue and resolves it `Cancelled`; false if not queued.
+    fn cancel_queued(&self, id: u64) -> bool;
+    /// If the calling thread is one of this pool's workers and task `id` is still queued,
+    /// runs it here and returns true.
+    fn run_inline_if_worker(&self, id: u64) -> bool;
+}
+
+/// How a slot resolved: what the pool's counters count it as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// The handler's value (for a chunk: the chunk's results, item by item).
+    Value,
+    /// The handler panicked.
+    Panicked,
+    /// Cancelled, by its handle or by `destroy`, before or while it ran.
+    Cancelled,
+}
+
+struct SlotState<R> {
+    /// `Some` from resolution until the handle takes it.
+    result: Option<Result<R, TaskError>>,
+    resolved: bool,
+    cancelled: bool,
+    sleeping: bool,
+    waker: Option<Waker>,
+}
+
+/// Where a task's result lands: resolved exactly once (the first `resolve` wins).
+pub(crate) struct Slot<R> {
+    done: AtomicBool,
+    cancelled: AtomicBool,
+    state: Mutex<SlotState<R>>,
+    ready: Condvar,
+}
+
+impl<R> Slot<R> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            done: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+            state: Mutex::new(SlotState {
+                result: None,
+                resolved: false,
+                cancelled: false,
+                sleeping: false,
+                waker: None,
+            }),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState<R>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Resolves with `result`, or with `Cancelled` if a cancel came first; a slot that is
+    /// already resolved stays as it is. `count` learns how the slot resolved, once, before
+    /// anyone waiting on the handle can see the result: so the pool's counters already
+    /// include a task when its `join` returns.
+    pub(crate) fn resolve(&self, result: Result<R, TaskError>, count: impl FnOnce(Resolved)) {
+        let (sleeping, waker) = {
+            let mut state = self.lock();
+            if state.resolved {
+                return;
+            }
+            state.resolved = true;
+            let result = if state.cancelled {
+                Err(TaskError::Cancelled)
+            } else {
+                result
+            };
+            count(match &result {
+                Ok(_) => Resolved::Value,
+                Err(TaskError::Panicked(_)) => Resolved::Panicked,
+                Err(TaskError::Cancelled) => Resolved::Cancelled,
+            });
+            state.result = Some(result);
+            self.done.store(true, Ordering::Release);
+            (state.sleeping, state.waker.take())
+        };
+        if sleeping {
+            self.ready.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Marks the task cancelled; true if it had not resolved (it will resolve `Cancelled`).
+    fn cancel(&self) -> bool {
+        let mut state = self.lock();
+        if state.resolved {
+            return false;
+        }
+        state.cancelled = true;
+        self.cancelled.store(true, Ordering::Release);
+        true
+    }
+
+    fn take(state: &mut SlotState<R>) -> Result<R, TaskError> {
+        // Only `join` and `poll` take, each from a handle they own: the result is there.
+        state.result.take().unwrap_or(Err(TaskError::Cancelled))
+    }
+
+    /// Waits for the result: spin briefly, then sleep.
+    fn wait(&self) -> Result<R, TaskError> {
+        let backoff = Backoff::new();
+        while !self.is_done() && !backoff.is_completed() {
+            backoff.snooze();
+        }
+        let mut state = self.lock();
+        while !state.resolved {
+            state.sleeping = true;
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        Self::take(&mut state)
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<R, TaskError>> {
+        let mut state = self.lock();
+        if state.resolved {
+            return Poll::Ready(Self::take(&mut state));
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A type-erased view of the running task's slot, for [`is_cancelled`].
+trait CancelFlag {
+    fn is_cancelled(&self) -> bool;
+}
+
+impl<R> CancelFlag for Slot<R> {
+    fn is_cancelled(&self) -> bool {
+        Slot::is_cancelled(self)
+    }
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Arc<dyn CancelFlag>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `slot` as the calling thread's running task (for [`is_cancelled`]).
+pub(crate) fn running<R: 'static, T>(slot: &Arc<Slot<R>>, f: impl FnOnce() -> T) -> T {
+    let previous = RUNNING.with(|running| running.replace(Some(Arc::clone(slot) as _)));
+    struct Restore(Option<Arc<dyn CancelFlag>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            RUNNING.with(|running| *running.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// True if the task running on the calling pool thread was cancelled: piscina's
+/// `AbortSignal`, seen from inside. A long task should look now and then and return early;
+/// its handle resolves `Cancelled` whatever it returns. False off a pool thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// let (started_tx, started) = mpsc::channel();
+/// let pool = worker_threads_pool::Pool::builder().max_threads(1).build(move |_: ()| {
+///     started_tx.send(()).unwrap();
+///     while !worker_threads_pool::is_cancelled() {
+///         std::hint::spin_loop();
+///     }
+///     "stopped early"
+/// })?;
+/// let task = pool.run(())?;
+/// started.recv()?;
+/// assert!(task.cancel());
+/// assert_eq!(task.join(), Err(worker_threads_pool::TaskError::Cancelled));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn is_cancelled() -> bool {
+    RUNNING.with(|running| {
+        running
+            .borrow()
+            .as_ref()
+            .is_some_and(|slot| slot.is_cancelled())
+    })
+}
+
+/// The handle of an accepted task: [`join`](TaskHandle::join) blocks for its result,
+/// `.await` waits for it asynchronously, [`cancel`](TaskHandle::cancel) cancels it. The
+/// task resolves exactly once: its value, `Panicked`, or `Cancelled`. Dropping the handle
+/// does not cancel the task.
+#[must_use = "dropping a TaskHandle lets the task run but loses its result"]
+pub struct TaskHandle<R> {
+    id: u64,
+    slot: Arc<Slot<R>>,
+    pool: Weak<dyn PoolHooks>,
+}
+
+impl<R> TaskHandle<R> {
+    pub(crate) fn new(id: u64, slot: Arc<Slot<R>>, pool: Weak<dyn PoolHooks>) -> Self {
+        Self { id, slot, pool }
+    }
+
+    /// Waits for the task and returns its value. Called on one of the same pool's threads
+    /// for a task that is still queued, it runs the task right there instead of waiting,
+    /// so a handler that waits for its own sub-tasks cannot starve the pool.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Panicked`] or [`TaskError::Cancelled`].
+    pub fn join(self) -> Result<R, TaskError> {
+        if !self.slot.is_done() {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.run_inline_if_worker(self.id);
+            }
+        }
+        self.slot.wait()
+    }
+
+    /// True once the task has resolved.
+    pub fn is_finished(&self) -> bool {
+        self.slot.is_done()
+    }
+
+    /// Cancels the task. A queued task leaves the queue and resolves `Cancelled` at once; a
+    /// running one sees [`is_cancelled`] turn true (its thread is never killed) and
+    /// resolves `Cancelled` when it returns. Returns false if the task had already
+    /// resolved (then nothing changes).
+    pub fn cancel(&self) -> bool {
+        if !self.slot.cancel() {
+            return false;
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.cancel_queued(self.id);
+        }
+        true
+    }
+
+    /// The task's id in its pool (increasing in submission order).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<R> Future for TaskHandle<R> {
+    type Output = Result<R, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll(cx)
+    }
+}
+
+impl<R> fmt::Debug for TaskHandle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
