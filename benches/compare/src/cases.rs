@@ -11,6 +11,31 @@ use worker_threads::{MessageChannel, SharedArrayBuffer, Worker, WorkerOptions, a
 
 const BUFFER: usize = 64 * 1024 * 1024;
 
+/// Every case `run` knows.
+pub(crate) const NAMES: &[&str] = &[
+    "rt_worker",
+    "rt_flume",
+    "rt_crossbeam",
+    "tput_ours",
+    "tput_flume",
+    "tput_crossbeam",
+    "buf_move",
+    "buf_clone",
+    "spawn_worker",
+    "spawn_thread",
+    "idle_worker",
+    "idle_thread",
+    "atomics_ours",
+    #[cfg(target_os = "linux")]
+    "atomics_futex",
+    "sqrt_seed",
+    "sqrt_map",
+    "sqrt_threadpool",
+    "sqrt_rayon",
+    "sqrt_ceiling",
+    "ipc_cluster",
+];
+
 /// Runs case `name` with size `n` and prints its value.
 pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
     let value = match name {

@@ -130,35 +130,30 @@ pub(crate) struct Outcome {
     pub(crate) note: Option<String>,
 }
 
-struct Options {
-    smoke: bool,
-    out: PathBuf,
+pub(crate) struct Options {
+    pub(crate) smoke: bool,
+    pub(crate) out: PathBuf,
     /// Draw the chart again from an earlier run's JSON, measuring nothing.
-    redraw: Option<PathBuf>,
+    pub(crate) redraw: Option<PathBuf>,
 }
 
-fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        smoke: false,
-        out: PathBuf::from("target/compare"),
-        redraw: None,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--smoke" => options.smoke = true,
-            "--out" => options.out = PathBuf::from(args.next().context("--out needs a folder")?),
-            "--redraw" => {
-                options.redraw = Some(PathBuf::from(
-                    args.next().context("--redraw needs a JSON file")?,
-                ));
+/// Prints every comparison: group, name, and what runs it (quietly stopping if stdout
+/// closes, as when piped into `head`).
+pub(crate) fn list() {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for case in CASES {
+        let runs = match case.program {
+            Program::Rust(name) => format!("compare case {name} N"),
+            Program::Node { script, args, .. } => {
+                format!("node node/{script} {} N", args.join(" "))
             }
-            other => anyhow::bail!(
-                "unknown argument {other} (usage: compare [--smoke] [--out DIR] [--redraw JSON])"
-            ),
+            Program::Http(server) => format!("HTTP server {server:?}, loaded by wrk"),
+        };
+        if writeln!(out, "{} | {} | {runs}", case.group, case.name).is_err() {
+            return;
         }
     }
-    Ok(options)
 }
 
 pub(crate) fn node_dir() -> PathBuf {
@@ -378,8 +373,7 @@ fn print_table(machine: &str, outcomes: &[Outcome]) {
 }
 
 /// The runner's entry point.
-pub(crate) fn main(args: &[String]) -> anyhow::Result<()> {
-    let options = options(args)?;
+pub(crate) fn main(options: Options) -> anyhow::Result<()> {
     if let Some(json) = &options.redraw {
         return redraw(json, &options.out);
     }
