@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use crate::close::{CloseSignal, Ended};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{CloseSignal, Deadline, Ended, Inbox, Outbox, direction};
+use crate::queue::{Deadline, Inbox, Outbox, direction};
 use crate::termination;
 
 /// A registered group: its message type, and the group itself, weakly (a group lives as

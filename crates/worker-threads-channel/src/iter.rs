@@ -1,11 +1,12 @@
-//! Iterators over received messages, shared by ports and broadcast channels.
+//! Borrowing iterators over received messages, shared by ports and broadcast channels.
+//! (A port's owning iterator, `IntoIter`, is in `port.rs`.)
 
 use std::fmt;
 
-use crate::port::MessagePort;
 use crate::queue::{Deadline, Inbox};
 
-/// A blocking iterator over received messages, from [`MessagePort::iter`] or
+/// A blocking iterator over received messages, from
+/// [`MessagePort::iter`](crate::MessagePort::iter) or
 /// [`BroadcastChannel::iter`](crate::BroadcastChannel::iter). It ends when the port is
 /// closed and drained.
 pub struct Iter<'a, T> {
@@ -32,8 +33,8 @@ impl<T> fmt::Debug for Iter<'_, T> {
     }
 }
 
-/// A non-blocking iterator over the messages waiting now, from [`MessagePort::try_iter`]
-/// or [`BroadcastChannel::try_iter`](crate::BroadcastChannel::try_iter).
+/// A non-blocking iterator over the messages waiting now, from
+/// [`MessagePort::try_iter`](crate::MessagePort::try_iter) or [`BroadcastChannel::try_iter`](crate::BroadcastChannel::try_iter).
 pub struct TryIter<'a, T> {
     inbox: &'a Inbox<T>,
 }
@@ -55,33 +56,5 @@ impl<T> Iterator for TryIter<'_, T> {
 impl<T> fmt::Debug for TryIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryIter").finish_non_exhaustive()
-    }
-}
-
-/// A blocking iterator that owns its port, from `for msg in port`. It ends when the port
-/// is closed and drained; dropping it closes the port.
-pub struct IntoIter<S, R> {
-    port: MessagePort<S, R>,
-}
-
-impl<S, R> IntoIter<S, R> {
-    pub(crate) fn new(port: MessagePort<S, R>) -> Self {
-        Self { port }
-    }
-}
-
-impl<S, R> Iterator for IntoIter<S, R> {
-    type Item = R;
-
-    fn next(&mut self) -> Option<R> {
-        self.port.inbox().recv(Deadline::Never).ok()
-    }
-}
-
-impl<S, R> fmt::Debug for IntoIter<S, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter")
-            .field("port", &self.port)
-            .finish()
     }
 }

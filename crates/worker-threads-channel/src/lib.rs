@@ -103,7 +103,9 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod arrival;
 mod broadcast;
+mod close;
 mod error;
 mod iter;
 mod listener;
@@ -116,7 +118,7 @@ pub use crate::error::{
     BroadcastTypeError, PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryPostError,
     TryRecvError,
 };
-pub use crate::iter::{IntoIter, Iter, TryIter};
+pub use crate::iter::{Iter, TryIter};
 pub use crate::listener::Listener;
-pub use crate::port::{MessageChannel, MessagePort, receive_message_on_port};
+pub use crate::port::{IntoIter, MessageChannel, MessagePort, receive_message_on_port};
 pub use crate::termination::{Installed, TerminationSignal};

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::queue::{CloseSignal, Ended};
+use crate::close::{CloseSignal, Ended};
 
 /// The handle of a handler started by [`MessagePort::on_message`](crate::MessagePort::on_message)
 /// or [`BroadcastChannel::on_message`](crate::BroadcastChannel::on_message): its thread

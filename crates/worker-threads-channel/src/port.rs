@@ -5,12 +5,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::close::{CloseSignal, Ended};
 use crate::error::{
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
 };
-use crate::iter::{IntoIter, Iter, TryIter};
+use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{CloseSignal, Deadline, Ended, Inbox, Outbox, direction};
+use crate::queue::{Deadline, Inbox, Outbox, direction};
 
 /// A pair of entangled [`MessagePort`]s: what one posts, the other receives, in order, in
 /// both directions. Node's `new MessageChannel()`.
@@ -552,5 +553,33 @@ impl<S: Send + 'static, R: Send + 'static> MessagePort<S, R> {
                 handler(msg, &self);
             }
         })
+    }
+}
+
+/// A blocking iterator that owns its port, from `for msg in port`. It ends when the port
+/// is closed and drained; dropping it closes the port.
+pub struct IntoIter<S, R> {
+    port: MessagePort<S, R>,
+}
+
+impl<S, R> IntoIter<S, R> {
+    pub(crate) fn new(port: MessagePort<S, R>) -> Self {
+        Self { port }
+    }
+}
+
+impl<S, R> Iterator for IntoIter<S, R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        self.port.inbox().recv(Deadline::Never).ok()
+    }
+}
+
+impl<S, R> fmt::Debug for IntoIter<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter")
+            .field("port", &self.port)
+            .finish()
     }
 }

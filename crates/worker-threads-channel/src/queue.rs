@@ -52,14 +52,14 @@
 //! *outside* the section (crossbeam `Select::ready`, then a fresh `try_send` inside it),
 //! so a receiver never waits for a parked poster.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use crossbeam_utils::Backoff;
-use event_listener::{Event, EventListener, IntoNotification};
 
+use crate::arrival::{Arrival, Waiting};
+use crate::close::{CloseSignal, Ended};
 use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
 use crate::termination;
 
@@ -85,149 +85,6 @@ impl Deadline {
             Self::Never => false,
             Self::At(at) => Instant::now() >= at,
         }
-    }
-}
-
-/// One poster inside its critical section, in [`Arrival::gate`].
-const POSTER: usize = 1;
-/// One registered async receiver, in [`Arrival::gate`].
-const WAITER: usize = 1 << (usize::BITS / 2);
-
-/// Where posts into one queue are counted and its async receivers wait for a message.
-pub(crate) struct Arrival {
-    event: Event,
-    /// Posters inside their critical section (low half, in `POSTER`s) and async receivers
-    /// registered on `event` (high half, in `WAITER`s). One word, so that leaving the
-    /// section and reading the waiters is one RMW (see the module doc).
-    gate: AtomicUsize,
-}
-
-impl Arrival {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            event: Event::new(),
-            gate: AtomicUsize::new(0),
-        })
-    }
-
-    /// A poster enters its critical section, before it looks at the closed flag.
-    fn enter_post(&self) {
-        self.gate.fetch_add(POSTER, Ordering::SeqCst);
-    }
-
-    /// A poster leaves its critical section; `sent` if its message went into the queue,
-    /// which then wakes an async receiver if one is registered.
-    fn leave_post(&self, sent: bool) {
-        if self.gate.fetch_sub(POSTER, Ordering::SeqCst) >= WAITER && sent {
-            self.event.notify(1.additional());
-        }
-    }
-
-    /// Waits until no poster is inside its critical section. The section never blocks
-    /// (a flag load and a `try_send`), so this is short unless a poster was preempted.
-    fn wait_for_posters(&self) {
-        let backoff = Backoff::new();
-        while self.gate.load(Ordering::SeqCst) % WAITER != 0 {
-            backoff.snooze();
-        }
-    }
-}
-
-/// An async receiver's registration in an [`Arrival`], withdrawn on drop (also when the
-/// future is cancelled).
-struct Waiting<'a>(&'a Arrival);
-
-impl<'a> Waiting<'a> {
-    fn register(arrival: &'a Arrival) -> (Self, EventListener) {
-        let listener = arrival.event.listen();
-        arrival.gate.fetch_add(WAITER, Ordering::SeqCst);
-        (Self(arrival), listener)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.gate.fetch_sub(WAITER, Ordering::Relaxed);
-    }
-}
-
-/// The message type of the wake channel: it has no values, so nothing is ever sent.
-enum Never {}
-
-/// Why a port stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ended {
-    /// Closed or dropped: what was posted before is still delivered.
-    Closed,
-    /// Terminated: receives fail at once, what is waiting is dropped.
-    Terminated,
-}
-
-const OPEN: u8 = 0;
-const CLOSED: u8 = 1;
-const TERMINATED: u8 = 2;
-
-/// The closed state shared by everything that closes together (both ends of a
-/// `MessageChannel`, or one `BroadcastChannel` instance).
-pub(crate) struct CloseSignal {
-    /// `OPEN`, `CLOSED` or `TERMINATED`; it leaves `OPEN` once and never changes after.
-    state: AtomicU8,
-    /// The only sender of `wake_rx`; dropped by `close` to wake parked `Select`s.
-    wake_tx: Mutex<Option<cb::Sender<Never>>>,
-    wake_rx: cb::Receiver<Never>,
-    /// The async events of the inboxes this signal closes.
-    arrivals: Vec<Arc<Arrival>>,
-}
-
-impl CloseSignal {
-    pub(crate) fn new(arrivals: Vec<Arc<Arrival>>) -> Arc<Self> {
-        let (wake_tx, wake_rx) = cb::bounded(0);
-        Arc::new(Self {
-            state: AtomicU8::new(OPEN),
-            wake_tx: Mutex::new(Some(wake_tx)),
-            wake_rx,
-            arrivals,
-        })
-    }
-
-    /// `None` while open.
-    pub(crate) fn ended(&self) -> Option<Ended> {
-        match self.state.load(Ordering::SeqCst) {
-            OPEN => None,
-            CLOSED => Some(Ended::Closed),
-            _ => Some(Ended::Terminated),
-        }
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state.load(Ordering::SeqCst) != OPEN
-    }
-
-    /// Closes for `why`, wakes every parked and awaiting receiver and sender; returns
-    /// false (and changes nothing) if it was closed already.
-    pub(crate) fn close(&self, why: Ended) -> bool {
-        let state = match why {
-            Ended::Closed => CLOSED,
-            Ended::Terminated => TERMINATED,
-        };
-        if self
-            .state
-            .compare_exchange(OPEN, state, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        // A poisoned lock still holds a valid `Option`: take the sender either way.
-        drop(
-            self.wake_tx
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        for arrival in &self.arrivals {
-            arrival.event.notify(usize::MAX);
-        }
-        true
     }
 }
 

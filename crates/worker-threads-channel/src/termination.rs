@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::queue::{CloseSignal, Ended};
+use crate::close::{CloseSignal, Ended};
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<CloseSignal>>> = const { RefCell::new(None) };
