@@ -74,7 +74,7 @@ pub use crate::context::{
     try_parent_port, try_worker_data, worker_data, worker_name,
 };
 pub use crate::error::{ContextError, SpawnError, WorkerError};
-pub use crate::events::{Events, WorkerEvent};
+pub use crate::events::WorkerEvent;
 pub use crate::options::WorkerOptions;
 pub use crate::outcome::IntoExitCode;
-pub use crate::worker::Worker;
+pub use crate::worker::{Events, Worker};
