@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::{Config, EventHook};
 use crate::error::BuildError;
 use crate::events::PoolEvent;
 use crate::pool::Pool;
@@ -21,8 +22,6 @@ pub enum MaxQueue {
     /// with care.
     Unbounded,
 }
-
-pub(crate) type EventHook = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
 
 /// Configures a [`Pool`]: `Pool::builder()....build(handler)`.
 #[derive(Clone)]
@@ -61,17 +60,6 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .finish_non_exhaustive()
     }
-}
-
-/// The resolved configuration a pool runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) min_threads: usize,
-    pub(crate) max_threads: usize,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) max_queue: Option<usize>,
-    pub(crate) name: String,
-    pub(crate) stack_size: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -202,6 +190,14 @@ impl PoolBuilder {
         I: Fn() -> S + Send + Sync + 'static,
         F: Fn(&mut S, T) -> R + Send + Sync + 'static,
     {
-        Pool::start(self, init, handler)
+        let config = self.config()?;
+        Pool::start(config, self.on_event, init, handler)
+    }
+}
+
+impl Pool<(), ()> {
+    /// A [`PoolBuilder`] with the defaults.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
     }
 }

@@ -33,15 +33,16 @@ use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 use event_listener::Event;
 
-use crate::builder::{Config, EventHook};
-use crate::error::{RunError, TaskError};
+use crate::config::{Config, EventHook};
+use crate::error::{BuildError, RunError, TaskError};
 use crate::events::PoolEvent;
-use crate::stats::{Stats, ThreadStats};
+use crate::stats::Stats;
 use crate::task::{PoolHooks, Resolved, Slot, TaskHandle, running};
 
 pub(crate) struct Job<T, R> {
@@ -119,8 +120,8 @@ pub(crate) enum Phase {
 }
 
 pub(crate) struct State<T, R> {
-    pub(crate) queue: VecDeque<Job<T, R>>,
-    pub(crate) threads: usize,
+    queue: VecDeque<Job<T, R>>,
+    threads: usize,
     /// Threads spawned that have not yet looked at the queue.
     starting: usize,
     idle: usize,
@@ -129,7 +130,7 @@ pub(crate) struct State<T, R> {
     drain_waiters: usize,
     async_waiters: usize,
     drain_epoch: u64,
-    pub(crate) phase: Phase,
+    phase: Phase,
     next_thread: usize,
 }
 
@@ -146,7 +147,7 @@ type InlineRunner<T, R> = dyn Fn(T) -> R + Send + Sync;
 type Spawner<T, R> = dyn Fn(&Arc<Inner<T, R>>, String) -> std::io::Result<()> + Send + Sync;
 
 pub(crate) struct Inner<T, R> {
-    pub(crate) state: Mutex<State<T, R>>,
+    state: Mutex<State<T, R>>,
     work: Condvar,
     shrunk: Condvar,
     exited: Condvar,
@@ -168,7 +169,7 @@ thread_local! {
 }
 
 impl<T, R> Inner<T, R> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T, R>> {
+    fn lock(&self) -> MutexGuard<'_, State<T, R>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -331,8 +332,33 @@ impl<T, R> Inner<T, R> {
         (listener, AsyncWaiter(self))
     }
 
-    pub(crate) fn drain_epoch(state: &State<T, R>) -> u64 {
-        state.drain_epoch
+    /// Awaits the queue draining (`Pool::drained`): at once if it is empty, else when a
+    /// pop empties it (the drain epoch moves).
+    pub(crate) async fn drained(&self) {
+        let mut epoch = None;
+        loop {
+            let (listener, waiter) = {
+                let mut state = self.lock();
+                let now = state.drain_epoch;
+                if state.queue.is_empty() || epoch.is_some_and(|epoch| epoch != now) {
+                    return;
+                }
+                epoch.get_or_insert(now);
+                self.listen_shrunk(&mut state)
+            };
+            listener.await;
+            drop(waiter);
+        }
+    }
+
+    /// True once the pool stopped accepting tasks.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().phase != Phase::Open
+    }
+
+    /// The pool's threads now, starting ones included.
+    pub(crate) fn threads(&self) -> usize {
+        self.lock().threads
     }
 
     /// Removes task `id` from the queue, if it is there, signalling a drain it causes.
@@ -420,6 +446,86 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 
     /// Accepts `task`, or hands it back.
+    /// Makes a pool's core and starts its `min_threads` threads.
+    pub(crate) fn start<S, I, F>(
+        config: Config,
+        on_event: Option<EventHook>,
+        init: I,
+        handler: F,
+    ) -> Result<Arc<Self>, BuildError>
+    where
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T) -> R + Send + Sync + 'static,
+    {
+        let init = Arc::new(init);
+        let handler = Arc::new(handler);
+        let stack_size = config.stack_size;
+        let spawner = {
+            let (init, handler) = (Arc::clone(&init), Arc::clone(&handler));
+            Box::new(move |inner: &Arc<Self>, name: String| {
+                let (inner, init, handler) =
+                    (Arc::clone(inner), Arc::clone(&init), Arc::clone(&handler));
+                let mut thread = thread::Builder::new().name(name.clone());
+                if let Some(bytes) = stack_size {
+                    thread = thread.stack_size(bytes);
+                }
+                thread
+                    .spawn(move || inner.work(name, &*init, &*handler))
+                    .map(drop)
+            })
+        };
+        let inline = Box::new(move |task: T| handler(&mut init(), task));
+        let inner = Self::new(config, on_event, spawner, inline);
+        let mut state = inner.lock();
+        let mut names = Vec::new();
+        for _ in 0..inner.config.min_threads {
+            match inner.spawn_worker(&mut state) {
+                Ok(name) => names.push(name),
+                Err(err) => {
+                    drop(state);
+                    inner.shut_down(true);
+                    return Err(BuildError::spawn(err));
+                }
+            }
+        }
+        drop(state);
+        for name in names {
+            inner.report_spawn(Ok(name));
+        }
+        tracing::debug!(
+            name = %inner.config.name,
+            min_threads = inner.config.min_threads,
+            max_threads = inner.config.max_threads,
+            max_queue = ?inner.config.max_queue,
+            "pool started"
+        );
+        Ok(inner)
+    }
+
+    /// Submits `task`, awaiting room in the queue (`Pool::run_async`).
+    pub(crate) async fn submit_async(
+        self: &Arc<Self>,
+        mut task: T,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        loop {
+            // Register before looking, so that a pop between the look and the await is seen.
+            let (listener, waiter) = {
+                let mut state = self.lock();
+                let registered = self.listen_shrunk(&mut state);
+                match self.try_enqueue(state, task)? {
+                    Ok(handle) => return Ok(handle),
+                    Err(back) => {
+                        task = back;
+                        registered
+                    }
+                }
+            };
+            listener.await;
+            drop(waiter);
+        }
+    }
+
     pub(crate) fn submit(
         self: &Arc<Self>,
         task: T,
@@ -563,177 +669,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         Ok(Ok(TaskHandle::new(id, slot, self.hooks.clone())))
     }
 
-    /// The body of a worker thread: `init` once, then jobs until told to stop.
-    pub(crate) fn work<S>(
-        self: Arc<Self>,
-        name: String,
-        init: &Init<S>,
-        handler: &Handler<S, T, R>,
-    ) {
-        WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
-        self.lock().starting -= 1;
-        let thread_stats = self.stats.for_thread();
-        let mut state = match panic::catch_unwind(AssertUnwindSafe(init)) {
-            Ok(state) => state,
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                tracing::error!(%message, "pool thread init panicked");
-                self.emit(PoolEvent::Error(format!("init panicked: {message}")));
-                self.emit(PoolEvent::WorkerDestroyed { name });
-                self.worker_exited();
-                return;
-            }
-        };
-        let mut replace = false;
-        while let Some(job) = self.next_job() {
-            let Job { id, work, enqueued } = job;
-            let healthy = match work {
-                Work::One { task, slot } => {
-                    self.run_job(id, task, slot, enqueued, &mut state, handler, &thread_stats)
-                }
-                Work::Chunk { tasks, slot } => self.run_chunk(
-                    id,
-                    tasks,
-                    &slot,
-                    enqueued,
-                    &mut state,
-                    init,
-                    handler,
-                    &thread_stats,
-                ),
-            };
-            if !healthy {
-                replace = true;
-                break;
-            }
-        }
-        drop(state);
-        // Report before uncounting: `close` returns once the count is 0.
-        self.emit(PoolEvent::WorkerDestroyed { name });
-        if replace {
-            self.replace_worker();
-        } else {
-            self.worker_exited();
-        }
-    }
-
-    /// Runs one job; false if the handler panicked (the thread is then replaced).
-    #[allow(clippy::too_many_arguments)]
-    fn run_job<S>(
-        &self,
-        id: u64,
-        task: T,
-        slot: Arc<Slot<R>>,
-        enqueued: Instant,
-        state: &mut S,
-        handler: &Handler<S, T, R>,
-        thread_stats: &Mutex<ThreadStats>,
-    ) -> bool {
-        if slot.is_cancelled() {
-            resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
-            return true;
-        }
-        let _span = tracing::trace_span!("task", id).entered();
-        let started = Instant::now();
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || handler(state, task))));
-        self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
-        match result {
-            Ok(value) => {
-                resolve_one(&self.stats, &slot, Ok(value));
-                true
-            }
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                tracing::debug!(id, %message, "task panicked");
-                resolve_one(&self.stats, &slot, Err(TaskError::Panicked(message)));
-                false
-            }
-        }
-    }
-
-    /// Runs a chunk of `map`'s items; false if an item panicked (the rest of the chunk runs
-    /// on a fresh `init` state, then the thread is replaced). Statistics count items.
-    #[allow(clippy::too_many_arguments)]
-    fn run_chunk<S>(
-        &self,
-        id: u64,
-        tasks: Vec<T>,
-        slot: &Arc<ChunkSlot<R>>,
-        enqueued: Instant,
-        state: &mut S,
-        init: &Init<S>,
-        handler: &Handler<S, T, R>,
-        thread_stats: &Mutex<ThreadStats>,
-    ) -> bool {
-        let items = tasks.len() as u64;
-        if slot.is_cancelled() {
-            Work::Chunk {
-                tasks,
-                slot: Arc::clone(slot),
-            }
-            .resolve_cancelled(&self.stats);
-            return true;
-        }
-        let _span = tracing::trace_span!("chunk", id, items).entered();
-        let started = Instant::now();
-        let mut healthy = true;
-        let mut results = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let result =
-                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || handler(state, task))));
-            results.push(result.map_err(|payload| {
-                let message = panic_message(&*payload);
-                tracing::debug!(id, %message, "task of a chunk panicked");
-                // The state may be broken: the rest of the chunk gets a fresh one.
-                if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
-                    *state = fresh;
-                }
-                healthy = false;
-                TaskError::Panicked(message)
-            }));
-        }
-        self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
-        resolve_chunk(&self.stats, slot, results);
-        healthy
-    }
-
-    /// Records `items` tasks that waited `wait` and together ran `run`: the busy time and
-    /// this thread's histograms (each item at the mean). How they resolved is counted
-    /// when their slot resolves.
-    fn record_run(
-        &self,
-        thread_stats: &Mutex<ThreadStats>,
-        wait: Duration,
-        run: Duration,
-        items: u64,
-    ) {
-        let each = run / u32::try_from(items.max(1)).unwrap_or(u32::MAX);
-        thread_stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record_n(wait, each, items);
-        self.stats.run_nanos.fetch_add(
-            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// A worker whose task panicked hands its place to a fresh thread (its `init` state may
-    /// be broken): the pool's size does not change.
-    fn replace_worker(self: &Arc<Self>) {
-        let mut state = self.lock();
-        state.threads -= 1;
-        let spawned = (state.phase != Phase::Destroyed).then(|| self.spawn_worker(&mut state));
-        if state.threads == 0 {
-            self.exited.notify_all();
-        }
-        drop(state);
-        if let Some(spawned) = spawned {
-            self.report_spawn(spawned);
-        }
-    }
-
     fn wait_for_room<'a>(
         &'a self,
         state: MutexGuard<'a, State<T, R>>,
@@ -799,3 +734,4 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests;
+mod worker;

@@ -65,6 +65,7 @@
 struct ReadmeDoctests;
 
 mod builder;
+mod config;
 mod error;
 mod events;
 mod inner;

@@ -23,6 +23,47 @@ use crate::task::TaskHandle;
 /// The largest chunk of a map.
 pub(crate) const MAX_CHUNK: usize = 64;
 
+impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
+    /// Runs every item of `tasks` and yields the results in order, keeping at most
+    /// `max_threads + max_queue` queue entries in flight (so memory stays flat however long
+    /// the iterator). An item the closed pool refused yields `Err(Cancelled)`.
+    ///
+    /// Items are handed to the threads in chunks (one queue entry for up to 64 items, run
+    /// in order by one thread), sized as the map goes: chunks grow while the threads keep
+    /// ahead of the consumer and shrink to single items when the consumer waits on them.
+    /// So cheap items pay one hand-off per chunk, while expensive ones are spread one per
+    /// thread as with [`run`](Self::run). Each item still resolves on its own (a panicking
+    /// item gives `Err(Panicked)` for that item, and its thread is replaced after the
+    /// chunk; the rest of its chunk runs on a fresh `init` state) and counts in
+    /// [`completed`](Self::completed) and the histograms. `queue_size` counts chunks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
+    /// let squares: Vec<u64> = pool.map(1..=4).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I: IntoIterator<Item = T>>(&self, tasks: I) -> Map<'_, T, R, I::IntoIter> {
+        Map::new(self, tasks.into_iter(), in_flight_bound(self))
+    }
+
+    /// As [`map`](Self::map), yielding results as they finish (roughly), not in order.
+    pub fn map_unordered<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> MapUnordered<'_, T, R, I::IntoIter> {
+        MapUnordered::new(self, tasks.into_iter(), in_flight_bound(self))
+    }
+}
+
+/// How many queue entries a map keeps in flight: every thread busy and the queue full.
+fn in_flight_bound<T, R>(pool: &Pool<T, R>) -> usize {
+    let threads = pool.inner.config.max_threads;
+    threads.saturating_add(pool.inner.config.max_queue.unwrap_or(threads))
+}
+
 /// One submitted chunk: its handle (or why it was refused) and how many items it holds.
 struct Chunk<R> {
     handle: Result<ChunkHandle<R>, TaskError>,

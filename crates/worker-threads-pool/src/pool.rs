@@ -3,12 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread;
 
-use crate::builder::PoolBuilder;
+use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError};
 use crate::inner::{Inner, OnFull};
-use crate::map::{Map, MapUnordered};
 use crate::stats::Latency;
 use crate::task::TaskHandle;
 
@@ -41,16 +39,10 @@ pub struct Pool<T, R> {
     pub(crate) inner: Arc<Inner<T, R>>,
 }
 
-impl Pool<(), ()> {
-    /// A [`PoolBuilder`] with the defaults.
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder::default()
-    }
-}
-
 impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     pub(crate) fn start<S, I, F>(
-        builder: PoolBuilder,
+        config: Config,
+        on_event: Option<EventHook>,
         init: I,
         handler: F,
     ) -> Result<Self, BuildError>
@@ -59,50 +51,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         I: Fn() -> S + Send + Sync + 'static,
         F: Fn(&mut S, T) -> R + Send + Sync + 'static,
     {
-        let config = builder.config()?;
-        let init = Arc::new(init);
-        let handler = Arc::new(handler);
-        let stack_size = config.stack_size;
-        let spawner = {
-            let (init, handler) = (Arc::clone(&init), Arc::clone(&handler));
-            Box::new(move |inner: &Arc<Inner<T, R>>, name: String| {
-                let (inner, init, handler) =
-                    (Arc::clone(inner), Arc::clone(&init), Arc::clone(&handler));
-                let mut thread = thread::Builder::new().name(name.clone());
-                if let Some(bytes) = stack_size {
-                    thread = thread.stack_size(bytes);
-                }
-                thread
-                    .spawn(move || inner.work(name, &*init, &*handler))
-                    .map(drop)
-            })
-        };
-        let inline = Box::new(move |task: T| handler(&mut init(), task));
-        let inner = Inner::new(config, builder.on_event, spawner, inline);
-        let mut state = inner.lock();
-        let mut names = Vec::new();
-        for _ in 0..inner.config.min_threads {
-            match inner.spawn_worker(&mut state) {
-                Ok(name) => names.push(name),
-                Err(err) => {
-                    drop(state);
-                    inner.shut_down(true);
-                    return Err(BuildError::spawn(err));
-                }
-            }
-        }
-        drop(state);
-        for name in names {
-            inner.report_spawn(Ok(name));
-        }
-        tracing::debug!(
-            name = %inner.config.name,
-            min_threads = inner.config.min_threads,
-            max_threads = inner.config.max_threads,
-            max_queue = ?inner.config.max_queue,
-            "pool started"
-        );
-        Ok(Self { inner })
+        Inner::start(config, on_event, init, handler).map(|inner| Self { inner })
     }
 
     /// Submits `task` if the queue has room: piscina's `run`.
@@ -157,61 +106,8 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// before that drops the task unrun (it was never accepted, so nothing resolves for
     /// it); once the handle is returned, the task is accepted and resolves exactly once
     /// whether or not the handle is kept.
-    pub async fn run_async(&self, mut task: T) -> Result<TaskHandle<R>, RunError<T>> {
-        loop {
-            // Register before looking, so that a pop between the look and the await is seen.
-            let (listener, waiter) = {
-                let mut state = self.inner.lock();
-                let registered = self.inner.listen_shrunk(&mut state);
-                match self.inner.try_enqueue(state, task)? {
-                    Ok(handle) => return Ok(handle),
-                    Err(back) => {
-                        task = back;
-                        registered
-                    }
-                }
-            };
-            listener.await;
-            drop(waiter);
-        }
-    }
-
-    /// Runs every item of `tasks` and yields the results in order, keeping at most
-    /// `max_threads + max_queue` queue entries in flight (so memory stays flat however long
-    /// the iterator). An item the closed pool refused yields `Err(Cancelled)`.
-    ///
-    /// Items are handed to the threads in chunks (one queue entry for up to 64 items, run
-    /// in order by one thread), sized as the map goes: chunks grow while the threads keep
-    /// ahead of the consumer and shrink to single items when the consumer waits on them.
-    /// So cheap items pay one hand-off per chunk, while expensive ones are spread one per
-    /// thread as with [`run`](Self::run). Each item still resolves on its own (a panicking
-    /// item gives `Err(Panicked)` for that item, and its thread is replaced after the
-    /// chunk; the rest of its chunk runs on a fresh `init` state) and counts in
-    /// [`completed`](Self::completed) and the histograms. `queue_size` counts chunks.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
-    /// let squares: Vec<u64> = pool.map(1..=4).map(Result::unwrap).collect();
-    /// assert_eq!(squares, [1, 4, 9, 16]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn map<I: IntoIterator<Item = T>>(&self, tasks: I) -> Map<'_, T, R, I::IntoIter> {
-        Map::new(self, tasks.into_iter(), self.in_flight_bound())
-    }
-
-    /// As [`map`](Self::map), yielding results as they finish (roughly), not in order.
-    pub fn map_unordered<I: IntoIterator<Item = T>>(
-        &self,
-        tasks: I,
-    ) -> MapUnordered<'_, T, R, I::IntoIter> {
-        MapUnordered::new(self, tasks.into_iter(), self.in_flight_bound())
-    }
-
-    fn in_flight_bound(&self) -> usize {
-        let threads = self.inner.config.max_threads;
-        threads.saturating_add(self.inner.config.max_queue.unwrap_or(threads))
+    pub async fn run_async(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
+        self.inner.submit_async(task).await
     }
 
     /// Waits until the queue drains: returns at once if it is empty, else when it goes
@@ -229,20 +125,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// Cancel safe: it only waits. A new `drained()` after a dropped one starts over (it
     /// returns at once on an empty queue, else at the next drain).
     pub async fn drained(&self) {
-        let mut epoch = None;
-        loop {
-            let (listener, waiter) = {
-                let mut state = self.inner.lock();
-                let now = Inner::drain_epoch(&state);
-                if state.queue.is_empty() || epoch.is_some_and(|epoch| epoch != now) {
-                    return;
-                }
-                epoch.get_or_insert(now);
-                self.inner.listen_shrunk(&mut state)
-            };
-            listener.await;
-            drop(waiter);
-        }
+        self.inner.drained().await;
     }
 }
 
@@ -267,12 +150,12 @@ impl<T, R> Pool<T, R> {
     /// True once [`close`](Self::close) or [`destroy`](Self::destroy) began (or the pool
     /// was dropped): `run` refuses with `Closed`.
     pub fn is_closed(&self) -> bool {
-        self.inner.lock().phase != crate::inner::Phase::Open
+        self.inner.is_closed()
     }
 
     /// The threads running now.
     pub fn threads(&self) -> usize {
-        self.inner.lock().threads
+        self.inner.threads()
     }
 
     /// The pool's `(min_threads, max_threads)`.

@@ -1,0 +1,20 @@
+//! What a running pool is configured with: the builder's choices, resolved.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::events::PoolEvent;
+
+/// The hook that receives every [`PoolEvent`].
+pub(crate) type EventHook = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
+
+/// The resolved configuration a pool runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) min_threads: usize,
+    pub(crate) max_threads: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_queue: Option<usize>,
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
+}
