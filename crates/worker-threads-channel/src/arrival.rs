@@ -75,3 +75,31 @@ impl Drop for Waiting<'_> {
         self.0.gate.fetch_sub(WAITER, Ordering::Relaxed);
     }
 }
+
+/// An async receiver's registration that outlives one poll: what a [`Stream`] keeps
+/// between polls. Withdrawn on drop, as [`Waiting`].
+///
+/// [`Stream`]: futures_core::Stream
+pub(crate) struct AsyncWait {
+    arrival: Arc<Arrival>,
+    pub(crate) listener: EventListener,
+}
+
+impl AsyncWait {
+    /// Listens, then counts itself as a waiter (in that order: see the module doc of
+    /// `queue.rs`). The caller looks at the queue again before it polls `listener`.
+    pub(crate) fn register(arrival: &Arc<Arrival>) -> Self {
+        let listener = arrival.event.listen();
+        arrival.gate.fetch_add(WAITER, Ordering::SeqCst);
+        Self {
+            arrival: Arc::clone(arrival),
+            listener,
+        }
+    }
+}
+
+impl Drop for AsyncWait {
+    fn drop(&mut self) {
+        self.arrival.gate.fetch_sub(WAITER, Ordering::Relaxed);
+    }
+}

@@ -4,10 +4,15 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_core::Stream;
+
+use crate::arrival::AsyncWait;
 use crate::close::{CloseSignal, Ended};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
@@ -104,6 +109,8 @@ pub struct BroadcastChannel<T> {
     id: u64,
     group: Arc<Group<T>>,
     inbox: Inbox<T>,
+    /// The async registration of the [`Stream`] impl, kept between polls.
+    waiting: Option<AsyncWait>,
 }
 
 impl<T: Clone + Send + 'static> BroadcastChannel<T> {
@@ -163,6 +170,7 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
             id,
             group,
             inbox: Inbox::new(rx, arrived, close),
+            waiting: None,
         })
     }
 
@@ -366,5 +374,21 @@ impl<'a, T> IntoIterator for &'a BroadcastChannel<T> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
+    }
+}
+
+/// The messages this instance receives, until it is closed: `StreamExt::next` and
+/// `tokio::select!` work on a broadcast channel. Dropping a pending `next()` loses no
+/// message.
+// Nothing in it is pinned: a queue handle, counters and a boxed listener. (The message
+// type appears only as `PhantomData` inside the queue handles.)
+impl<T> Unpin for BroadcastChannel<T> {}
+
+impl<T> Stream for BroadcastChannel<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        this.inbox.poll_recv(&mut this.waiting, cx).map(Result::ok)
     }
 }

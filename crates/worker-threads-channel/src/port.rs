@@ -2,9 +2,14 @@
 
 use std::fmt;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_core::Stream;
+
+use crate::arrival::AsyncWait;
 use crate::close::{CloseSignal, Ended};
 use crate::error::{
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
@@ -118,10 +123,12 @@ impl<A: Send + 'static, B: Send + 'static> MessageChannel<A, B> {
             port1: MessagePort {
                 outbox: Outbox::new(tx_a, Arc::clone(&event_a), Arc::clone(&close)),
                 inbox: Inbox::new(rx_b, Arc::clone(&event_b), Arc::clone(&close)),
+                waiting: None,
             },
             port2: MessagePort {
                 outbox: Outbox::new(tx_b, event_b, Arc::clone(&close)),
                 inbox: Inbox::new(rx_a, event_a, close),
+                waiting: None,
             },
         }
     }
@@ -169,6 +176,8 @@ impl<A, B> fmt::Debug for MessageChannel<A, B> {
 pub struct MessagePort<S, R = S> {
     outbox: Outbox<S>,
     inbox: Inbox<R>,
+    /// The async registration [`poll_recv`](Self::poll_recv) keeps between polls.
+    waiting: Option<AsyncWait>,
 }
 
 impl<S, R> MessagePort<S, R> {
@@ -342,6 +351,40 @@ impl<S, R> MessagePort<S, R> {
     /// ```
     pub async fn recv_async(&self) -> Result<R, RecvError> {
         self.inbox.recv_async().await
+    }
+
+    /// Polls for the next message: the poll form of [`recv_async`](Self::recv_async), for
+    /// hand-written futures (tokio's `Receiver::poll_recv`). The port is also a
+    /// [`Stream`] of its messages, which ends when it is closed and drained.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_async`](Self::recv_async).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_core::Stream;
+    /// use worker_threads_channel::MessageChannel;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let MessageChannel { port1, port2 } = MessageChannel::new();
+    /// std::thread::spawn(move || {
+    ///     for n in 1..=3 {
+    ///         port1.post_message(n).unwrap();
+    ///     }
+    /// }); // port1 drops: the stream ends after the three
+    /// let mut port2 = std::pin::pin!(port2);
+    /// let mut sum = 0;
+    /// while let Some(n) = std::future::poll_fn(|cx| port2.as_mut().poll_next(cx)).await {
+    ///     sum += n;
+    /// }
+    /// assert_eq!(sum, 6);
+    /// # }
+    /// ```
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, RecvError>> {
+        self.inbox.poll_recv(&mut self.waiting, cx)
     }
 
     /// A blocking iterator over received messages; it ends when the port is closed and
@@ -581,5 +624,20 @@ impl<S, R> fmt::Debug for IntoIter<S, R> {
         f.debug_struct("IntoIter")
             .field("port", &self.port)
             .finish()
+    }
+}
+
+/// The messages the port receives, until it is closed and drained (or terminated):
+/// `StreamExt::next`, `tokio::select!` and the like work on a port. Dropping a pending
+/// `next()` loses no message (see [`MessagePort::recv_async`]).
+// Nothing in it is pinned: a queue handle, counters and a boxed listener. (The message
+// type appears only as `PhantomData` inside the queue handles.)
+impl<S, R> Unpin for MessagePort<S, R> {}
+
+impl<S, R> Stream for MessagePort<S, R> {
+    type Item = R;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<R>> {
+        self.get_mut().poll_recv(cx).map(Result::ok)
     }
 }

@@ -52,13 +52,16 @@
 //! *outside* the section (crossbeam `Select::ready`, then a fresh `try_send` inside it),
 //! so a receiver never waits for a parked poster.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use crossbeam_utils::Backoff;
 
-use crate::arrival::{Arrival, Waiting};
+use crate::arrival::{Arrival, AsyncWait, Waiting};
 use crate::close::{CloseSignal, Ended};
 use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
 use crate::termination;
@@ -306,6 +309,37 @@ impl<T> Inbox<T> {
                 Ok(msg) => return Ok(msg),
                 Err(TryRecvError::Empty) => listener.await,
                 Err(ended) => return Err(ended.into_recv_error()),
+            }
+        }
+    }
+
+    /// Polls for a message, keeping `wait` registered between polls: the poll form of
+    /// [`recv_async`](Self::recv_async), for streams.
+    pub(crate) fn poll_recv(
+        &self,
+        wait: &mut Option<AsyncWait>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, RecvError>> {
+        loop {
+            match self.try_recv() {
+                Ok(msg) => {
+                    *wait = None;
+                    return Poll::Ready(Ok(msg));
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(ended) => {
+                    *wait = None;
+                    return Poll::Ready(Err(ended.into_recv_error()));
+                }
+            }
+            match wait {
+                // Registered: look at the queue once more (the loop) before sleeping.
+                None => *wait = Some(AsyncWait::register(&self.arrived)),
+                Some(registered) => match Pin::new(&mut registered.listener).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // Notified: the listener is spent; look, and register anew if empty.
+                    Poll::Ready(()) => *wait = None,
+                },
             }
         }
     }
