@@ -43,6 +43,18 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// A worker thread that is gone without reporting its exit. The thread always reports
+    /// before it drops its end, so this means the process is tearing down.
+    pub(crate) fn vanished() -> Self {
+        Self {
+            code: 1,
+            error: Some(WorkerError::Panicked {
+                message: "worker thread ended without reporting its exit".into(),
+                location: None,
+            }),
+        }
+    }
+
     pub(crate) fn from_return(value: impl IntoExitCode) -> Self {
         match value.into_exit_code() {
             Ok(code) => Self { code, error: None },

@@ -3,14 +3,18 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use worker_threads_channel::{
     MessageChannel, MessagePort, PostError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
 };
+
+use futures_core::Stream;
 
 use crate::context::{Current, Shared, WorkerContext};
 use crate::error::{SpawnError, WorkerError};
@@ -346,20 +350,26 @@ impl<In, Out> Worker<In, Out> {
             match self.lifecycle.recv() {
                 Ok(Lifecycle::Online) => continue,
                 Ok(Lifecycle::Exit(outcome)) => break outcome,
-                // The thread always reports its exit before it drops its end; if it is gone
-                // without a word, the process is tearing down: report an abnormal end.
-                Err(_) => {
-                    break Outcome {
-                        code: 1,
-                        error: Some(WorkerError::Panicked {
-                            message: "worker thread ended without reporting its exit".into(),
-                            location: None,
-                        }),
-                    };
-                }
+                Err(_) => break Outcome::vanished(),
             }
         };
         self.outcome.get_or_init(|| outcome)
+    }
+
+    /// The poll form of [`wait_outcome`](Self::wait_outcome), for the event stream.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        if let Some(outcome) = self.outcome.get() {
+            return Poll::Ready(outcome.clone());
+        }
+        loop {
+            let outcome = match self.lifecycle.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Lifecycle::Online)) => continue,
+                Poll::Ready(Ok(Lifecycle::Exit(outcome))) => outcome,
+                Poll::Ready(Err(_)) => Outcome::vanished(),
+            };
+            return Poll::Ready(self.outcome.get_or_init(|| outcome).clone());
+        }
     }
 
     pub(crate) fn wait_online(&self) {
@@ -432,3 +442,73 @@ impl<In, Out> fmt::Debug for Events<'_, In, Out> {
         f.debug_struct("Events").finish_non_exhaustive()
     }
 }
+
+/// The worker's events as a stream: the same events, in the same order, as
+/// [`Worker::events`] (`Online`, every `Message`, at most one `Error`, then `Exit`; then
+/// the stream ends), without blocking the executor; it continues where `events` stopped
+/// and the other way round. Dropping a pending `next()` loses no event.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_stream::StreamExt;
+/// use worker_threads_core::{Worker, WorkerEvent, WorkerOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let worker = Worker::<u32>::spawn(WorkerOptions::new(), |ctx| {
+///     ctx.parent_port().post_message(7).unwrap();
+/// })?;
+/// let events: Vec<String> = worker.map(|event| format!("{event:?}")).collect().await;
+/// assert_eq!(events, ["Online", "Message(7)", "Exit(0)"]);
+/// # Ok(())
+/// # }
+/// ```
+impl<In, Out> Stream for Worker<In, Out> {
+    type Item = WorkerEvent<Out>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WorkerEvent<Out>>> {
+        let worker = self.get_mut();
+        loop {
+            match worker.stage {
+                Stage::Start => {
+                    if let Poll::Ready(lifecycle) = worker.lifecycle.poll_recv(cx) {
+                        if let Ok(Lifecycle::Exit(outcome)) = lifecycle {
+                            // Cannot happen (Online comes first), but keep the outcome.
+                            let _ = worker.outcome.set(outcome);
+                        }
+                        worker.stage = Stage::Messages;
+                        return Poll::Ready(Some(WorkerEvent::Online));
+                    }
+                    return Poll::Pending;
+                }
+                Stage::Messages => match worker.port.poll_recv(cx) {
+                    Poll::Ready(Ok(msg)) => return Poll::Ready(Some(WorkerEvent::Message(msg))),
+                    Poll::Ready(Err(_)) => worker.stage = Stage::Ending,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Stage::Ending => {
+                    let Poll::Ready(outcome) = worker.poll_outcome(cx) else {
+                        return Poll::Pending;
+                    };
+                    worker.stage = Stage::Exit;
+                    if let Some(error) = outcome.error {
+                        return Poll::Ready(Some(WorkerEvent::Error(error)));
+                    }
+                }
+                Stage::Exit => {
+                    let Poll::Ready(outcome) = worker.poll_outcome(cx) else {
+                        return Poll::Pending;
+                    };
+                    worker.stage = Stage::Done;
+                    return Poll::Ready(Some(WorkerEvent::Exit(outcome.code)));
+                }
+                Stage::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+// Nothing in a `Worker` is pinned (ports, an `Arc`, a join handle); the message types
+// appear only as `PhantomData` inside the port handles.
+impl<In, Out> Unpin for Worker<In, Out> {}

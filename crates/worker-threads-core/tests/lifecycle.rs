@@ -262,3 +262,39 @@ fn exit_off_a_worker_and_off_the_main_thread_is_an_error_not_a_process_exit() {
     .unwrap();
     assert_eq!(worker.join().unwrap(), 7);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_event_stream_yields_what_the_iterator_yields() {
+    use tokio_stream::StreamExt;
+    // A worker that posts three messages and panics: Online, 3 x Message, Error, Exit(1).
+    let spawn = || {
+        Worker::<u32>::spawn(WorkerOptions::new(), |ctx| -> i32 {
+            for n in 0..3 {
+                ctx.parent_port().post_message(n).unwrap();
+            }
+            panic!("boom");
+        })
+        .unwrap()
+    };
+    let mut blocking = spawn();
+    let expected = event_names(blocking.events());
+    assert_eq!(
+        expected,
+        [
+            "Online",
+            "Message(0)",
+            "Message(1)",
+            "Message(2)",
+            "Error(boom)",
+            "Exit(1)"
+        ]
+    );
+    let streamed: Vec<WorkerEvent<u32>> = spawn().collect().await;
+    assert_eq!(event_names(streamed.into_iter()), expected);
+    // The stream continues where the iterator stopped.
+    let mut worker = spawn();
+    let first: Vec<_> = worker.events().take(2).collect();
+    assert_eq!(event_names(first.into_iter()), ["Online", "Message(0)"]);
+    let rest: Vec<WorkerEvent<u32>> = (&mut worker).collect().await;
+    assert_eq!(event_names(rest.into_iter()), expected[2..]);
+}
