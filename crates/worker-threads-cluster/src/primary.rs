@@ -11,13 +11,16 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::pin::Pin;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -30,6 +33,9 @@ use crate::role::Marker;
 use crate::server::{Member, Server};
 use crate::signal::Signal;
 use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
+
+/// The cluster's event receiver as a boxed stream.
+type EventStream<T> = Pin<Box<dyn Stream<Item = Event<T>> + Send>>;
 
 /// A group of worker processes run from this one (Node's `cluster` in the primary).
 ///
@@ -65,14 +71,17 @@ use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 /// ```
 pub struct Cluster<T> {
     shared: Arc<Shared<T>>,
+    /// The events as a stream, for the [`Stream`] impl (made on first poll). In a mutex
+    /// only so that the cluster stays `Sync`: polling has `&mut self` and never locks.
+    stream: Mutex<Option<EventStream<T>>>,
     /// Dropped first thing in `drop`: wakes restart back-offs so they give up.
     closing: Option<Sender<()>>,
 }
 
 struct Shared<T> {
     config: Config,
-    events: Sender<Event<T>>,
-    event_rx: Receiver<Event<T>>,
+    events: flume::Sender<Event<T>>,
+    event_rx: flume::Receiver<Event<T>>,
     closing: Receiver<()>,
     state: Mutex<State<T>>,
     next_id: AtomicUsize,
@@ -149,9 +158,10 @@ where
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
-        let (events, event_rx) = crossbeam_channel::unbounded();
+        let (events, event_rx) = flume::unbounded();
         let (closing_tx, closing) = crossbeam_channel::bounded(0);
         Cluster {
+            stream: Mutex::new(None),
             shared: Arc::new(Shared {
                 config,
                 events,
@@ -229,6 +239,39 @@ where
     /// The next event, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Event<T>> {
         self.shared.event_rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next event, awaited under any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an event is taken only in the poll that returns it, so dropping the
+    /// future loses none. The cluster is also a [`Stream`] of its events.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use worker_threads_cluster::{Cluster, Event};
+    ///
+    /// let cluster = Cluster::<String>::new();
+    /// cluster.fork().unwrap();
+    /// loop {
+    ///     match cluster.recv_async().await {
+    ///         Event::Message { message, .. } => println!("{message}"),
+    ///         Event::Exit { .. } => break,
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_async(&self) -> Event<T> {
+        loop {
+            // The cluster holds a sender, so the channel never disconnects while it lives.
+            if let Ok(event) = self.shared.event_rx.recv_async().await {
+                return event;
+            }
+        }
     }
 
     /// Events as they come, forever.
@@ -750,5 +793,22 @@ where
             worker: id,
             address: addr,
         });
+    }
+}
+
+/// The cluster's events, as [`recv_async`](Cluster::recv_async) gives them: the stream
+/// never ends while the cluster lives. Dropping a pending `next()` loses no event.
+impl<T: Send + 'static> Stream for Cluster<T> {
+    type Item = Event<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event<T>>> {
+        let this = self.get_mut();
+        let shared = &this.shared;
+        this.stream
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| Box::pin(shared.event_rx.clone().into_stream()))
+            .as_mut()
+            .poll_next(cx)
     }
 }

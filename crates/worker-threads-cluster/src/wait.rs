@@ -5,8 +5,10 @@
 //! receiver that yields a few times before it parks is usually still awake when the
 //! reader hands over, and a parked thread costs a futex wake and a reschedule (several
 //! microseconds on small VMs) on every message.
+//!
+//! The hand-over queues are flume channels, for their async receive and `Stream`.
 
-use crossbeam_channel::{Receiver, RecvError, TryRecvError};
+use flume::{Receiver, RecvError, TryRecvError};
 
 /// `try_recv`s interleaved with `yield_now` before a blocking `recv`.
 const YIELDS: usize = 64;
@@ -16,7 +18,7 @@ pub(crate) fn recv<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     for _ in 0..YIELDS {
         match rx.try_recv() {
             Ok(value) => return Ok(value),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Disconnected) => return Err(RecvError::Disconnected),
             Err(TryRecvError::Empty) => std::thread::yield_now(),
         }
     }

@@ -12,11 +12,14 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
+use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -63,10 +66,10 @@ impl Drop for HandoffClaim {
 pub(crate) struct Runtime {
     pub(crate) id: usize,
     ipc: Ipc,
-    messages: Receiver<Vec<u8>>,
+    messages: flume::Receiver<Vec<u8>>,
     /// The messages' only sender, until the reader thread takes it: when the reader ends
     /// (the primary has gone), `Primary::recv` reports `Disconnected`.
-    inbox: Mutex<Option<Sender<Vec<u8>>>>,
+    inbox: Mutex<Option<flume::Sender<Vec<u8>>>>,
     replies: Mutex<HashMap<u64, Sender<Reply>>>,
     handoffs: Mutex<Handoffs>,
     next_seq: AtomicU64,
@@ -120,7 +123,7 @@ fn start(marker: &Marker) -> std::io::Result<Runtime> {
     // the channel open, or the primary would see this worker's exit only when the child
     // ends.
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
-    let (inbox, messages) = crossbeam_channel::unbounded();
+    let (inbox, messages) = flume::unbounded();
     let wake = rustix::event::eventfd(
         0,
         rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -159,7 +162,7 @@ impl Runtime {
         self.disconnected.load(Ordering::Acquire)
     }
 
-    fn read(&'static self, inbox: Sender<Vec<u8>>) {
+    fn read(&'static self, inbox: flume::Sender<Vec<u8>>) {
         let mut buf = Vec::new();
         loop {
             match self.ipc.recv(&mut buf) {
@@ -322,6 +325,8 @@ pub fn is_disconnected() -> bool {
 /// `T` is the message type: the same as the primary's `Cluster<T>`.
 pub struct Primary<T> {
     rt: &'static Runtime,
+    /// The messages as a stream, for the [`Stream`] impl (made on first poll).
+    stream: Option<flume::r#async::RecvStream<'static, Vec<u8>>>,
     _message: PhantomData<fn(T) -> T>,
 }
 
@@ -329,6 +334,7 @@ impl<T> Clone for Primary<T> {
     fn clone(&self) -> Self {
         Primary {
             rt: self.rt,
+            stream: None,
             _message: PhantomData,
         }
     }
@@ -373,6 +379,7 @@ where
     let rt = runtime().ok_or(NotAWorker)?;
     Ok(Primary {
         rt,
+        stream: None,
         _message: PhantomData,
     })
 }
@@ -409,8 +416,8 @@ where
     /// [`TryRecvError::Empty`] when none is; otherwise as [`recv`](Primary::recv).
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let body = self.rt.messages.try_recv().map_err(|e| match e {
-            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
-            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Disconnected,
+            flume::TryRecvError::Empty => TryRecvError::Empty,
+            flume::TryRecvError::Disconnected => TryRecvError::Disconnected,
         })?;
         wire::decode(&body).map_err(|e| TryRecvError::Decode(e.to_string()))
     }
@@ -443,14 +450,52 @@ where
             .messages
             .recv_deadline(deadline)
             .map_err(|e| match e {
-                crossbeam_channel::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
-                crossbeam_channel::RecvTimeoutError::Disconnected => RecvTimeoutError::Disconnected,
+                flume::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
+                flume::RecvTimeoutError::Disconnected => RecvTimeoutError::Disconnected,
             })?;
         wire::decode(&body).map_err(|e| RecvTimeoutError::Decode(e.to_string()))
+    }
+
+    /// The next message, awaited under any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Primary::recv).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message is taken only in the poll that returns it, so dropping the
+    /// future loses none. `Primary` is also a [`Stream`] of its messages.
+    pub async fn recv_async(&self) -> Result<T, RecvError> {
+        let body = self
+            .rt
+            .messages
+            .recv_async()
+            .await
+            .map_err(|_| RecvError::Disconnected)?;
+        wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string()))
     }
 
     /// Messages as they come, until the primary has gone (or one does not decode).
     pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
         std::iter::from_fn(|| self.recv().ok())
+    }
+}
+
+/// The primary's messages as they come: `Ok(message)`, or `Err(Decode)` for one that
+/// does not decode as `T` (the stream goes on); it ends when the primary has gone.
+/// Dropping a pending `next()` loses no message.
+impl<T: DeserializeOwned> Stream for Primary<T> {
+    type Item = Result<T, RecvError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let rt = this.rt;
+        let stream = this
+            .stream
+            .get_or_insert_with(|| rt.messages.clone().into_stream());
+        Pin::new(stream).poll_next(cx).map(|body| {
+            body.map(|body| wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string())))
+        })
     }
 }
