@@ -361,6 +361,37 @@ impl<T, R> Inner<T, R> {
         self.lock().threads
     }
 
+    /// Polls for room in the queue (or the pool closing), keeping `waiting` registered
+    /// between polls: the poll form of waiting for room, for `map`'s stream.
+    pub(crate) fn poll_room<'a>(
+        &'a self,
+        waiting: &mut Option<(event_listener::EventListener, AsyncWaiter<'a, T, R>)>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        use std::future::Future;
+        use std::task::Poll;
+        loop {
+            match waiting {
+                None => {
+                    // Register before looking, so that a pop after the look is seen.
+                    let mut state = self.lock();
+                    let registered = self.listen_shrunk(&mut state);
+                    let room = !self.is_full(&state) || state.phase != Phase::Open;
+                    // Unlock before the registration can drop: its drop takes the lock.
+                    drop(state);
+                    if room {
+                        return Poll::Ready(());
+                    }
+                    *waiting = Some(registered);
+                }
+                Some((listener, _)) => match std::pin::Pin::new(listener).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => *waiting = None,
+                },
+            }
+        }
+    }
+
     /// Removes task `id` from the queue, if it is there, signalling a drain it causes.
     fn take_queued(&self, id: u64) -> Option<Job<T, R>> {
         let mut state = self.lock();
@@ -543,10 +574,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     pub(crate) fn submit_chunk(
         self: &Arc<Self>,
         tasks: Vec<T>,
+        on_full: OnFull,
     ) -> Result<ChunkHandle<R>, RunError<Vec<T>>> {
         self.submit_work(
             tasks,
-            OnFull::Wait,
+            on_full,
             |tasks, slot| Work::Chunk { tasks, slot },
             |inner, tasks, slot| inner.run_chunk_inline(tasks, slot),
         )

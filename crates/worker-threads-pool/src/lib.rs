@@ -77,7 +77,7 @@ mod task;
 pub use crate::builder::{MaxQueue, PoolBuilder};
 pub use crate::error::{BuildError, RunError, TaskError};
 pub use crate::events::PoolEvent;
-pub use crate::map::{Map, MapUnordered};
+pub use crate::map::{Map, MapStream, MapUnordered, MapUnorderedStream};
 pub use crate::pool::Pool;
 pub use crate::stats::Latency;
 pub use crate::task::{TaskHandle, is_cancelled};

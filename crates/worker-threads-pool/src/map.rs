@@ -14,9 +14,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use event_listener::EventListener;
+use futures_core::Stream;
 
 use crate::error::{RunError, TaskError};
-use crate::inner::ChunkHandle;
+use crate::inner::{AsyncWaiter, ChunkHandle, OnFull};
 use crate::pool::Pool;
 use crate::task::TaskHandle;
 
@@ -56,6 +62,48 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     ) -> MapUnordered<'_, T, R, I::IntoIter> {
         MapUnordered::new(self, tasks.into_iter(), in_flight_bound(self))
     }
+
+    /// [`map`](Self::map) as a [`Stream`], for async code: the same chunks, order, bound
+    /// and per-item results, without blocking the executor (a chunk that finds the queue
+    /// full waits for room as [`run_async`](Self::run_async) does).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream stops submitting; chunks already submitted still run and
+    /// resolve (and count) as accepted tasks do, their results unread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_stream::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
+    /// let squares: Vec<u64> = pool.map_stream(1..=4).map(Result::unwrap).collect().await;
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn map_stream<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> MapStream<'_, T, R, I::IntoIter> {
+        MapStream {
+            flight: InFlight::new(self, tasks.into_iter(), in_flight_bound(self)),
+        }
+    }
+
+    /// [`map_unordered`](Self::map_unordered) as a [`Stream`]; see
+    /// [`map_stream`](Self::map_stream).
+    pub fn map_unordered_stream<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> MapUnorderedStream<'_, T, R, I::IntoIter> {
+        MapUnorderedStream {
+            flight: InFlight::new(self, tasks.into_iter(), in_flight_bound(self)),
+        }
+    }
 }
 
 /// How many queue entries a map keeps in flight: every thread busy and the queue full.
@@ -68,6 +116,8 @@ fn in_flight_bound<T, R>(pool: &Pool<T, R>) -> usize {
 struct Chunk<R> {
     handle: Result<ChunkHandle<R>, TaskError>,
     items: usize,
+    /// A stream polled it before it finished (so it was waited for).
+    waited: bool,
 }
 
 /// Keeps up to `limit` chunks of `tasks` in flight on `pool`.
@@ -79,6 +129,10 @@ struct InFlight<'p, T, R, I> {
     ready: VecDeque<Result<R, TaskError>>,
     limit: usize,
     chunk: usize,
+    /// The stream's chunk that found the queue full, to submit first when there is room.
+    stash: Option<Vec<T>>,
+    /// The stream's registration while it waits for room with nothing in flight.
+    room: Option<(EventListener, AsyncWaiter<'p, T, R>)>,
 }
 
 impl<'p, T, R, I> InFlight<'p, T, R, I> {
@@ -90,6 +144,8 @@ impl<'p, T, R, I> InFlight<'p, T, R, I> {
             ready: VecDeque::new(),
             limit: limit.max(1),
             chunk: 1,
+            stash: None,
+            room: None,
         }
     }
 }
@@ -102,30 +158,98 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
                 break;
             }
             let items = tasks.len();
-            let handle = match self.pool.inner.submit_chunk(tasks) {
+            let handle = match self.pool.inner.submit_chunk(tasks, OnFull::Wait) {
                 Ok(handle) => Ok(handle),
                 Err(RunError::Closed(_) | RunError::QueueFull(_)) => Err(TaskError::Cancelled),
             };
-            self.pending.push_back(Chunk { handle, items });
+            self.pending.push_back(Chunk {
+                handle,
+                items,
+                waited: false,
+            });
         }
+    }
+
+    /// Submits chunks without waiting while fewer than `limit` are in flight; true if it
+    /// stopped at a full queue (the chunk is kept in `stash`). The stream's `fill`.
+    fn try_fill(&mut self) -> bool {
+        while self.pending.len() < self.limit {
+            let tasks = match self.stash.take() {
+                Some(tasks) => tasks,
+                None => self.tasks.by_ref().take(self.chunk).collect(),
+            };
+            if tasks.is_empty() {
+                break;
+            }
+            let items = tasks.len();
+            let handle = match self.pool.inner.submit_chunk(tasks, OnFull::Refuse) {
+                Ok(handle) => Ok(handle),
+                Err(RunError::QueueFull(tasks)) => {
+                    self.stash = Some(tasks);
+                    return true;
+                }
+                Err(RunError::Closed(_)) => Err(TaskError::Cancelled),
+            };
+            self.pending.push_back(Chunk {
+                handle,
+                items,
+                waited: false,
+            });
+        }
+        false
+    }
+
+    /// Polls chunk `at`; once it resolved, moves its results into `ready`.
+    fn poll_take(&mut self, at: usize, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(chunk) = self.pending.get_mut(at) else {
+            return Poll::Ready(());
+        };
+        let (finished, results) = match &mut chunk.handle {
+            Ok(handle) => {
+                let finished = handle.is_finished() && !chunk.waited;
+                match Pin::new(handle).poll(cx) {
+                    Poll::Pending => {
+                        chunk.waited = true;
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(results) => (Some(finished), results),
+                }
+            }
+            Err(error) => (None, Err(error.clone())),
+        };
+        let items = chunk.items;
+        self.pending.remove(at);
+        self.settle(finished, results, items);
+        Poll::Ready(())
     }
 
     /// Joins chunk `at` into `ready`, adapting the chunk size to whether it had finished.
     fn take(&mut self, at: usize) {
-        let Some(Chunk { handle, items }) = self.pending.remove(at) else {
+        let Some(Chunk { handle, items, .. }) = self.pending.remove(at) else {
             return;
         };
-        let results = match handle {
+        match handle {
             Ok(handle) => {
-                self.chunk = if handle.is_finished() {
-                    (self.chunk * 2).min(MAX_CHUNK)
-                } else {
-                    (self.chunk / 2).max(1)
-                };
-                handle.join()
+                let finished = handle.is_finished();
+                self.settle(Some(finished), handle.join(), items);
             }
-            Err(error) => Err(error),
-        };
+            Err(error) => self.settle(None, Err(error), items),
+        }
+    }
+
+    /// Moves a resolved chunk's results into `ready`. The chunk size doubles if the chunk
+    /// had finished before it was waited for (the threads are ahead) and halves if not.
+    fn settle(
+        &mut self,
+        finished: Option<bool>,
+        results: Result<Vec<Result<R, TaskError>>, TaskError>,
+        items: usize,
+    ) {
+        match finished {
+            Some(true) => self.chunk = (self.chunk * 2).min(MAX_CHUNK),
+            Some(false) => self.chunk = (self.chunk / 2).max(1),
+            None => {}
+        }
         match results {
             Ok(results) => self.ready.extend(results),
             Err(error) => self
@@ -194,6 +318,128 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> Iterator
             self.flight.fill();
         }
         self.flight.ready.pop_front()
+    }
+}
+
+// The streams never pin what they hold: items and results sit in `Vec`s and
+// `VecDeque`s and are moved freely, so the maps are `Unpin` whatever `T` and `R` are.
+impl<T, R, I: Unpin> Unpin for MapStream<'_, T, R, I> {}
+impl<T, R, I: Unpin> Unpin for MapUnorderedStream<'_, T, R, I> {}
+
+/// The stream of [`Pool::map_stream`]: results in submission order. (A type of its own,
+/// not `Map`, so that `StreamExt` and `Iterator` adapters never clash on one value.)
+pub struct MapStream<'p, T, R, I> {
+    flight: InFlight<'p, T, R, I>,
+}
+
+/// The stream of [`Pool::map_unordered_stream`]: results roughly as they finish.
+pub struct MapUnorderedStream<'p, T, R, I> {
+    flight: InFlight<'p, T, R, I>,
+}
+
+/// The results in submission order, as the iterator gives them, without blocking the
+/// executor: items are submitted without waiting (a chunk that finds the queue full waits
+/// for room as `run_async` does), and each chunk's handle is awaited.
+impl<T, R, I> Stream for MapStream<'_, T, R, I>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    I: Iterator<Item = T> + Unpin,
+{
+    type Item = Result<R, TaskError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let flight = &mut self.get_mut().flight;
+        loop {
+            if let Some(result) = flight.ready.pop_front() {
+                return Poll::Ready(Some(result));
+            }
+            if flight.poll_progress(cx, |_| Some(0)).is_pending() {
+                return Poll::Pending;
+            }
+            if flight.pending.is_empty() && flight.ready.is_empty() && flight.stash.is_none() {
+                return Poll::Ready(None);
+            }
+        }
+    }
+}
+
+/// The results roughly as they finish, as the iterator gives them, without blocking the
+/// executor.
+impl<T, R, I> Stream for MapUnorderedStream<'_, T, R, I>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    I: Iterator<Item = T> + Unpin,
+{
+    type Item = Result<R, TaskError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let flight = &mut self.get_mut().flight;
+        loop {
+            if let Some(result) = flight.ready.pop_front() {
+                return Poll::Ready(Some(result));
+            }
+            let pick = |pending: &VecDeque<Chunk<R>>| {
+                pending
+                    .iter()
+                    .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
+            };
+            if flight.poll_progress(cx, pick).is_pending() {
+                return Poll::Pending;
+            }
+            if flight.pending.is_empty() && flight.ready.is_empty() && flight.stash.is_none() {
+                return Poll::Ready(None);
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T, R, I> {
+    /// One step of a stream: submit what fits, then poll the chunk `pick` chooses (or, if
+    /// it chooses none, every chunk in flight until one resolves). Ready when `ready` got
+    /// results, or when there is nothing left in flight and nothing left to submit.
+    fn poll_progress(
+        &mut self,
+        cx: &mut Context<'_>,
+        pick: impl Fn(&VecDeque<Chunk<R>>) -> Option<usize>,
+    ) -> Poll<()> {
+        let full = self.try_fill();
+        if self.pending.is_empty() {
+            if !full {
+                return Poll::Ready(());
+            }
+            // Nothing in flight and the queue full (others fill it): wait for room.
+            if self.pool.inner.poll_room(&mut self.room, cx).is_pending() {
+                return Poll::Pending;
+            }
+            return Poll::Ready(());
+        }
+        if let Some(at) = pick(&self.pending) {
+            return self.poll_take(at, cx);
+        }
+        for at in 0..self.pending.len() {
+            if self.poll_take(at, cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<T, R, I> fmt::Debug for MapStream<'_, T, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapStream")
+            .field("chunks_in_flight", &self.flight.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, R, I> fmt::Debug for MapUnorderedStream<'_, T, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapUnorderedStream")
+            .field("chunks_in_flight", &self.flight.pending.len())
+            .finish_non_exhaustive()
     }
 }
 
