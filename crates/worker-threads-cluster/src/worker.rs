@@ -178,8 +178,13 @@ impl Runtime {
                 Ok(Some(frame)) => tracing::error!(tag = frame.tag, "unknown frame tag"),
                 Ok(None) | Err(IpcError::Closed) => break,
                 Err(error) => {
-                    tracing::error!(%error, "bad frame from the primary");
-                    break;
+                    // The channel can no longer be trusted (a truncated descriptor
+                    // hand-off at this process's descriptor limit, or a broken frame):
+                    // end as a crash, so that the primary's restart policy replaces this
+                    // worker. Exiting 0 here once looked like a planned exit, and the
+                    // worker was lost.
+                    tracing::error!(%error, worker = self.id, "bad frame from the primary; exiting with code 1");
+                    std::process::exit(1);
                 }
             }
         }

@@ -182,3 +182,56 @@ fn a_worker_that_leaves_a_child_behind_is_seen_exiting_at_once() {
     assert_eq!(exit, (worker.id(), Some(0)));
     assert!(alive, "the child outlived its worker");
 }
+
+#[test]
+fn a_worker_at_its_descriptor_limit_crashes_and_is_restarted() {
+    // The worker keeps every connection it is handed and lowers its descriptor limit, so
+    // a round-robin hand-off soon arrives truncated (the kernel cannot install the
+    // descriptor). That must end the worker as a crash (code 1), which the restart
+    // policy replaces; it used to exit 0, a planned exit, and the worker was lost.
+    if worker_threads_cluster::is_worker() {
+        let listener = worker_threads_cluster::listen("127.0.0.1:0").unwrap();
+        let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+        let mut limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        limit.current = Some(open + 4);
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+        let mut kept = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => kept.push(stream),
+                Err(_) => continue,
+            }
+        }
+        return;
+    }
+    let cluster = Cluster::<()>::builder()
+        .restart(fast_restarts())
+        .test_harness("a_worker_at_its_descriptor_limit_crashes_and_is_restarted")
+        .build();
+    let first = cluster.fork().unwrap();
+    let addr = listening(&cluster, 1);
+    // Connect until the worker dies; keep the clients open so its descriptors stay used.
+    let mut clients = Vec::new();
+    let exit = loop {
+        if let Ok(client) = std::net::TcpStream::connect(addr) {
+            clients.push(client);
+        }
+        if let Some(Event::Exit {
+            worker,
+            code,
+            signal,
+            planned,
+        }) = cluster.try_recv()
+        {
+            break (worker, code, signal, planned);
+        }
+        assert!(clients.len() < 10_000, "the worker never reached its limit");
+    };
+    assert_eq!(exit, (first.id(), Some(1), None, false));
+    // Restarted: a new worker forks and listens.
+    let restarted = until(&cluster, |e| match e {
+        Event::Fork { worker } => Some(worker),
+        _ => None,
+    });
+    assert_ne!(restarted, first.id());
+}
