@@ -623,12 +623,14 @@ where
                 (None, None)
             }
         };
+        // Leave the map before the exit is recorded: recording it wakes `Worker::wait`,
+        // and `Cluster::disconnect` promises an empty `workers()` when it returns.
+        lock(&self.state).workers.remove(&inner.id);
         let mut planned = false;
         inner.update(|status| {
             status.exit = Some((code, signal));
             planned = status.planned;
         });
-        lock(&self.state).workers.remove(&inner.id);
         tracing::debug!(worker = inner.id, ?code, ?signal, planned, "exited");
         self.emit(Event::Exit {
             worker: inner.id,

@@ -35,7 +35,14 @@ use crate::wire::{self, Grant, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 /// The frame cap on the worker's side: as large as any primary's default.
 const MAX_FRAME: usize = 64 << 20;
 
-type Reply = (Result<Grant, String>, Vec<OwnedFd>);
+/// The primary's answer to a `listen`: the grant, its descriptors, and for a round-robin
+/// grant the hand-off queue, registered by the reader before it answers (handed over
+/// with the answer, so a `Disconnect` read right after cannot take it away from `listen`).
+type Reply = (
+    Result<Grant, String>,
+    Vec<OwnedFd>,
+    Option<flume::Receiver<TcpStream>>,
+);
 
 /// A round-robin server's queue of handed-over connections, and how many listeners of
 /// this process take from it.
@@ -199,9 +206,10 @@ impl Runtime {
     fn control(&self, control: ToWorker, fds: Vec<OwnedFd>) {
         match control {
             ToWorker::Listening { seq, grant } => {
-                if let Ok(Grant::Handoff { key, .. }) = &grant {
-                    if !self.is_disconnected() {
-                        lock(&self.handoffs).entry(*key).or_insert_with(|| {
+                let queue = match &grant {
+                    Ok(Grant::Handoff { key, .. }) if !self.is_disconnected() => {
+                        let mut handoffs = lock(&self.handoffs);
+                        let handoff = handoffs.entry(*key).or_insert_with(|| {
                             let (tx, rx) = flume::unbounded();
                             Handoff {
                                 tx,
@@ -209,10 +217,12 @@ impl Runtime {
                                 listeners: 0,
                             }
                         });
+                        Some(handoff.rx.clone())
                     }
-                }
+                    _ => None,
+                };
                 if let Some(reply) = lock(&self.replies).remove(&seq) {
-                    let _ = reply.send((grant, fds));
+                    let _ = reply.send((grant, fds, queue));
                 }
             }
             ToWorker::Connection { key } => {
@@ -266,14 +276,16 @@ impl Runtime {
         let (reply, answer) = crossbeam_channel::bounded(1);
         lock(&self.replies).insert(seq, reply);
         wire::send_control(&self.ipc, &ToPrimary::Listen { seq, addr }, &[])?;
-        let (grant, fds) = answer.recv().map_err(|_| ListenError::Disconnected)?;
+        let (grant, fds, queue) = answer.recv().map_err(|_| ListenError::Disconnected)?;
         match grant.map_err(ListenError::Refused)? {
             Grant::Handoff { key, addr } => {
-                let queue = lock(&self.handoffs).get_mut(&key).map(|h| {
-                    h.listeners += 1;
-                    h.rx.clone()
-                });
+                // The queue came with the answer. If a `Disconnect` was read since, the
+                // map is empty and the queue has lost its sender: the listener is valid
+                // and simply ends at once, as a Node server closed by `disconnect()`.
                 let queue = queue.ok_or(ListenError::Disconnected)?;
+                if let Some(handoff) = lock(&self.handoffs).get_mut(&key) {
+                    handoff.listeners += 1;
+                }
                 Ok(Listener::handoff(addr, queue, HandoffClaim { key }))
             }
             Grant::Shared { addr } => {
