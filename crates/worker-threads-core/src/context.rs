@@ -5,11 +5,12 @@ use std::any::{Any, type_name};
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use worker_threads_channel::{MessagePort, TerminationSignal};
 
-use crate::error::ContextError;
+use crate::error::{ContextError, WorkerError};
 
 /// State shared by a worker's thread and its [`Worker`](crate::Worker) handle.
 #[derive(Debug, Default)]
@@ -20,6 +21,37 @@ pub(crate) struct Shared {
     /// The code of the worker's first [`exit`]: later exits, returns and panics do not
     /// change it (Node: the first `process.exit` wins).
     pub(crate) exit_code: OnceLock<i32>,
+    /// Set by the worker's thread as it ends, before it reports `Exit`: its error, if any.
+    pub(crate) ended: OnceLock<Option<WorkerError>>,
+    /// Set when the handle saw the worker's outcome (`join`, or `events` / the stream
+    /// reaching `Error`/`Exit`): its error, if any, was handled.
+    pub(crate) observed: AtomicBool,
+    /// Set when the handle was dropped.
+    pub(crate) handle_gone: AtomicBool,
+    /// Set once an unhandled error was reported (logged), so it is logged once.
+    reported: AtomicBool,
+}
+
+impl Shared {
+    /// The worker's error if it ended with one that its handle never looked at.
+    pub(crate) fn unhandled_error(&self) -> Option<WorkerError> {
+        if self.observed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.ended.get().cloned().flatten()
+    }
+
+    /// Logs an unhandled error once, if there is one and nobody can look at it any more.
+    pub(crate) fn report_if_unhandled(&self, thread_id: u64) {
+        if !self.handle_gone.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(error) = self.unhandled_error() {
+            if !self.reported.swap(true, Ordering::AcqRel) {
+                tracing::error!(thread_id, %error, "unhandled worker error (its handle was dropped without looking)");
+            }
+        }
+    }
 }
 
 /// The facts a worker thread keeps in its thread-local slot, type-erased.
@@ -31,6 +63,9 @@ pub(crate) struct Current {
     data: Arc<dyn Any + Send + Sync>,
     data_type: &'static str,
     pub(crate) shared: Arc<Shared>,
+    /// The workers this worker's thread spawned: their unhandled errors become this
+    /// worker's error, and those still running are terminated when it ends (as Node's).
+    children: RefCell<Vec<(u64, Arc<Shared>)>>,
 }
 
 thread_local! {
@@ -52,6 +87,7 @@ impl Current {
             data: Arc::clone(&ctx.data) as _,
             data_type: type_name::<D>(),
             shared: Arc::clone(&ctx.shared),
+            children: RefCell::new(Vec::new()),
         }
     }
 
@@ -76,6 +112,23 @@ impl Drop for CurrentGuard {
 
 fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
     CURRENT.with(|current| f(current.borrow().as_ref()))
+}
+
+/// Records a worker spawned from the calling worker's thread (nothing off a worker).
+pub(crate) fn adopt_child(thread_id: u64, shared: &Arc<Shared>) {
+    with_current(|current| {
+        if let Some(current) = current {
+            current
+                .children
+                .borrow_mut()
+                .push((thread_id, Arc::clone(shared)));
+        }
+    });
+}
+
+/// The workers the calling worker's thread spawned, taken out of its context.
+pub(crate) fn take_children() -> Vec<(u64, Arc<Shared>)> {
+    with_current(|current| current.map_or_else(Vec::new, |current| current.children.take()))
 }
 
 /// True unless the calling thread runs a [`Worker`](crate::Worker). Node's

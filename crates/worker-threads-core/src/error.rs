@@ -40,6 +40,16 @@ pub enum WorkerError {
     /// The entry returned an error.
     #[error("worker failed: {0}")]
     Failed(#[source] Arc<dyn Error + Send + Sync>),
+    /// A worker this worker spawned ended with an error that nothing looked at (its
+    /// handle was dropped, or never asked for its outcome, before this worker ended):
+    /// Node's unhandled `'error'` event of a nested worker, which ends its parent.
+    #[error("unhandled error of worker {thread_id}, spawned by this worker: {error}")]
+    UnhandledChild {
+        /// The child worker's id.
+        thread_id: u64,
+        /// The child's own error.
+        error: Box<WorkerError>,
+    },
 }
 
 impl WorkerError {
@@ -52,7 +62,7 @@ impl WorkerError {
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             Self::Panicked { message, .. } => Some(message),
-            Self::Failed(_) => None,
+            Self::Failed(_) | Self::UnhandledChild { .. } => None,
         }
     }
 }
@@ -66,6 +76,11 @@ impl fmt::Debug for WorkerError {
                 .field("location", location)
                 .finish(),
             Self::Failed(err) => f.debug_tuple("Failed").field(&err.to_string()).finish(),
+            Self::UnhandledChild { thread_id, error } => f
+                .debug_struct("UnhandledChild")
+                .field("thread_id", thread_id)
+                .field("error", error)
+                .finish(),
         }
     }
 }

@@ -16,7 +16,7 @@ use worker_threads_channel::{
 
 use futures_core::Stream;
 
-use crate::context::{Current, Shared, WorkerContext};
+use crate::context::{Current, Shared, WorkerContext, adopt_child, take_children};
 use crate::error::{SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
 use crate::options::WorkerOptions;
@@ -49,6 +49,17 @@ pub(crate) enum Lifecycle {
 /// Dropping the handle closes the parent port (the worker's receives then report
 /// `Closed` after draining what was posted) and detaches the thread: it is not joined and
 /// its exit is not observed. [`join`](Worker::join) to wait for it.
+///
+/// # Errors nobody looked at
+///
+/// A worker's error is *handled* once its handle returned its outcome ([`join`](Worker::join),
+/// or [`events`](Worker::events) / the stream reaching `Error`/`Exit`). An error that was
+/// not handled when the handle is dropped is logged once (`tracing::error!`). On a worker's
+/// own thread it does more, as an unhandled `'error'` event does in Node: when the
+/// spawning worker ends, the first unhandled error of a child that had already ended
+/// becomes its own error ([`WorkerError::UnhandledChild`], exit code 1; its own panic,
+/// error, `exit` or termination comes first), and the children still running are
+/// terminated.
 ///
 /// # Examples
 ///
@@ -128,6 +139,7 @@ impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
         let thread_id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let shared = Arc::new(Shared::default());
+        adopt_child(thread_id, &shared);
         let ctx = WorkerContext::new(
             port2,
             options.data,
@@ -183,13 +195,37 @@ fn run<D, In, Out, F, R>(
         Ok(value) => Outcome::from_return(value),
         Err(payload) => Outcome::from_unwind(payload),
     };
+    let children = take_children();
     drop(guard);
     if let Some(&code) = shared.exit_code.get() {
         // The first `exit` wins over whatever the entry did after catching its unwind.
         outcome = Outcome { code, error: None };
     } else if shared.termination.is_terminated() {
         outcome.code = 1;
+    } else if outcome.error.is_none() {
+        // A child's error that nothing looked at ends this worker, as an unhandled
+        // `'error'` event ends a Node worker.
+        let unhandled = children
+            .iter()
+            .find_map(|(id, child)| child.unhandled_error().map(|error| (*id, error)));
+        if let Some((thread_id, error)) = unhandled {
+            outcome = Outcome {
+                code: 1,
+                error: Some(WorkerError::UnhandledChild {
+                    thread_id,
+                    error: Box::new(error),
+                }),
+            };
+        }
     }
+    // Children still running are terminated with their parent, as in Node.
+    for (_, child) in &children {
+        if child.ended.get().is_none() {
+            child.termination.terminate();
+        }
+    }
+    let _ = shared.ended.set(outcome.error.clone());
+    shared.report_if_unhandled(thread_id);
     match &outcome.error {
         Some(error) => tracing::debug!(%error, code = outcome.code, "worker failed"),
         None => tracing::debug!(code = outcome.code, "worker exited"),
@@ -343,6 +379,7 @@ impl<In, Out> Worker<In, Out> {
 
     /// Receives lifecycle reports until `Exit`, and keeps the outcome.
     pub(crate) fn wait_outcome(&self) -> &Outcome {
+        self.shared.observed.store(true, Ordering::Release);
         if let Some(outcome) = self.outcome.get() {
             return outcome;
         }
@@ -358,6 +395,7 @@ impl<In, Out> Worker<In, Out> {
 
     /// The poll form of [`wait_outcome`](Self::wait_outcome), for the event stream.
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        self.shared.observed.store(true, Ordering::Release);
         if let Some(outcome) = self.outcome.get() {
             return Poll::Ready(outcome.clone());
         }
@@ -506,6 +544,15 @@ impl<In, Out> Stream for Worker<In, Out> {
                 Stage::Done => return Poll::Ready(None),
             }
         }
+    }
+}
+
+impl<In, Out> Drop for Worker<In, Out> {
+    fn drop(&mut self) {
+        // Nothing can look at the outcome any more: an error it already has, or gets, is
+        // logged once (and, on a worker's thread, becomes that worker's error when it ends).
+        self.shared.handle_gone.store(true, Ordering::Release);
+        self.shared.report_if_unhandled(self.thread_id);
     }
 }
 
