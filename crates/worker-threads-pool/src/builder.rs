@@ -63,7 +63,10 @@ impl fmt::Debug for PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// Threads kept even when idle. Default: `max_threads` (no shrinking).
+    /// Threads kept even when idle. Default: `max_threads` (no shrinking). Given alone,
+    /// above the default maximum, it raises the maximum to itself (as piscina's
+    /// `minThreads` does); above an explicit [`max_threads`](Self::max_threads) it is a
+    /// build error.
     pub fn min_threads(mut self, n: usize) -> Self {
         self.min_threads = Some(n);
         self
@@ -109,9 +112,13 @@ impl PoolBuilder {
     }
 
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
-        let max_threads = self
-            .max_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+        let default_max = || std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let max_threads = match (self.max_threads, self.min_threads) {
+            (Some(max), _) => max,
+            // As piscina: a minimum alone raises the default maximum to it.
+            (None, Some(min)) => default_max().max(min),
+            (None, None) => default_max(),
+        };
         if max_threads == 0 {
             return Err(BuildError::no_threads());
         }

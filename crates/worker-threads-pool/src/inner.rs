@@ -31,7 +31,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::Instant;
@@ -157,6 +157,8 @@ pub(crate) struct Inner<T, R> {
     pub(crate) stats: Stats,
     on_event: Option<EventHook>,
     next_id: AtomicU64,
+    /// Raised by `destroy`: running tasks see `is_cancelled()` and resolve `Cancelled`.
+    pub(crate) destroyed: Arc<AtomicBool>,
     spawner: Box<Spawner<T, R>>,
     inline: Box<InlineRunner<T, R>>,
     /// This pool as its handles see it, made once (a handle clones it: one atomic add).
@@ -411,6 +413,7 @@ impl<T, R> Inner<T, R> {
         let mut state = self.lock();
         let cancelled: Vec<Job<T, R>> = if destroy {
             state.phase = Phase::Destroyed;
+            self.destroyed.store(true, Ordering::Release);
             let jobs = state.queue.drain(..).collect();
             self.popped(&mut state);
             jobs
@@ -470,6 +473,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             stats: Stats::new(),
             on_event,
             next_id: AtomicU64::new(0),
+            destroyed: Arc::new(AtomicBool::new(false)),
             spawner,
             inline,
             hooks: weak.clone() as Weak<dyn PoolHooks>,

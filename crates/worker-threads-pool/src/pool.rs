@@ -205,8 +205,11 @@ impl<T, R> Pool<T, R> {
         self.inner.shut_down(false);
     }
 
-    /// Stops accepting tasks, resolves every queued task `Cancelled`, and waits for the
-    /// running ones. piscina's `destroy()`, except that no thread is killed.
+    /// Stops accepting tasks, resolves every queued task `Cancelled`, cancels every
+    /// running one (it sees [`is_cancelled`](crate::is_cancelled) turn true, and resolves
+    /// `Cancelled` whatever it returns), and waits for the threads to end. piscina's
+    /// `destroy()`, except that no thread is killed: a task that never looks at
+    /// `is_cancelled()` is waited for until it returns.
     pub fn destroy(&self) {
         self.inner.shut_down(true);
     }

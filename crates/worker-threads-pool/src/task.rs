@@ -111,7 +111,7 @@ impl<R> Slot<R> {
     }
 
     /// Marks the task cancelled; true if it had not resolved (it will resolve `Cancelled`).
-    fn cancel(&self) -> bool {
+    pub(crate) fn cancel(&self) -> bool {
         let mut state = self.lock();
         if state.resolved {
             return false;
@@ -166,6 +166,13 @@ impl<R> CancelFlag for Slot<R> {
 
 thread_local! {
     static RUNNING: RefCell<Option<Arc<dyn CancelFlag>>> = const { RefCell::new(None) };
+    /// On a pool thread, the pool's "destroyed" flag: `destroy` cancels every running task.
+    static POOL_DESTROYED: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Makes `destroyed` the calling pool thread's pool flag (once, as the thread starts).
+pub(crate) fn set_pool_destroyed_flag(destroyed: Arc<AtomicBool>) {
+    POOL_DESTROYED.with(|flag| *flag.borrow_mut() = Some(destroyed));
 }
 
 /// Runs `f` with `slot` as the calling thread's running task (for [`is_cancelled`]).
@@ -205,12 +212,18 @@ pub(crate) fn running<R: 'static, T>(slot: &Arc<Slot<R>>, f: impl FnOnce() -> T)
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn is_cancelled() -> bool {
-    RUNNING.with(|running| {
-        running
-            .borrow()
+    let destroyed = POOL_DESTROYED.with(|flag| {
+        flag.borrow()
             .as_ref()
-            .is_some_and(|slot| slot.is_cancelled())
-    })
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    });
+    destroyed
+        || RUNNING.with(|running| {
+            running
+                .borrow()
+                .as_ref()
+                .is_some_and(|slot| slot.is_cancelled())
+        })
 }
 
 /// The handle of an accepted task: [`join`](TaskHandle::join) blocks for its result,

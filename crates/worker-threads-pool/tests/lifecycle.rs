@@ -192,9 +192,10 @@ fn close_finishes_what_was_accepted_destroy_cancels_the_queue() {
         closer.join().unwrap();
         let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         if destroy {
-            assert_eq!(results[0], Ok(0), "the running task finishes");
-            assert!(results[1..].iter().all(|r| *r == Err(TaskError::Cancelled)));
-            assert_eq!(pool.cancelled(), 4);
+            // The running task was cancelled too: it resolves Cancelled whatever it
+            // returned (its thread is still waited for, since it cannot be killed).
+            assert!(results.iter().all(|r| *r == Err(TaskError::Cancelled)));
+            assert_eq!((pool.cancelled(), pool.completed()), (5, 0));
         } else {
             assert_eq!(results, (0..5).map(Ok).collect::<Vec<_>>());
         }
@@ -329,4 +330,30 @@ fn events_report_drain_needs_drain_and_workers() {
     let drains = events.iter().filter(|e| **e == PoolEvent::Drain).count();
     assert_eq!(needs, 2, "{events:?}");
     assert_eq!(drains, 2, "{events:?}");
+}
+
+#[test]
+fn destroy_cancels_running_tasks_that_look_and_returns() {
+    // Two tasks that run until cancelled: destroy must not hang on them, and both
+    // resolve Cancelled (counted once each).
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let pool = Pool::builder()
+        .max_threads(2)
+        .build(move |n: u32| {
+            started_tx.send(()).unwrap();
+            while !worker_threads_pool::is_cancelled() {
+                std::hint::spin_loop();
+            }
+            n
+        })
+        .unwrap();
+    let a = pool.run(1).unwrap();
+    let b = pool.run(2).unwrap();
+    started.recv().unwrap();
+    started.recv().unwrap();
+    pool.destroy();
+    assert_eq!(a.join(), Err(TaskError::Cancelled));
+    assert_eq!(b.join(), Err(TaskError::Cancelled));
+    assert_eq!((pool.completed(), pool.cancelled()), (0, 2));
+    assert_eq!(pool.threads(), 0);
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::stats::ThreadStats;
-use crate::task::{Slot, running};
+use crate::task::{Slot, running, set_pool_destroyed_flag};
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// The body of a worker thread: `init` once, then jobs until told to stop.
@@ -24,6 +24,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         handler: &Handler<S, T, R>,
     ) {
         WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
+        set_pool_destroyed_flag(Arc::clone(&self.destroyed));
         self.lock().starting -= 1;
         let thread_stats = self.stats.for_thread();
         let mut state = match panic::catch_unwind(AssertUnwindSafe(init)) {
@@ -91,6 +92,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         let result =
             panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || handler(state, task))));
         self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
+        self.cancel_if_destroyed(&slot);
         match result {
             Ok(value) => {
                 resolve_one(&self.stats, &slot, Ok(value));
@@ -147,6 +149,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             }));
         }
         self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
+        self.cancel_if_destroyed(slot);
         resolve_chunk(&self.stats, slot, results);
         healthy
     }
@@ -184,6 +187,14 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         drop(state);
         if let Some(spawned) = spawned {
             self.report_spawn(spawned);
+        }
+    }
+
+    /// A task that was running when the pool was destroyed resolves `Cancelled`, whatever
+    /// it returned: `destroy` cancels every running task (they saw `is_cancelled()`).
+    fn cancel_if_destroyed<X>(&self, slot: &Slot<X>) {
+        if self.destroyed.load(Ordering::Acquire) {
+            slot.cancel();
         }
     }
 }
