@@ -32,6 +32,7 @@ pub struct PoolBuilder {
     pub(crate) max_queue: MaxQueue,
     pub(crate) name: String,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) task_timeout: Option<Duration>,
     pub(crate) on_event: Option<EventHook>,
 }
 
@@ -44,6 +45,7 @@ impl Default for PoolBuilder {
             max_queue: MaxQueue::Auto,
             name: "pool".into(),
             stack_size: None,
+            task_timeout: None,
             on_event: None,
         }
     }
@@ -98,6 +100,18 @@ impl PoolBuilder {
         self
     }
 
+    /// A deadline for every task submitted with [`run`](crate::Pool::run),
+    /// [`run_wait`](crate::Pool::run_wait) or [`run_async`](crate::Pool::run_async): its
+    /// handle resolves [`TaskError::TimedOut`](crate::TaskError::TimedOut) once `timeout`
+    /// has passed since it was accepted (piscina users pass `AbortSignal.timeout(ms)`).
+    /// A queued task leaves the queue then; a running one sees
+    /// [`is_cancelled`](crate::is_cancelled) and its thread stays busy until it returns
+    /// (a thread cannot be killed). `map` items have no deadline. Default: none.
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
     /// Each thread's stack size in bytes. Default: Rust's.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
@@ -139,6 +153,7 @@ impl PoolBuilder {
             max_queue,
             name: self.name.clone(),
             stack_size: self.stack_size,
+            task_timeout: self.task_timeout,
         })
     }
 

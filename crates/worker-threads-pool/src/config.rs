@@ -17,4 +17,6 @@ pub(crate) struct Config {
     pub(crate) max_queue: Option<usize>,
     pub(crate) name: String,
     pub(crate) stack_size: Option<usize>,
+    /// The deadline of every task submitted with `run`, `run_wait` or `run_async`.
+    pub(crate) task_timeout: Option<Duration>,
 }

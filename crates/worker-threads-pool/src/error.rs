@@ -50,6 +50,12 @@ pub enum TaskError {
     /// The task was cancelled (by its handle, or by `destroy`) before it gave a value.
     #[error("the task was cancelled")]
     Cancelled,
+    /// The task's deadline ([`Pool::run_with_deadline`](crate::Pool::run_with_deadline),
+    /// [`PoolBuilder::task_timeout`](crate::PoolBuilder::task_timeout)) passed before it
+    /// gave a value. A running task sees [`is_cancelled`](crate::is_cancelled) turn true;
+    /// its thread stays busy until it returns (a thread cannot be killed).
+    #[error("the task's deadline passed")]
+    TimedOut,
 }
 
 /// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).

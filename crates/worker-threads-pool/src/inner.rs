@@ -105,7 +105,7 @@ fn resolve_chunk<R>(stats: &Stats, slot: &ChunkSlot<R>, results: Vec<Result<R, T
     let panicked = results.iter().filter(|result| result.is_err()).count() as u64;
     slot.resolve(Ok(results), |resolved| match resolved {
         Resolved::Cancelled => stats.count(Resolved::Cancelled, items),
-        Resolved::Value | Resolved::Panicked => {
+        Resolved::Value | Resolved::Panicked | Resolved::TimedOut => {
             stats.count(Resolved::Value, items - panicked);
             stats.count(Resolved::Panicked, panicked);
         }
@@ -159,6 +159,8 @@ pub(crate) struct Inner<T, R> {
     next_id: AtomicU64,
     /// Raised by `destroy`: running tasks see `is_cancelled()` and resolve `Cancelled`.
     pub(crate) destroyed: Arc<AtomicBool>,
+    /// Tasks' deadlines and their keeper thread's condvar (`inner/deadline.rs`).
+    deadlines: Arc<deadline::Keeper<R>>,
     spawner: Box<Spawner<T, R>>,
     inline: Box<InlineRunner<T, R>>,
     /// This pool as its handles see it, made once (a handle clones it: one atomic add).
@@ -440,6 +442,8 @@ impl<T, R> Inner<T, R> {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        drop(state);
+        self.deadlines.close();
     }
 }
 
@@ -474,6 +478,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             on_event,
             next_id: AtomicU64::new(0),
             destroyed: Arc::new(AtomicBool::new(false)),
+            deadlines: Arc::default(),
             spawner,
             inline,
             hooks: weak.clone() as Weak<dyn PoolHooks>,
@@ -549,7 +554,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 let mut state = self.lock();
                 let registered = self.listen_shrunk(&mut state);
                 match self.try_enqueue(state, task)? {
-                    Ok(handle) => return Ok(handle),
+                    Ok(handle) => {
+                        drop(registered);
+                        let deadline = self.default_deadline();
+                        return Ok(self.with_deadline(handle, deadline));
+                    }
                     Err(back) => {
                         task = back;
                         registered
@@ -566,12 +575,44 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         task: T,
         on_full: OnFull,
     ) -> Result<TaskHandle<R>, RunError<T>> {
-        self.submit_work(
+        let deadline = self.default_deadline();
+        self.submit_until(task, on_full, deadline)
+    }
+
+    /// Submits `task` with a deadline (`None`: none).
+    pub(crate) fn submit_until(
+        self: &Arc<Self>,
+        task: T,
+        on_full: OnFull,
+        deadline: Option<Instant>,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        let handle = self.submit_work(
             task,
             on_full,
             |task, slot| Work::One { task, slot },
             |inner, task, slot| inner.run_inline(task, slot),
-        )
+        )?;
+        Ok(self.with_deadline(handle, deadline))
+    }
+
+    /// The deadline `task_timeout` gives a task accepted now.
+    fn default_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.task_timeout?;
+        Instant::now().checked_add(timeout)
+    }
+
+    /// Registers `handle`'s deadline, if it has one and has not resolved yet.
+    fn with_deadline(
+        self: &Arc<Self>,
+        handle: TaskHandle<R>,
+        at: Option<Instant>,
+    ) -> TaskHandle<R> {
+        if let Some(at) = at {
+            if !handle.is_finished() {
+                self.set_deadline(handle.id(), handle.slot(), at);
+            }
+        }
+        handle
     }
 
     /// Accepts a chunk of `map`'s items as one job, waiting for room.
@@ -738,6 +779,13 @@ impl<T, R> Drop for AsyncWaiter<'_, T, R> {
     }
 }
 
+impl<T, R> Drop for Inner<T, R> {
+    fn drop(&mut self) {
+        // The keeper thread holds only the deadlines: tell it the pool is gone.
+        self.deadlines.close();
+    }
+}
+
 impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
     fn cancel_queued(&self, id: u64) -> bool {
         let Some(job) = self.take_queued(id) else {
@@ -768,6 +816,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
+mod deadline;
 #[cfg(test)]
 mod tests;
 mod worker;

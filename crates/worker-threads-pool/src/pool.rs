@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError};
@@ -82,6 +83,42 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// ```
     pub fn run(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
         self.inner.submit(task, OnFull::Refuse)
+    }
+
+    /// Submits `task` if the queue has room, with a deadline: its handle resolves
+    /// [`TaskError::TimedOut`](crate::TaskError::TimedOut) at `deadline` unless it
+    /// resolved before (piscina users pass `AbortSignal.timeout(ms)`). A queued task
+    /// leaves the queue then; a running one sees [`is_cancelled`](crate::is_cancelled)
+    /// turn true, and its thread stays busy until it returns (a thread cannot be killed).
+    /// Counted in [`timed_out`](Self::timed_out).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use worker_threads_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().max_threads(1).build(|(): ()| {
+    ///     while !worker_threads_pool::is_cancelled() {
+    ///         std::hint::spin_loop();
+    ///     }
+    /// })?;
+    /// let task = pool.run_with_deadline((), Instant::now() + Duration::from_millis(20))?;
+    /// assert_eq!(task.join(), Err(TaskError::TimedOut));
+    /// assert_eq!(pool.timed_out(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_with_deadline(
+        &self,
+        task: T,
+        deadline: Instant,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        self.inner
+            .submit_until(task, OnFull::Refuse, Some(deadline))
     }
 
     /// Submits `task`, waiting for room in the queue: back-pressure the easy way. On one of
@@ -164,9 +201,10 @@ impl<T, R> Pool<T, R> {
     }
 
     /// Tasks that resolved with the handler's value (piscina's `completed`). A task the
-    /// pool accepted is counted once, as exactly one of `completed`, [`panicked`](Self::panicked)
-    /// or [`cancelled`](Self::cancelled), by the time its handle resolves: once every
-    /// handle has resolved, the three add up to the tasks accepted.
+    /// pool accepted is counted once, as exactly one of `completed`, [`panicked`](Self::panicked),
+    /// [`cancelled`](Self::cancelled) or [`timed_out`](Self::timed_out), by the time its
+    /// handle resolves: once every handle has resolved, the four add up to the tasks
+    /// accepted.
     pub fn completed(&self) -> u64 {
         self.inner.stats.completed.load(Ordering::Relaxed)
     }
@@ -174,6 +212,11 @@ impl<T, R> Pool<T, R> {
     /// Tasks whose handler panicked.
     pub fn panicked(&self) -> u64 {
         self.inner.stats.panicked.load(Ordering::Relaxed)
+    }
+
+    /// Tasks that resolved [`TimedOut`](crate::TaskError::TimedOut): their deadline passed.
+    pub fn timed_out(&self) -> u64 {
+        self.inner.stats.timed_out.load(Ordering::Relaxed)
     }
 
     /// Tasks that resolved `Cancelled`.

@@ -54,6 +54,7 @@ pub(crate) struct Stats {
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
     pub(crate) run_nanos: AtomicU64,
     threads: Mutex<Vec<Arc<Mutex<ThreadStats>>>>,
 }
@@ -65,6 +66,7 @@ impl Stats {
             completed: AtomicU64::new(0),
             panicked: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
             run_nanos: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         }
@@ -76,6 +78,7 @@ impl Stats {
             Resolved::Value => &self.completed,
             Resolved::Panicked => &self.panicked,
             Resolved::Cancelled => &self.cancelled,
+            Resolved::TimedOut => &self.timed_out,
         };
         counter.fetch_add(items, Ordering::Relaxed);
     }

@@ -30,6 +30,8 @@ pub(crate) enum Resolved {
     Panicked,
     /// Cancelled, by its handle or by `destroy`, before or while it ran.
     Cancelled,
+    /// Its deadline passed first.
+    TimedOut,
 }
 
 struct SlotState<R> {
@@ -97,6 +99,7 @@ impl<R> Slot<R> {
                 Ok(_) => Resolved::Value,
                 Err(TaskError::Panicked(_)) => Resolved::Panicked,
                 Err(TaskError::Cancelled) => Resolved::Cancelled,
+                Err(TaskError::TimedOut) => Resolved::TimedOut,
             });
             state.result = Some(result);
             self.done.store(true, Ordering::Release);
@@ -108,6 +111,31 @@ impl<R> Slot<R> {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// Resolves `TimedOut` (its deadline passed) unless it already resolved, and raises
+    /// the cancelled flag so that the running task sees `is_cancelled()`. True if it
+    /// resolved here.
+    pub(crate) fn expire(&self, count: impl FnOnce(Resolved)) -> bool {
+        let (sleeping, waker) = {
+            let mut state = self.lock();
+            if state.resolved {
+                return false;
+            }
+            state.resolved = true;
+            state.result = Some(Err(TaskError::TimedOut));
+            self.cancelled.store(true, Ordering::Release);
+            count(Resolved::TimedOut);
+            self.done.store(true, Ordering::Release);
+            (state.sleeping, state.waker.take())
+        };
+        if sleeping {
+            self.ready.notify_all();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
     }
 
     /// Marks the task cancelled; true if it had not resolved (it will resolve `Cancelled`).
@@ -240,6 +268,10 @@ pub struct TaskHandle<R> {
 impl<R> TaskHandle<R> {
     pub(crate) fn new(id: u64, slot: Arc<Slot<R>>, pool: Weak<dyn PoolHooks>) -> Self {
         Self { id, slot, pool }
+    }
+
+    pub(crate) fn slot(&self) -> &Arc<Slot<R>> {
+        &self.slot
     }
 
     /// Waits for the task and returns its value. Called on one of the same pool's threads

@@ -179,6 +179,7 @@ impl Tally {
                 self.panicked += 1;
             }
             Err(TaskError::Cancelled) => self.cancelled += 1,
+            Err(TaskError::TimedOut) => panic!("task {n} timed out, with no deadline"),
         }
     }
 

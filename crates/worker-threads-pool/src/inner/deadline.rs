@@ -1,0 +1,169 @@
+//! Deadlines: one keeper thread per pool, started with its first deadline, that resolves
+//! a task `TimedOut` when its deadline passes (and takes it out of the queue if it is
+//! still there). The keeper sleeps on a condvar until the earliest deadline, and ends
+//! when the pool has shut down.
+//!
+//! Exactly once holds as everywhere: `Slot::expire` resolves only a slot that has not
+//! resolved, under the slot's lock, and counts it `timed_out` there; a worker that later
+//! returns a value for it finds it resolved and changes nothing.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Instant;
+
+use super::Inner;
+use crate::task::Slot;
+
+/// One task's deadline.
+pub(crate) struct Deadline<R> {
+    at: Instant,
+    id: u64,
+    slot: Weak<Slot<R>>,
+}
+
+impl<R> PartialEq for Deadline<R> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.id) == (other.at, other.id)
+    }
+}
+
+impl<R> Eq for Deadline<R> {}
+
+impl<R> PartialOrd for Deadline<R> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<R> Ord for Deadline<R> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.id).cmp(&(other.at, other.id))
+    }
+}
+
+/// The pending deadlines, earliest first, and whether the keeper runs.
+struct Deadlines<R> {
+    heap: BinaryHeap<Reverse<Deadline<R>>>,
+    keeper: bool,
+    /// The pool has shut down and its threads are gone (or the pool is dropped): the
+    /// keeper ends.
+    closed: bool,
+}
+
+/// What the keeper thread holds: the deadlines and the condvar it sleeps on. Apart from
+/// the pool, so that a sleeping keeper keeps no pool alive.
+pub(crate) struct Keeper<R> {
+    deadlines: Mutex<Deadlines<R>>,
+    changed: Condvar,
+}
+
+impl<R> Default for Keeper<R> {
+    fn default() -> Self {
+        Self {
+            deadlines: Mutex::new(Deadlines {
+                heap: BinaryHeap::new(),
+                keeper: false,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl<R> Keeper<R> {
+    fn lock(&self) -> MutexGuard<'_, Deadlines<R>> {
+        self.deadlines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the keeper (the pool's threads are gone, or the pool is).
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
+    /// Gives task `id` (whose result lands in `slot`) a deadline, starting the keeper if
+    /// it does not run yet.
+    pub(crate) fn set_deadline(self: &Arc<Self>, id: u64, slot: &Arc<Slot<R>>, at: Instant) {
+        let keeper = &self.deadlines;
+        let mut deadlines = keeper.lock();
+        deadlines.heap.push(Reverse(Deadline {
+            at,
+            id,
+            slot: Arc::downgrade(slot),
+        }));
+        let start = !deadlines.keeper && !deadlines.closed;
+        deadlines.keeper |= start;
+        drop(deadlines);
+        keeper.changed.notify_one();
+        if start {
+            let (pool, keeper) = (Arc::downgrade(self), Arc::clone(keeper));
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-deadlines", self.config.name))
+                .spawn(move || keep_deadlines(&keeper, &pool));
+            if let Err(error) = spawned {
+                // No keeper: deadlines are not enforced; say so rather than fail the task.
+                tracing::error!(%error, "the pool's deadline thread could not start");
+                self.deadlines.lock().keeper = false;
+            }
+        }
+    }
+
+    /// Resolves task `id` `TimedOut` if it has not resolved, and takes it out of the queue.
+    fn expire(&self, id: u64, slot: &Slot<R>) {
+        if slot.expire(|resolved| self.stats.count(resolved, 1)) {
+            tracing::debug!(id, "task timed out");
+            // Still queued: it must not run any more (its slot ignores it anyway).
+            drop(self.take_queued(id));
+        }
+    }
+}
+
+/// The keeper's loop: sleep until the earliest deadline, expire what is due, until the
+/// pool is gone or closed.
+fn keep_deadlines<T: Send + 'static, R: Send + 'static>(
+    keeper: &Keeper<R>,
+    pool: &Weak<Inner<T, R>>,
+) {
+    loop {
+        let mut deadlines = keeper.lock();
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while deadlines.heap.peek().is_some_and(|next| next.0.at <= now) {
+            if let Some(Reverse(deadline)) = deadlines.heap.pop() {
+                due.push(deadline);
+            }
+        }
+        if due.is_empty() {
+            if deadlines.closed {
+                return;
+            }
+            let next = deadlines.heap.peek().map(|next| next.0.at - now);
+            drop(match next {
+                Some(wait) => {
+                    keeper
+                        .changed
+                        .wait_timeout(deadlines, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => keeper
+                    .changed
+                    .wait(deadlines)
+                    .unwrap_or_else(PoisonError::into_inner),
+            });
+            continue;
+        }
+        drop(deadlines);
+        let Some(inner) = pool.upgrade() else { return };
+        for deadline in due {
+            if let Some(slot) = deadline.slot.upgrade() {
+                inner.expire(deadline.id, &slot);
+            }
+        }
+    }
+}

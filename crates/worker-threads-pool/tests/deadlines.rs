@@ -1,0 +1,124 @@
+//! Deadlines: `run_with_deadline` and `task_timeout` resolve a task `TimedOut` at its
+//! deadline, queued or running, exactly once, and the pool serves on.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Gate;
+use worker_threads_pool::{MaxQueue, Pool, TaskError};
+
+#[test]
+fn a_running_task_past_its_deadline_times_out_and_its_thread_serves_on() {
+    let pool = Pool::builder()
+        .max_threads(1)
+        .build(|spin: bool| {
+            while spin && !worker_threads_pool::is_cancelled() {
+                std::hint::spin_loop();
+            }
+            7
+        })
+        .unwrap();
+    let late = pool
+        .run_with_deadline(true, Instant::now() + Duration::from_millis(10))
+        .unwrap();
+    assert_eq!(late.join(), Err(TaskError::TimedOut));
+    // The thread saw is_cancelled() and returned: the next task runs.
+    assert_eq!(pool.run_wait(false).unwrap().join(), Ok(7));
+    assert_eq!((pool.timed_out(), pool.completed()), (1, 1));
+}
+
+#[test]
+fn a_queued_task_past_its_deadline_leaves_the_queue_without_running() {
+    let gate = Gate::default();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::builder()
+        .max_threads(1)
+        .max_queue(MaxQueue::Bounded(4))
+        .build({
+            let (gate, ran) = (gate.clone(), Arc::clone(&ran));
+            move |n: u32| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                gate.wait();
+                n
+            }
+        })
+        .unwrap();
+    let first = pool.run(0).unwrap();
+    common::eventually("the first task runs", || ran.load(Ordering::SeqCst) == 1);
+    let queued = pool
+        .run_with_deadline(1, Instant::now() + Duration::from_millis(10))
+        .unwrap();
+    assert_eq!(queued.join(), Err(TaskError::TimedOut));
+    assert_eq!(pool.queue_size(), 0, "the timed-out task left the queue");
+    gate.open();
+    assert_eq!(first.join(), Ok(0));
+    pool.close();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        1,
+        "the timed-out task never ran"
+    );
+    assert_eq!((pool.timed_out(), pool.completed()), (1, 1));
+}
+
+#[test]
+fn task_timeout_applies_to_run_and_fast_tasks_are_not_timed_out() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .task_timeout(Duration::from_millis(10))
+        .build(|spin: bool| {
+            while spin && !worker_threads_pool::is_cancelled() {
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    let slow = pool.run_wait(true).unwrap();
+    let fast: Vec<_> = (0..100).map(|_| pool.run_wait(false).unwrap()).collect();
+    assert_eq!(slow.join(), Err(TaskError::TimedOut));
+    for handle in fast {
+        assert_eq!(handle.join(), Ok(()));
+    }
+    assert_eq!((pool.timed_out(), pool.completed()), (1, 100));
+}
+
+#[test]
+fn a_deadline_racing_the_end_of_a_task_resolves_it_exactly_once() {
+    // Deadlines from 0 to ~50 us against tasks of about that length: each handle
+    // resolves once, as a value or TimedOut, and the counters say the same. 2,000 tasks.
+    let pool = Pool::builder()
+        .max_threads(2)
+        .build(|n: u64| {
+            let until = Instant::now() + Duration::from_micros(n % 50);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            n
+        })
+        .unwrap();
+    let (mut values, mut timed_out) = (0u64, 0u64);
+    for n in 0..2_000u64 {
+        let deadline = Instant::now() + Duration::from_micros((n * 7) % 60);
+        let handle = loop {
+            match pool.run_with_deadline(n, deadline) {
+                Ok(handle) => break handle,
+                Err(err) => {
+                    assert!(err.is_full());
+                    pool.wait_drain();
+                }
+            }
+        };
+        match handle.join() {
+            Ok(value) => {
+                assert_eq!(value, n);
+                values += 1;
+            }
+            Err(TaskError::TimedOut) => timed_out += 1,
+            Err(other) => panic!("task {n}: {other:?}"),
+        }
+    }
+    assert_eq!(values + timed_out, 2_000);
+    assert_eq!((pool.completed(), pool.timed_out()), (values, timed_out));
+}
