@@ -97,3 +97,96 @@ fn end_of_file_is_none() {
     assert!(b.recv(&mut Vec::new()).unwrap().is_none());
     assert!(matches!(b.send(0, b"x", &[]), Err(IpcError::Closed)));
 }
+
+/// Property tests of the trust boundary: whatever a peer writes, the receiver returns a
+/// frame or an error (never panics), allocates no more than the cap for a body, and a
+/// valid frame arrives as it was sent.
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use rustix::net::SendFlags;
+
+    use super::super::{HEADER, Ipc, RECORD, pair};
+    use crate::error::IpcError;
+    use crate::wire::{self, ToPrimary, ToWorker};
+
+    const CAP: usize = 4 * 1024;
+
+    /// A record a hostile peer might send: random bytes, or a plausible header (a length
+    /// around the cap) followed by random bytes.
+    fn record() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..300),
+            (0u32..(2 * CAP as u32), vec(any::<u8>(), 0..300)).prop_map(|(len, rest)| {
+                let mut record = len.to_le_bytes().to_vec();
+                record.extend(rest);
+                record
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_records_never_panic_nor_allocate_past_the_cap(
+            records in vec(record(), 1..6)
+        ) {
+            let (raw, end) = pair().unwrap();
+            let receiver = Ipc::new(end, CAP);
+            for record in &records {
+                rustix::net::send(&raw, record, SendFlags::NOSIGNAL).unwrap();
+            }
+            drop(raw); // end of file after the records
+            let mut buf = Vec::new();
+            loop {
+                match receiver.recv(&mut buf) {
+                    Ok(Some(frame)) => {
+                        prop_assert!(frame.body.len() < CAP);
+                        prop_assert!(frame.body.capacity() < CAP, "body capacity {}", frame.body.capacity());
+                        prop_assert!(buf.len() <= RECORD);
+                    }
+                    // End of file, or an error: the primary stops reading that peer.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+
+    }
+
+    proptest! {
+        // Frames of up to three records: fewer cases, each moves up to 192 KiB.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn a_valid_frame_round_trips(tag in any::<u8>(), body in vec(any::<u8>(), 0..(3 * RECORD))) {
+            let (a, b) = pair().unwrap();
+            let (sender, receiver) = (Ipc::new(a, 1 << 20), Ipc::new(b, 1 << 20));
+            let frame = std::thread::scope(|scope| {
+                scope.spawn(|| sender.send(tag, &body, &[]).unwrap());
+                receiver.recv(&mut Vec::new()).unwrap().unwrap()
+            });
+            prop_assert_eq!(frame.tag, tag);
+            prop_assert_eq!(frame.body, body);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bodies_never_panic_the_message_layer(body in vec(any::<u8>(), 0..200)) {
+            // Control messages both ways and a user message type: a value or a typed error.
+            let _ = wire::decode::<ToWorker>(&body);
+            let _ = wire::decode::<ToPrimary>(&body);
+            if let Err(error) = wire::decode::<(String, Vec<u64>, Option<bool>)>(&body) {
+                prop_assert!(matches!(error, IpcError::Decode(_)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_constant_is_the_length_prefix() {
+        assert_eq!(HEADER, std::mem::size_of::<u32>());
+    }
+}
