@@ -139,16 +139,11 @@ mod properties {
             }
             drop(raw); // end of file after the records
             let mut buf = Vec::new();
-            loop {
-                match receiver.recv(&mut buf) {
-                    Ok(Some(frame)) => {
-                        prop_assert!(frame.body.len() < CAP);
-                        prop_assert!(frame.body.capacity() < CAP, "body capacity {}", frame.body.capacity());
-                        prop_assert!(buf.len() <= RECORD);
-                    }
-                    // End of file, or an error: the primary stops reading that peer.
-                    Ok(None) | Err(_) => break,
-                }
+            // Until end of file or an error (where the primary stops reading that peer).
+            while let Ok(Some(frame)) = receiver.recv(&mut buf) {
+                prop_assert!(frame.body.len() < CAP);
+                prop_assert!(frame.body.capacity() < CAP, "body capacity {}", frame.body.capacity());
+                prop_assert!(buf.len() <= RECORD);
             }
         }
 
