@@ -349,18 +349,8 @@ where
     type Item = Result<R, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let flight = &mut self.get_mut().flight;
-        loop {
-            if let Some(result) = flight.ready.pop_front() {
-                return Poll::Ready(Some(result));
-            }
-            if flight.poll_progress(cx, |_| Some(0)).is_pending() {
-                return Poll::Pending;
-            }
-            if flight.pending.is_empty() && flight.ready.is_empty() && flight.stash.is_none() {
-                return Poll::Ready(None);
-            }
-        }
+        // The oldest chunk, always: results in submission order.
+        self.get_mut().flight.poll_next_result(cx, |_| Some(0))
     }
 }
 
@@ -375,27 +365,36 @@ where
     type Item = Result<R, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let flight = &mut self.get_mut().flight;
-        loop {
-            if let Some(result) = flight.ready.pop_front() {
-                return Poll::Ready(Some(result));
-            }
-            let pick = |pending: &VecDeque<Chunk<R>>| {
-                pending
-                    .iter()
-                    .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
-            };
-            if flight.poll_progress(cx, pick).is_pending() {
-                return Poll::Pending;
-            }
-            if flight.pending.is_empty() && flight.ready.is_empty() && flight.stash.is_none() {
-                return Poll::Ready(None);
-            }
-        }
+        // A finished chunk if there is one, else whichever finishes first.
+        self.get_mut().flight.poll_next_result(cx, |pending| {
+            pending
+                .iter()
+                .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
+        })
     }
 }
 
 impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T, R, I> {
+    /// A stream's `poll_next`: the next ready result, making progress with `pick` (see
+    /// [`poll_progress`](Self::poll_progress)) until there is one or nothing is left.
+    fn poll_next_result(
+        &mut self,
+        cx: &mut Context<'_>,
+        pick: impl Fn(&VecDeque<Chunk<R>>) -> Option<usize>,
+    ) -> Poll<Option<Result<R, TaskError>>> {
+        loop {
+            if let Some(result) = self.ready.pop_front() {
+                return Poll::Ready(Some(result));
+            }
+            if self.poll_progress(cx, &pick).is_pending() {
+                return Poll::Pending;
+            }
+            if self.pending.is_empty() && self.ready.is_empty() && self.stash.is_none() {
+                return Poll::Ready(None);
+            }
+        }
+    }
+
     /// One step of a stream: submit what fits, then poll the chunk `pick` chooses (or, if
     /// it chooses none, every chunk in flight until one resolves). Ready when `ready` got
     /// results, or when there is nothing left in flight and nothing left to submit.

@@ -105,6 +105,11 @@ impl<R> Slot<R> {
             self.done.store(true, Ordering::Release);
             (state.sleeping, state.waker.take())
         };
+        self.wake(sleeping, waker);
+    }
+
+    /// Wakes whoever waits for the result: a sleeping `join`, a polled future.
+    fn wake(&self, sleeping: bool, waker: Option<Waker>) {
         if sleeping {
             self.ready.notify_all();
         }
@@ -129,12 +134,7 @@ impl<R> Slot<R> {
             self.done.store(true, Ordering::Release);
             (state.sleeping, state.waker.take())
         };
-        if sleeping {
-            self.ready.notify_all();
-        }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.wake(sleeping, waker);
         true
     }
 
