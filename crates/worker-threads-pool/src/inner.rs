@@ -189,8 +189,8 @@ impl<T, R> Inner<T, R> {
             .is_some_and(|max| state.queue.len() >= max)
     }
 
-    pub(crate) fn is_current_worker(self: &Arc<Self>) -> bool {
-        WORKER_OF.with(|worker_of| worker_of.get() == Arc::as_ptr(self) as usize)
+    pub(crate) fn is_current_worker(&self) -> bool {
+        WORKER_OF.with(|worker_of| worker_of.get() == std::ptr::from_ref(self) as usize)
     }
 
     /// Starts a worker thread, counting it, and returns its name (for the caller to report
@@ -300,6 +300,7 @@ impl<T, R> Inner<T, R> {
         state.threads -= 1;
         if state.threads == 0 {
             self.exited.notify_all();
+            self.async_event.notify(usize::MAX);
         }
     }
 
@@ -412,6 +413,13 @@ impl<T, R> Inner<T, R> {
     /// Stops accepting; with `destroy`, resolves every queued task `Cancelled`. Then waits
     /// for the threads to finish, unless called from one of them.
     pub(crate) fn shut_down(self: &Arc<Self>, destroy: bool) {
+        self.begin_shut_down(destroy);
+        self.wait_threads(None);
+    }
+
+    /// Stops accepting; with `destroy`, resolves every queued task `Cancelled` and cancels
+    /// the running ones. Waits for nothing.
+    pub(crate) fn begin_shut_down(&self, destroy: bool) {
         let mut state = self.lock();
         let cancelled: Vec<Job<T, R>> = if destroy {
             state.phase = Phase::Destroyed;
@@ -432,18 +440,52 @@ impl<T, R> Inner<T, R> {
         for job in cancelled {
             job.work.resolve_cancelled(&self.stats);
         }
+    }
+
+    /// Waits until every pool thread has ended, or `deadline` passes (then false). Returns
+    /// at once on one of the pool's own threads (it would wait for itself).
+    pub(crate) fn wait_threads(&self, deadline: Option<Instant>) -> bool {
         if self.is_current_worker() {
-            return;
+            return false;
         }
         let mut state = self.lock();
         while state.threads > 0 {
-            state = self
-                .exited
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = match deadline {
+                None => self
+                    .exited
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    let Some(left) = at.checked_duration_since(Instant::now()) else {
+                        return false;
+                    };
+                    self.exited
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
         drop(state);
         self.deadlines.close();
+        true
+    }
+
+    /// Awaits every pool thread's end, under any executor.
+    pub(crate) async fn threads_ended(&self) {
+        loop {
+            let (listener, waiter) = {
+                let mut state = self.lock();
+                if state.threads == 0 {
+                    drop(state);
+                    self.deadlines.close();
+                    return;
+                }
+                self.listen_shrunk(&mut state)
+            };
+            listener.await;
+            drop(waiter);
+        }
     }
 }
 

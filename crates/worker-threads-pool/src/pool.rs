@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError};
@@ -21,7 +21,8 @@ use crate::task::TaskHandle;
 /// [`map`](Pool::map)): piscina's out-of-memory trap (an unbounded queue that a
 /// fast submission loop fills until the heap is gone) cannot happen by accident.
 ///
-/// Dropping the pool is [`close`](Pool::close): it waits for what was accepted.
+/// Dropping the pool closes it without waiting (see its `Drop`): accepted tasks still run
+/// and resolve; [`close`](Pool::close) waits for them.
 ///
 /// # Examples
 ///
@@ -243,7 +244,8 @@ impl<T, R> Pool<T, R> {
 
 impl<T, R> Pool<T, R> {
     /// Stops accepting tasks, finishes every task already accepted, and waits for the
-    /// threads to end (unless called from one of them). piscina's `close()`.
+    /// threads to end (unless called from one of them). piscina's `close()`. In async
+    /// code, [`close_async`](Self::close_async) waits without blocking the executor.
     pub fn close(&self) {
         self.inner.shut_down(false);
     }
@@ -252,15 +254,52 @@ impl<T, R> Pool<T, R> {
     /// running one (it sees [`is_cancelled`](crate::is_cancelled) turn true, and resolves
     /// `Cancelled` whatever it returns), and waits for the threads to end. piscina's
     /// `destroy()`, except that no thread is killed: a task that never looks at
-    /// `is_cancelled()` is waited for until it returns.
+    /// `is_cancelled()` is waited for until it returns; see
+    /// [`destroy_timeout`](Self::destroy_timeout) for a bound.
     pub fn destroy(&self) {
         self.inner.shut_down(true);
     }
+
+    /// [`destroy`](Self::destroy), waiting at most `timeout` for the threads (piscina's
+    /// `close({ force: true })` as far as threads allow). Returns true if every thread
+    /// ended in time; if not, the pool is destroyed all the same (every task resolved
+    /// `Cancelled`) and the threads still running a task that does not look at
+    /// `is_cancelled()` end when it returns, on their own.
+    pub fn destroy_timeout(&self, timeout: Duration) -> bool {
+        self.inner.begin_shut_down(true);
+        self.inner.wait_threads(Instant::now().checked_add(timeout))
+    }
+
+    /// [`close`](Self::close), awaited under any executor instead of blocking its thread.
+    ///
+    /// # Cancel safety
+    ///
+    /// The pool is closed at the first poll; dropping the future only stops waiting.
+    pub async fn close_async(&self) {
+        self.inner.begin_shut_down(false);
+        self.inner.threads_ended().await;
+    }
+
+    /// [`destroy`](Self::destroy), awaited under any executor instead of blocking its
+    /// thread.
+    ///
+    /// # Cancel safety
+    ///
+    /// The pool is destroyed at the first poll; dropping the future only stops waiting.
+    pub async fn destroy_async(&self) {
+        self.inner.begin_shut_down(true);
+        self.inner.threads_ended().await;
+    }
 }
 
+/// Dropping the pool closes it **without waiting**: no task is accepted any more, every
+/// task already accepted still runs and resolves its handle, and the threads end when the
+/// queue is empty. So a pool dropped inside an async runtime never blocks the executor
+/// thread. Call [`close`](Pool::close) (or `close_async().await`) to wait for the work,
+/// [`destroy`](Pool::destroy) to cancel it.
 impl<T, R> Drop for Pool<T, R> {
     fn drop(&mut self) {
-        self.inner.shut_down(false);
+        self.inner.begin_shut_down(false);
     }
 }
 

@@ -183,6 +183,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         let spawned = (state.phase != Phase::Destroyed).then(|| self.spawn_worker(&mut state));
         if state.threads == 0 {
             self.exited.notify_all();
+            self.async_event.notify(usize::MAX);
         }
         drop(state);
         if let Some(spawned) = spawned {
