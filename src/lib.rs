@@ -47,7 +47,7 @@ pub use worker_threads_core::{
     try_exit, try_parent_port, try_worker_data, worker_data, worker_name,
 };
 pub use worker_threads_pool::{
-    BuildError, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue, Pool,
-    PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle, is_cancelled,
+    BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
+    Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle, is_cancelled,
 };
 pub use worker_threads_shared::{AllocError, Element, SharedArrayBuffer, ViewError, atomics};

@@ -71,6 +71,7 @@ mod events;
 mod inner;
 mod map;
 mod pool;
+mod signal;
 mod stats;
 mod task;
 
@@ -79,5 +80,6 @@ pub use crate::error::{BuildError, RunError, TaskError};
 pub use crate::events::PoolEvent;
 pub use crate::map::{Map, MapStream, MapUnordered, MapUnorderedStream};
 pub use crate::pool::Pool;
+pub use crate::signal::CancelToken;
 pub use crate::stats::Latency;
 pub use crate::task::{TaskHandle, is_cancelled};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError};
 use crate::inner::{Inner, OnFull};
+use crate::signal::CancelToken;
 use crate::stats::Latency;
 use crate::task::TaskHandle;
 
@@ -120,6 +121,25 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     ) -> Result<TaskHandle<R>, RunError<T>> {
         self.inner
             .submit_until(task, OnFull::Refuse, Some(deadline))
+    }
+
+    /// Submits `task` if the queue has room, cancellable by `token` (piscina's `signal`
+    /// option): cancelling the token cancels the task as
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel) would, and a token already
+    /// cancelled means the task never runs (its handle resolves `Cancelled`). See
+    /// [`CancelToken`].
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub fn run_with_token(
+        &self,
+        task: T,
+        token: &CancelToken,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        let handle = self.run(task)?;
+        token.register(handle.canceller());
+        Ok(handle)
     }
 
     /// Submits `task`, waiting for room in the queue: back-pressure the easy way. On one of

@@ -315,6 +315,22 @@ impl<R> TaskHandle<R> {
     }
 }
 
+impl<R: Send + 'static> TaskHandle<R> {
+    /// A canceller for this task that does not keep it or its pool alive (for a
+    /// [`CancelToken`](crate::CancelToken)).
+    pub(crate) fn canceller(&self) -> crate::signal::Canceller {
+        let (id, slot, pool) = (self.id, Arc::downgrade(&self.slot), self.pool.clone());
+        Box::new(move || {
+            let Some(slot) = slot.upgrade() else { return };
+            if slot.cancel() {
+                if let Some(pool) = pool.upgrade() {
+                    pool.cancel_queued(id);
+                }
+            }
+        })
+    }
+}
+
 impl<R> Future for TaskHandle<R> {
     type Output = Result<R, TaskError>;
 
