@@ -113,12 +113,13 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         }
     }
 
-    /// Resolves task `id` `TimedOut` if it has not resolved, and takes it out of the queue.
+    /// Takes task `id` out of the queue if it is still there (it must not run any more),
+    /// then resolves it `TimedOut` if it has not resolved. In that order, so that whoever
+    /// its resolution wakes sees the queue without it.
     fn expire(&self, id: u64, slot: &Slot<R>) {
+        let queued = self.take_queued(id);
         if slot.expire(|resolved| self.stats.count(resolved, 1)) {
-            tracing::debug!(id, "task timed out");
-            // Still queued: it must not run any more (its slot ignores it anyway).
-            drop(self.take_queued(id));
+            tracing::debug!(id, queued = queued.is_some(), "task timed out");
         }
     }
 }
