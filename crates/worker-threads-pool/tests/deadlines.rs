@@ -64,24 +64,44 @@ fn a_queued_task_past_its_deadline_leaves_the_queue_without_running() {
     assert_eq!((pool.timed_out(), pool.completed()), (1, 1));
 }
 
-#[test]
-fn task_timeout_applies_to_run_and_fast_tasks_are_not_timed_out() {
+#[tokio::test(flavor = "current_thread")]
+async fn task_timeout_applies_to_run_run_wait_and_run_async() {
+    // Tasks that can only end by being cancelled: each resolves TimedOut, however slow
+    // the machine is.
     let pool = Pool::builder()
         .max_threads(2)
+        .max_queue(MaxQueue::Bounded(4))
         .task_timeout(Duration::from_millis(10))
-        .build(|spin: bool| {
-            while spin && !worker_threads_pool::is_cancelled() {
+        .build(|(): ()| {
+            while !worker_threads_pool::is_cancelled() {
                 std::hint::spin_loop();
             }
         })
         .unwrap();
-    let slow = pool.run_wait(true).unwrap();
-    let fast: Vec<_> = (0..100).map(|_| pool.run_wait(false).unwrap()).collect();
-    assert_eq!(slow.join(), Err(TaskError::TimedOut));
-    for handle in fast {
-        assert_eq!(handle.join(), Ok(()));
+    let handles = vec![
+        pool.run(()).unwrap(),
+        pool.run_wait(()).unwrap(),
+        pool.run_async(()).await.unwrap(),
+    ];
+    for handle in handles {
+        assert_eq!(handle.await, Err(TaskError::TimedOut));
     }
-    assert_eq!((pool.timed_out(), pool.completed()), (1, 100));
+    assert_eq!(pool.timed_out(), 3);
+}
+
+#[test]
+fn a_task_that_finishes_in_time_is_never_counted_timed_out() {
+    // A timeout no task here comes near (a bound against hangs, not a threshold).
+    let pool = Pool::builder()
+        .max_threads(2)
+        .task_timeout(Duration::from_secs(60))
+        .build(|n: u32| n * 2)
+        .unwrap();
+    let handles: Vec<_> = (0..100).map(|n| pool.run_wait(n).unwrap()).collect();
+    for (n, handle) in (0..).zip(handles) {
+        assert_eq!(handle.join(), Ok(n * 2));
+    }
+    assert_eq!((pool.timed_out(), pool.completed()), (0, 100));
 }
 
 #[test]
