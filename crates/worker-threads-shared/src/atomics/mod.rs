@@ -177,6 +177,12 @@ pub fn notify64(cell: &AtomicI64, count: u32) -> usize {
 /// The [`ViewError`] of viewing `buffer` as `i32`s; [`ViewError::OutOfBounds`] for an
 /// index past the end.
 ///
+/// # Cancel safety
+///
+/// Dropping the future loses nothing (a wait has no value to lose), but the helper thread
+/// it started waits on until a notify or the timeout; a notify it consumes still counts
+/// in [`notify`]'s return value, as a woken waiter.
+///
 /// # Examples
 ///
 /// ```
