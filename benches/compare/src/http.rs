@@ -29,7 +29,7 @@ fn example() -> Result<PathBuf, String> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = profile.file_name().is_some_and(|name| name == "release");
         let mut build = Command::new(cargo);
-        build.args(["build", "--example", "cluster_http"]);
+        build.args(["build", "--example", "cluster_http", "--features", "tokio"]);
         if release {
             build.arg("--release");
         }
