@@ -83,6 +83,8 @@ pub(crate) struct Config {
     pub(crate) restart: Restart,
     pub(crate) args: Option<Vec<OsString>>,
     pub(crate) max_frame: usize,
+    /// How long a frame's later records may take once its first arrived.
+    pub(crate) frame_timeout: Duration,
     /// Workers' stdout goes to /dev/null (under a test harness, its report is noise).
     pub(crate) discard_stdout: bool,
 }
@@ -114,6 +116,7 @@ impl<T> Default for ClusterBuilder<T> {
                 restart: Restart::default(),
                 args: None,
                 max_frame: 64 << 20,
+                frame_timeout: Duration::from_secs(10),
                 discard_stdout: false,
             },
             _message: PhantomData,
@@ -175,6 +178,15 @@ where
     /// frame is refused before anything is allocated for it.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.config.max_frame = bytes.max(1);
+        self
+    }
+
+    /// How long the rest of a frame may take once its first record arrived (10 s by
+    /// default). A worker that sends part of a frame and stops is cut off when it passes,
+    /// as for a malformed frame (`Event::Error`, then a kill), instead of holding the
+    /// primary's reader for that worker forever.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.config.frame_timeout = timeout;
         self
     }
 

@@ -25,6 +25,10 @@ pub enum IpcError {
     /// A frame that does not follow the wire format.
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
+    /// The rest of a frame did not come within the frame timeout
+    /// (`ClusterBuilder::frame_timeout`): the peer stopped mid-frame.
+    #[error("the rest of a frame did not come in time")]
+    Stalled,
     /// A frame whose body is not a valid postcard encoding of the expected type.
     #[error("undecodable frame: {0}")]
     Decode(String),

@@ -22,6 +22,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::{
@@ -51,6 +52,8 @@ pub(crate) struct Ipc {
     fd: OwnedFd,
     send_lock: Mutex<()>,
     max_frame: usize,
+    /// How long a frame's continuation records may take (`None`: as long as they take).
+    frame_timeout: Option<Duration>,
 }
 
 /// A connected pair: the primary keeps the first, the worker inherits the second.
@@ -76,6 +79,34 @@ impl Ipc {
             fd,
             send_lock: Mutex::new(()),
             max_frame,
+            frame_timeout: None,
+        }
+    }
+
+    /// Bounds the wait for the rest of a frame once its first record arrived: past it,
+    /// `recv` fails with [`IpcError::Stalled`] (a peer that stops mid-frame).
+    pub(crate) fn with_frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = Some(timeout);
+        self
+    }
+
+    /// Waits until the next record is readable, for at most the frame timeout.
+    fn await_continuation(&self) -> Result<(), IpcError> {
+        let Some(timeout) = self.frame_timeout else {
+            return Ok(());
+        };
+        let timeout =
+            rustix::event::Timespec::try_from(timeout).unwrap_or(rustix::event::Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            });
+        let mut fds = [rustix::event::PollFd::new(
+            &self.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        match retry(|| rustix::event::poll(&mut fds, Some(&timeout)))? {
+            0 => Err(IpcError::Stalled),
+            _ => Ok(()),
         }
     }
 
@@ -177,6 +208,7 @@ impl Ipc {
         body.extend_from_slice(head);
         while body.len() < len - 1 {
             let want = (len - 1 - body.len()).min(RECORD);
+            self.await_continuation()?;
             let mut none = RecvAncillaryBuffer::default();
             let msg = retry(|| {
                 rustix::net::recvmsg(

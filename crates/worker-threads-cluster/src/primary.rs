@@ -538,7 +538,9 @@ where
         let inner = Arc::new(WorkerInner {
             id,
             pid,
-            ipc: Arc::new(Ipc::new(ours, this.config.max_frame)),
+            ipc: Arc::new(
+                Ipc::new(ours, this.config.max_frame).with_frame_timeout(this.config.frame_timeout),
+            ),
             pidfd,
             env,
             crashes,

@@ -118,3 +118,42 @@ fn a_worker_that_sends_garbage_is_cut_off_and_the_others_serve_on() {
         }
     }
 }
+
+#[test]
+fn a_worker_that_stops_mid_frame_is_cut_off_after_the_frame_timeout() {
+    if worker_threads_cluster::is_worker() {
+        // The first record of a two-record frame, written straight to the channel, and
+        // then nothing: the primary's reader must not wait for the rest forever.
+        let marker = std::env::var("WORKER_THREADS_CLUSTER_WORKER").unwrap();
+        let fd: i32 = marker.split(',').nth(1).unwrap().parse().unwrap();
+        // SAFETY: the marker names this process's channel descriptor, which the cluster
+        // runtime (started by `is_worker` above) owns and keeps open for the process's life.
+        let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let len = 100_000u32; // tag + body, more than one 64 KiB record
+        let mut record = len.to_le_bytes().to_vec();
+        record.push(1); // a message tag
+        record.extend(std::iter::repeat_n(0u8, 65_536 - record.len()));
+        rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
+        loop {
+            std::thread::park();
+        }
+    }
+    let cluster = Cluster::<Msg>::builder()
+        .frame_timeout(std::time::Duration::from_millis(100))
+        .test_harness("a_worker_that_stops_mid_frame_is_cut_off_after_the_frame_timeout")
+        .build();
+    let stalled = cluster.fork().unwrap();
+    let error = until(&cluster, |e| match e {
+        Event::Error { worker, error } if worker == stalled.id() => Some(error),
+        _ => None,
+    });
+    assert!(
+        matches!(error, worker_threads_cluster::IpcError::Stalled),
+        "{error}"
+    );
+    let signal = until(&cluster, |e| match e {
+        Event::Exit { worker, signal, .. } if worker == stalled.id() => Some(signal),
+        _ => None,
+    });
+    assert_eq!(signal, Some(worker_threads_cluster::Signal::KILL));
+}
