@@ -51,6 +51,25 @@ struct Deadlines<R> {
     closed: bool,
 }
 
+/// Below this many deadlines the heap is never pruned.
+const PRUNE_FROM: usize = 1024;
+
+impl<R> Deadlines<R> {
+    /// Drops the deadlines of tasks that already resolved, whenever the heap reaches a
+    /// power of two from [`PRUNE_FROM`] on: amortised O(1) per deadline, and the heap stays
+    /// within twice the unresolved tasks (or `PRUNE_FROM`). Without it, a long
+    /// `task_timeout` on a busy pool kept one entry per task for the whole timeout
+    /// (a minute at a million tasks a second is sixty million entries).
+    fn prune(&mut self) {
+        let len = self.heap.len();
+        if len >= PRUNE_FROM && len.is_power_of_two() {
+            self.heap.retain(|Reverse(deadline)| {
+                deadline.slot.upgrade().is_some_and(|slot| !slot.is_done())
+            });
+        }
+    }
+}
+
 /// What the keeper thread holds: the deadlines and the condvar it sleeps on. Apart from
 /// the pool, so that a sleeping keeper keeps no pool alive.
 pub(crate) struct Keeper<R> {
@@ -78,6 +97,12 @@ impl<R> Keeper<R> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many deadlines are kept (for white-box tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().heap.len()
+    }
+
     /// Ends the keeper (the pool's threads are gone, or the pool is).
     pub(crate) fn close(&self) {
         self.lock().closed = true;
@@ -91,6 +116,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     pub(crate) fn set_deadline(self: &Arc<Self>, id: u64, slot: &Arc<Slot<R>>, at: Instant) {
         let keeper = &self.deadlines;
         let mut deadlines = keeper.lock();
+        deadlines.prune();
         deadlines.heap.push(Reverse(Deadline {
             at,
             id,

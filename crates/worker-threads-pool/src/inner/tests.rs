@@ -68,3 +68,23 @@ fn a_drain_that_is_refilled_before_the_waiter_wakes_still_ends_the_wait() {
     assert!(running.join().is_ok());
     assert!(queued.join().is_ok());
 }
+
+#[test]
+fn deadlines_of_resolved_tasks_do_not_pile_up() {
+    // A timeout none of these tasks comes near: without pruning, every one of the 20,000
+    // would keep its heap entry for the whole minute.
+    let pool = Pool::builder()
+        .max_threads(2)
+        .task_timeout(Duration::from_secs(60))
+        .build(|n: u64| n)
+        .unwrap();
+    for n in 0..20_000u64 {
+        assert_eq!(pool.run_wait(n).unwrap().join(), Ok(n));
+    }
+    let kept = pool.inner.deadlines.len();
+    assert!(
+        kept <= 1024,
+        "{kept} deadlines kept for 20,000 resolved tasks"
+    );
+    assert_eq!(pool.timed_out(), 0);
+}
