@@ -41,6 +41,14 @@ impl Shared {
         self.ended.get().cloned().flatten()
     }
 
+    /// Still running, or ended with an error nobody has looked at yet.
+    fn still_matters(&self) -> bool {
+        match self.ended.get() {
+            None => true,
+            Some(error) => error.is_some() && !self.observed.load(Ordering::Acquire),
+        }
+    }
+
     /// Logs an unhandled error once, if there is one and nobody can look at it any more.
     pub(crate) fn report_if_unhandled(&self, thread_id: u64) {
         if !self.handle_gone.load(Ordering::Acquire) {
@@ -115,15 +123,23 @@ fn with_current<R>(f: impl FnOnce(Option<&Current>) -> R) -> R {
 }
 
 /// Records a worker spawned from the calling worker's thread (nothing off a worker).
+/// Children that no longer matter (ended with no error, or with one that was handled)
+/// are dropped first, so a worker that spawns children all its life keeps only those
+/// still running or with an unhandled error.
 pub(crate) fn adopt_child(thread_id: u64, shared: &Arc<Shared>) {
     with_current(|current| {
         if let Some(current) = current {
-            current
-                .children
-                .borrow_mut()
-                .push((thread_id, Arc::clone(shared)));
+            let mut children = current.children.borrow_mut();
+            children.retain(|(_, child)| child.still_matters());
+            children.push((thread_id, Arc::clone(shared)));
         }
     });
+}
+
+/// How many children the calling worker keeps (for white-box tests).
+#[cfg(test)]
+pub(crate) fn kept_children() -> usize {
+    with_current(|current| current.map_or(0, |current| current.children.borrow().len()))
 }
 
 /// The workers the calling worker's thread spawned, taken out of its context.

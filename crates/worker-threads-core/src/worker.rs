@@ -559,3 +559,34 @@ impl<In, Out> Drop for Worker<In, Out> {
 // Nothing in a `Worker` is pinned (ports, an `Arc`, a join handle); the message types
 // appear only as `PhantomData` inside the port handles.
 impl<In, Out> Unpin for Worker<In, Out> {}
+
+#[cfg(test)]
+mod tests {
+    use super::Worker;
+    use crate::context::kept_children;
+    use crate::options::WorkerOptions;
+
+    #[test]
+    fn a_worker_keeps_only_the_children_that_still_matter() {
+        // 200 children spawned and joined one after another, then one still running: the
+        // parent keeps only the running one (each ended child is dropped at the next
+        // spawn), not 201.
+        let parent = Worker::<usize>::spawn(WorkerOptions::new(), |ctx| {
+            for _ in 0..200 {
+                Worker::<()>::spawn(WorkerOptions::new(), |_| {})
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            }
+            let running = Worker::<()>::spawn(WorkerOptions::new(), |ctx| {
+                let _ = ctx.parent_port().recv();
+            })
+            .unwrap();
+            ctx.parent_port().post_message(kept_children()).unwrap();
+            drop(running);
+        })
+        .unwrap();
+        assert_eq!(parent.recv(), Ok(1));
+        assert_eq!(parent.join().unwrap(), 0);
+    }
+}
