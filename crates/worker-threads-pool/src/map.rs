@@ -426,36 +426,36 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
     }
 }
 
-impl<T, R, I> fmt::Debug for MapStream<'_, T, R, I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapStream")
-            .field("chunks_in_flight", &self.flight.pending.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T, R, I> fmt::Debug for MapUnorderedStream<'_, T, R, I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapUnorderedStream")
-            .field("chunks_in_flight", &self.flight.pending.len())
+impl<T, R, I> InFlight<'_, T, R, I> {
+    /// The `Debug` of the iterators and streams over it, named `name`.
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("chunks_in_flight", &self.pending.len())
+            .field("chunk", &self.chunk)
             .finish_non_exhaustive()
     }
 }
 
 impl<T, R, I> fmt::Debug for Map<'_, T, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Map")
-            .field("chunks_in_flight", &self.flight.pending.len())
-            .field("chunk", &self.flight.chunk)
-            .finish_non_exhaustive()
+        self.flight.debug("Map", f)
     }
 }
 
 impl<T, R, I> fmt::Debug for MapUnordered<'_, T, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapUnordered")
-            .field("chunks_in_flight", &self.flight.pending.len())
-            .field("chunk", &self.flight.chunk)
-            .finish_non_exhaustive()
+        self.flight.debug("MapUnordered", f)
+    }
+}
+
+impl<T, R, I> fmt::Debug for MapStream<'_, T, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.flight.debug("MapStream", f)
+    }
+}
+
+impl<T, R, I> fmt::Debug for MapUnorderedStream<'_, T, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.flight.debug("MapUnorderedStream", f)
     }
 }
