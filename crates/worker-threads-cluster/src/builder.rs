@@ -1,4 +1,4 @@
-//! How a cluster is configured: scheduling policy, restart policy, how workers are run.
+//! `ClusterBuilder`: what a `Cluster` is configured with (Node's `cluster.setupPrimary`).
 
 use std::ffi::OsString;
 use std::marker::PhantomData;
@@ -7,86 +7,31 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::config::{Config, Restart, SchedulingPolicy};
 use crate::primary::Cluster;
 
-/// How connections to an address reach the workers (Node's `cluster.schedulingPolicy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SchedulingPolicy {
-    /// The primary accepts every connection and hands its descriptor to the next worker
-    /// in turn (Node's default, `SCHED_RR`). Even spread; one extra hop per connection.
-    #[default]
-    RoundRobin,
-    /// The primary binds and sends the listening socket itself to every worker, which all
-    /// accept from it (Node's `SCHED_NONE`). The kernel picks who gets a connection.
-    Shared,
-    /// Each worker binds its own socket with `SO_REUSEPORT` and the kernel spreads
-    /// connections by hash. The primary holds the port (bound, not listening). A worker
-    /// that stops listening drops the connections still queued on its socket, so a
-    /// rolling restart may reset a few (use the other policies when that matters).
-    ReusePort,
+impl<T> Cluster<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// A cluster with the default settings (round-robin, no restarts).
+    pub fn new() -> Self {
+        ClusterBuilder::default().build()
+    }
+
+    /// Configure a cluster.
+    pub fn builder() -> ClusterBuilder<T> {
+        ClusterBuilder::default()
+    }
 }
 
-/// Exponential back-off for restarting crashed workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The delay before the first restart.
-    pub initial: Duration,
-    /// The longest delay: each consecutive crash doubles the delay up to this.
-    pub max: Duration,
-    /// A worker that ran this long before crashing starts its replacement's count again
-    /// at `initial`.
-    pub reset_after: Duration,
-}
-
-impl Default for Backoff {
-    /// 100 ms, doubling up to 30 s, reset after 30 s of service.
+impl<T> Default for Cluster<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
     fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(30),
-            reset_after: Duration::from_secs(30),
-        }
+        Self::new()
     }
-}
-
-impl Backoff {
-    /// The delay before restart number `crashes` (0 for the first) in a row.
-    pub fn delay(&self, crashes: u32) -> Duration {
-        let factor = 1u32.checked_shl(crashes.min(31)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-}
-
-/// What the primary does when a worker exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Restart {
-    /// Nothing (Node's behaviour: restarting is the program's job).
-    #[default]
-    Never,
-    /// Fork a replacement, after a back-off, when a worker crashes: exits with a non-zero
-    /// code or by a signal, or breaks the IPC protocol. Never after `disconnect()` or
-    /// `kill()`, and never while the cluster shuts down.
-    OnCrash(Backoff),
-}
-
-impl Restart {
-    /// `OnCrash` with the default back-off.
-    pub fn on_crash() -> Restart {
-        Restart::OnCrash(Backoff::default())
-    }
-}
-
-/// The settings a cluster runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) policy: SchedulingPolicy,
-    pub(crate) restart: Restart,
-    pub(crate) args: Option<Vec<OsString>>,
-    pub(crate) max_frame: usize,
-    /// How long a frame's later records may take once its first arrived.
-    pub(crate) frame_timeout: Duration,
-    /// Workers' stdout goes to /dev/null (under a test harness, its report is noise).
-    pub(crate) discard_stdout: bool,
 }
 
 /// Configures a [`Cluster`] (Node's `cluster.setupPrimary`).

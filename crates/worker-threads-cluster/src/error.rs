@@ -3,42 +3,7 @@
 use std::fmt;
 use std::io;
 
-/// What went wrong on the IPC socket between a primary and a worker.
-///
-/// The primary reports it in [`Event::Error`](crate::Event::Error) and disconnects the
-/// worker; it never takes the primary down.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IpcError {
-    /// The other side has gone (exited, or its end was shut down).
-    #[error("the IPC channel is closed")]
-    Closed,
-    /// A frame over the cap (`ClusterBuilder::max_frame`, 64 MiB by default): refused
-    /// before anything was allocated for it.
-    #[error("frame of {len} bytes exceeds the cap of {max} bytes")]
-    TooLarge {
-        /// The length the frame announced.
-        len: usize,
-        /// The cap.
-        max: usize,
-    },
-    /// A frame that does not follow the wire format.
-    #[error("malformed frame: {0}")]
-    Malformed(&'static str),
-    /// The rest of a frame did not come within the frame timeout
-    /// (`ClusterBuilder::frame_timeout`): the peer stopped mid-frame.
-    #[error("the rest of a frame did not come in time")]
-    Stalled,
-    /// A frame whose body is not a valid postcard encoding of the expected type.
-    #[error("undecodable frame: {0}")]
-    Decode(String),
-    /// A message that postcard could not encode.
-    #[error("unencodable message: {0}")]
-    Encode(String),
-    /// The socket call failed.
-    #[error("IPC socket: {0}")]
-    Io(#[from] io::Error),
-}
+use worker_threads_process::IpcError;
 
 /// A message that could not be sent, handed back with the reason.
 pub struct SendError<T> {

@@ -2,8 +2,9 @@
 
 use std::net::SocketAddr;
 
-use crate::error::{ForkError, IpcError};
-use crate::signal::Signal;
+use worker_threads_process::{IpcError, Signal};
+
+use crate::error::ForkError;
 
 /// One thing that happened to one worker, as Node's `cluster.on(...)` events.
 ///

@@ -59,7 +59,7 @@
 //! A test that forks re-runs the test binary; [`ClusterBuilder::test_harness`] makes the
 //! worker run only that test, which takes its worker path when [`is_worker`] is true.
 #![cfg(target_os = "linux")]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]
@@ -67,33 +67,30 @@
 struct ReadmeDoctests;
 
 mod builder;
+mod config;
 mod error;
 mod event;
-mod ipc;
-mod listener;
-#[allow(unsafe_code)]
+mod net;
 mod primary;
 mod role;
-mod server;
-mod signal;
 mod wait;
 mod wire;
-#[allow(unsafe_code)]
 mod worker;
 
-pub use builder::{Backoff, ClusterBuilder, Restart, SchedulingPolicy};
+pub use builder::ClusterBuilder;
+pub use config::{Backoff, Restart, SchedulingPolicy};
 pub use error::{
-    ForkError, IpcError, ListenError, NotAWorker, RecvError, RecvTimeoutError, RestartError,
-    SendError, TryRecvError,
+    ForkError, ListenError, NotAWorker, RecvError, RecvTimeoutError, RestartError, SendError,
+    TryRecvError,
 };
 pub use event::Event;
-pub use listener::Listener;
-#[cfg(feature = "tokio")]
-pub use listener::TokioListener;
 pub use primary::{Cluster, Worker};
-pub use role::{is_primary, is_worker, worker_id};
-pub use signal::Signal;
-pub use worker::{Primary, is_disconnected, listen, primary, try_primary};
+pub use role::{is_disconnected, is_primary, is_worker, worker_id};
+#[cfg(feature = "tokio")]
+pub use worker::listener::TokioListener;
+pub use worker::listener::{Listener, listen};
+pub use worker::primary::{Primary, primary, try_primary};
+pub use worker_threads_process::{IpcError, Signal};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -1,14 +1,17 @@
-//! What the frames say: a tag byte, then a postcard body (postcard's wire format is
-//! frozen and documented; see ipc.rs for the framing).
+//! What the frames say: a tag byte, then a postcard body (the framing is
+//! `worker_threads_process::Channel`'s).
 
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{IpcError, SendError};
-use crate::ipc::Ipc;
+use worker_threads_process::{Channel as Ipc, IpcError};
+
+use crate::error::SendError;
+
+/// The environment variable that marks a worker process (its payload is the worker id).
+pub(crate) const MARKER: &str = "WORKER_THREADS_CLUSTER_WORKER";
 
 /// A frame whose body is one of the enums below.
 pub(crate) const TAG_CONTROL: u8 = 0;
@@ -53,10 +56,7 @@ pub(crate) enum Grant {
     ReusePort { addr: SocketAddr },
 }
 
-/// Encodes a body.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, IpcError> {
-    postcard::to_stdvec(value).map_err(|e| IpcError::Encode(e.to_string()))
-}
+pub(crate) use worker_threads_process::codec::{decode, encode};
 
 /// Sends `control` (a `ToPrimary` or `ToWorker`) with `fds` attached.
 pub(crate) fn send_control<V: Serialize>(
@@ -75,11 +75,21 @@ pub(crate) fn send_message<T: Serialize>(ipc: &Ipc, message: T) -> Result<(), Se
     }
 }
 
-/// Decodes a body; trailing bytes are an error (a frame is exactly one value).
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, IpcError> {
-    match postcard::take_from_bytes(body) {
-        Ok((value, [])) => Ok(value),
-        Ok(_) => Err(IpcError::Decode("trailing bytes after the value".into())),
-        Err(e) => Err(IpcError::Decode(e.to_string())),
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::{ToPrimary, ToWorker, decode};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Control messages both ways: arbitrary bodies give a value or a typed error.
+        #[test]
+        fn arbitrary_bodies_never_panic_the_control_layer(body in vec(any::<u8>(), 0..200)) {
+            let _ = decode::<ToWorker>(&body);
+            let _ = decode::<ToPrimary>(&body);
+        }
     }
 }

@@ -125,7 +125,7 @@ fn a_worker_that_stops_mid_frame_is_cut_off_after_the_frame_timeout() {
         // The first record of a two-record frame, written straight to the channel, and
         // then nothing: the primary's reader must not wait for the rest forever.
         let marker = std::env::var("WORKER_THREADS_CLUSTER_WORKER").unwrap();
-        let fd: i32 = marker.split(',').nth(1).unwrap().parse().unwrap();
+        let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
         // SAFETY: the marker names this process's channel descriptor, which the cluster
         // runtime (started by `is_worker` above) owns and keeps open for the process's life.
         let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };

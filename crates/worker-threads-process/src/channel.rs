@@ -1,4 +1,4 @@
-//! The wire between a primary and one worker: a `SOCK_SEQPACKET` socketpair.
+//! The wire between a parent and one child process: a `SOCK_SEQPACKET` socketpair.
 //!
 //! Everything that touches the socket is here. A *frame* is one message (a tag byte and a
 //! postcard body); it travels as one or more *records* (seqpacket datagrams, each delivered
@@ -16,7 +16,7 @@
 //! allocation), refuses a record the kernel had to truncate (`MSG_TRUNC`), a control
 //! message it had to truncate (`MSG_CTRUNC`, which would silently drop descriptors), and
 //! descriptors on a continuation record. Received descriptors are close-on-exec
-//! (`MSG_CMSG_CLOEXEC`), so a later `fork()` never leaks them into another worker.
+//! (`MSG_CMSG_CLOEXEC`), so a later `fork()` never leaks them into another child.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -33,22 +33,27 @@ use rustix::net::{
 use crate::error::IpcError;
 
 /// The largest record on the socket, header included.
-pub(crate) const RECORD: usize = 64 * 1024;
+pub const RECORD: usize = 64 * 1024;
 /// Descriptors one frame may carry.
 const MAX_FDS: usize = 4;
 /// Bytes before the body in a first record.
 const HEADER: usize = 4;
 
 /// A frame as received: its tag, its body, and the descriptors that came with it.
-pub(crate) struct Frame {
-    pub(crate) tag: u8,
-    pub(crate) body: Vec<u8>,
-    pub(crate) fds: Vec<OwnedFd>,
+#[derive(Debug)]
+pub struct Frame {
+    /// What the body is (the caller's numbering).
+    pub tag: u8,
+    /// The body, exactly as sent.
+    pub body: Vec<u8>,
+    /// The descriptors attached to the frame (close-on-exec).
+    pub fds: Vec<OwnedFd>,
 }
 
-/// One end of a primary-worker socketpair.
+/// One end of a parent-child socketpair, framed: whole frames of up to `max_frame` bytes
+/// each way, a sender lock per frame, descriptors on a frame's first record.
 #[derive(Debug)]
-pub(crate) struct Ipc {
+pub struct Channel {
     fd: OwnedFd,
     send_lock: Mutex<()>,
     max_frame: usize,
@@ -56,8 +61,13 @@ pub(crate) struct Ipc {
     frame_timeout: Option<Duration>,
 }
 
-/// A connected pair: the primary keeps the first, the worker inherits the second.
-pub(crate) fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+/// A connected pair of seqpacket sockets, both close-on-exec: the parent keeps one, the
+/// child inherits the other (see [`spawn`](crate::spawn)).
+///
+/// # Errors
+///
+/// The OS error of `socketpair` (descriptor limit).
+pub fn channel_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let pair = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -67,15 +77,15 @@ pub(crate) fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(pair)
 }
 
-/// Whether `fd` is a seqpacket socket (what a worker checks before trusting its marker).
-pub(crate) fn is_seqpacket(fd: BorrowedFd<'_>) -> bool {
+/// Whether `fd` is a seqpacket socket (what a child checks before trusting its marker).
+pub fn is_seqpacket(fd: BorrowedFd<'_>) -> bool {
     rustix::net::sockopt::socket_type(fd) == Ok(SocketType::SEQPACKET)
 }
 
-impl Ipc {
+impl Channel {
     /// Wraps one end; frames over `max_frame` bytes are refused both ways.
-    pub(crate) fn new(fd: OwnedFd, max_frame: usize) -> Self {
-        Ipc {
+    pub fn new(fd: OwnedFd, max_frame: usize) -> Self {
+        Channel {
             fd,
             send_lock: Mutex::new(()),
             max_frame,
@@ -85,7 +95,7 @@ impl Ipc {
 
     /// Bounds the wait for the rest of a frame once its first record arrived: past it,
     /// `recv` fails with [`IpcError::Stalled`] (a peer that stops mid-frame).
-    pub(crate) fn with_frame_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
         self.frame_timeout = Some(timeout);
         self
     }
@@ -110,13 +120,14 @@ impl Ipc {
         }
     }
 
-    /// Sends one frame, with `fds` attached to its first record.
-    pub(crate) fn send(
-        &self,
-        tag: u8,
-        body: &[u8],
-        fds: &[BorrowedFd<'_>],
-    ) -> Result<(), IpcError> {
+    /// Sends one frame, with `fds` (at most 4) attached to its first record.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::TooLarge`] over the cap, [`IpcError::Closed`] when the peer has gone,
+    /// [`IpcError::Io`] for other socket errors (nothing was sent if the first record
+    /// failed).
+    pub fn send(&self, tag: u8, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), IpcError> {
         let len = body.len() + 1;
         if len > self.max_frame {
             return Err(IpcError::TooLarge {
@@ -159,8 +170,15 @@ impl Ipc {
         Ok(())
     }
 
-    /// Receives one frame; `Ok(None)` when the peer is gone.
-    pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> Result<Option<Frame>, IpcError> {
+    /// Receives one frame; `Ok(None)` when the peer is gone. `buf` is scratch space kept
+    /// between calls.
+    ///
+    /// # Errors
+    ///
+    /// Every way a peer can break the format: [`IpcError::TooLarge`] (before allocating),
+    /// [`IpcError::Malformed`], [`IpcError::Stalled`] (after the frame timeout), and
+    /// socket errors.
+    pub fn recv(&self, buf: &mut Vec<u8>) -> Result<Option<Frame>, IpcError> {
         buf.resize(RECORD, 0);
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -234,7 +252,7 @@ impl Ipc {
     }
 
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
-    pub(crate) fn shutdown(&self) {
+    pub fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);
     }
 }

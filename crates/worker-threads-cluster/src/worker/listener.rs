@@ -1,12 +1,42 @@
 //! What `worker_threads_cluster::listen` returns: a `TcpListener`-like source of connections.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::event::{PollFd, PollFlags};
 
-use crate::worker::{HandoffClaim, Runtime, runtime};
+use crate::error::{ListenError, NotAWorker};
+use crate::worker::runtime::{Granted, HandoffClaim, Runtime, runtime};
+
+/// Listens on `addr` through the primary (Node's `server.listen(port)` in a worker).
+///
+/// The primary binds the address once for all workers, and by its
+/// [`SchedulingPolicy`](crate::SchedulingPolicy) hands this worker connections, the
+/// listening socket, or the port to bind with `SO_REUSEPORT`. Every worker that listens
+/// on the same address shares it; port 0 gives them all the same chosen port.
+///
+/// # Errors
+///
+/// [`ListenError::NotAWorker`] in the primary; [`ListenError::Refused`] if the primary
+/// cannot bind (the address is in use); the others if the channel fails.
+pub fn listen<A: ToSocketAddrs>(addr: A) -> Result<Listener, ListenError> {
+    let runtime = runtime().ok_or(NotAWorker)?;
+    let addr = addr
+        .to_socket_addrs()
+        .map_err(ListenError::Resolve)?
+        .next()
+        .ok_or_else(|| {
+            ListenError::Resolve(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ))
+        })?;
+    match runtime.listen(addr)? {
+        Granted::Handoff { addr, queue, claim } => Ok(Listener::handoff(addr, queue, claim)),
+        Granted::Socket { addr, fd } => Listener::socket(addr, fd).map_err(ListenError::Io),
+    }
+}
 
 /// A worker's listener (what Node's `server.listen()` gives a cluster worker).
 ///
@@ -42,11 +72,7 @@ fn disconnected() -> io::Error {
 }
 
 impl Listener {
-    pub(crate) fn handoff(
-        addr: SocketAddr,
-        queue: flume::Receiver<TcpStream>,
-        claim: HandoffClaim,
-    ) -> Self {
+    fn handoff(addr: SocketAddr, queue: flume::Receiver<TcpStream>, claim: HandoffClaim) -> Self {
         Listener {
             addr,
             source: Source::Handoff {
@@ -56,7 +82,7 @@ impl Listener {
         }
     }
 
-    pub(crate) fn socket(addr: SocketAddr, fd: OwnedFd) -> io::Result<Self> {
+    fn socket(addr: SocketAddr, fd: OwnedFd) -> io::Result<Self> {
         let listener = TcpListener::from(fd);
         listener.set_nonblocking(true)?;
         Ok(Listener {

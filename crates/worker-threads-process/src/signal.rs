@@ -1,4 +1,4 @@
-//! Unix signals, by name, for `Worker::kill` and `Event::Exit`.
+//! Unix signals, by name: what ends or is sent to a child.
 
 use std::fmt;
 
@@ -7,7 +7,7 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use worker_threads_cluster::Signal;
+/// use worker_threads_process::Signal;
 ///
 /// assert_eq!(Signal::KILL.as_raw(), 9);
 /// assert_eq!(format!("{:?}", Signal::TERM), "SIGTERM");

@@ -1,0 +1,40 @@
+//! The error of the channel and the codec.
+
+use std::io;
+
+/// What went wrong on a channel between a parent and a child process.
+///
+/// A parent reports it for the child that caused it (an error event, then the child is
+/// killed); it never takes the parent down.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpcError {
+    /// The other side has gone (exited, or its end was shut down).
+    #[error("the IPC channel is closed")]
+    Closed,
+    /// A frame over the receiver's or the sender's cap: refused before anything was
+    /// allocated for it.
+    #[error("frame of {len} bytes exceeds the cap of {max} bytes")]
+    TooLarge {
+        /// The length the frame announced.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A frame that does not follow the wire format.
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    /// The rest of a frame did not come within the frame timeout: the peer stopped
+    /// mid-frame.
+    #[error("the rest of a frame did not come in time")]
+    Stalled,
+    /// A frame whose body is not a valid postcard encoding of the expected type.
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    /// A message that postcard could not encode.
+    #[error("unencodable message: {0}")]
+    Encode(String),
+    /// The socket call failed.
+    #[error("IPC socket: {0}")]
+    Io(#[from] io::Error),
+}
