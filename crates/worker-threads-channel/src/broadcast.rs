@@ -182,7 +182,11 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
     /// calling thread is a worker that was terminated (a terminated worker's posts reach
     /// nobody, as in Node, where it would have stopped).
     pub fn post_message(&self, msg: T) -> Result<(), PostError<T>> {
-        if self.is_closed() || termination::current().is_some_and(|signal| signal.is_closed()) {
+        if termination::current().is_some_and(|signal| signal.is_closed()) {
+            termination::note_seen();
+            return Err(PostError::Closed(msg));
+        }
+        if self.is_closed() {
             return Err(PostError::Closed(msg));
         }
         let members = self

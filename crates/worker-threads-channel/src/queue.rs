@@ -139,6 +139,9 @@ impl<T> Outbox<T> {
         self.arrived.enter_post();
         if self.close.is_closed() {
             self.arrived.leave_post(false);
+            if self.close.ended() == Some(Ended::Terminated) {
+                termination::note_seen();
+            }
             return Err(TryPostError::Closed(msg));
         }
         let sent = self.tx.try_send(msg);
@@ -203,6 +206,7 @@ impl<T> Inbox<T> {
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let ended = self.close.ended();
         if ended == Some(Ended::Terminated) {
+            termination::note_seen();
             return Err(TryRecvError::Terminated);
         }
         match self.rx.try_recv() {
@@ -222,7 +226,10 @@ impl<T> Inbox<T> {
     /// The error for a queue that will never deliver again.
     fn ended_error(&self) -> TryRecvError {
         match self.close.ended() {
-            Some(Ended::Terminated) => TryRecvError::Terminated,
+            Some(Ended::Terminated) => {
+                termination::note_seen();
+                TryRecvError::Terminated
+            }
             Some(Ended::Closed) | None => TryRecvError::Closed,
         }
     }
@@ -244,6 +251,7 @@ impl<T> Inbox<T> {
                 .as_ref()
                 .is_some_and(|signal| signal.is_closed())
             {
+                termination::note_seen();
                 return Err(RecvTimeoutError::Terminated);
             }
             if deadline.has_passed() {
@@ -289,6 +297,7 @@ impl<T> Inbox<T> {
             if let Some(signal) = thread_signal {
                 let _ = op.recv(&signal.wake_rx);
             }
+            termination::note_seen();
             return Err(RecvTimeoutError::Terminated);
         }
         let _ = op.recv(&self.close.wake_rx);

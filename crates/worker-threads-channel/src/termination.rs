@@ -1,6 +1,6 @@
 //! `TerminationSignal`: ends every blocking receive on the threads it is installed on.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 
@@ -8,6 +8,8 @@ use crate::close::{CloseSignal, Ended};
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<CloseSignal>>> = const { RefCell::new(None) };
+    /// Set when an operation on this thread failed because of a termination.
+    static SEEN: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A signal that, once raised, makes every blocking receive (`recv`, `recv_timeout`,
@@ -60,11 +62,25 @@ impl TerminationSignal {
         self.signal.is_closed()
     }
 
+    /// [`is_terminated`](Self::is_terminated), for the thread the signal is installed on:
+    /// a `true` is also recorded as seen there (see [`Installed::saw_termination`]).
+    pub fn observe(&self) -> bool {
+        let terminated = self.is_terminated();
+        if terminated {
+            note_seen();
+        }
+        terminated
+    }
+
     /// Installs the signal on the calling thread until the guard drops (the previous one,
     /// if any, comes back then).
     pub fn install(&self) -> Installed {
         let previous = CURRENT.with(|current| current.replace(Some(Arc::clone(&self.signal))));
-        Installed { previous }
+        let seen_before = SEEN.with(|seen| seen.replace(false));
+        Installed {
+            previous,
+            seen_before,
+        }
     }
 }
 
@@ -86,12 +102,24 @@ impl fmt::Debug for TerminationSignal {
 #[must_use = "the signal is uninstalled when the guard drops"]
 pub struct Installed {
     previous: Option<Arc<CloseSignal>>,
+    seen_before: bool,
+}
+
+impl Installed {
+    /// Whether, since the install, an operation on this thread failed because of a
+    /// termination: a receive or a post that returned `Terminated` or failed on a
+    /// terminated port, on any port. A worker uses it to tell a termination its code
+    /// noticed from one that raced its natural end.
+    pub fn saw_termination(&self) -> bool {
+        SEEN.with(Cell::get)
+    }
 }
 
 impl Drop for Installed {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CURRENT.with(|current| *current.borrow_mut() = previous);
+        SEEN.with(|seen| seen.set(self.seen_before));
     }
 }
 
@@ -99,6 +127,11 @@ impl fmt::Debug for Installed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Installed").finish_non_exhaustive()
     }
+}
+
+/// Records that an operation on this thread failed because of a termination.
+pub(crate) fn note_seen() {
+    SEEN.with(|seen| seen.set(true));
 }
 
 /// The calling thread's signal, if one is installed.

@@ -180,9 +180,7 @@ pub fn worker_name() -> Option<Arc<str>> {
 /// True once the worker was asked to stop by [`Worker::terminate`](crate::Worker::terminate).
 /// A worker that computes without receiving should poll it. Always false off a worker.
 pub fn is_terminating() -> bool {
-    with_current(|current| {
-        current.is_some_and(|current| current.shared.termination.is_terminated())
-    })
+    with_current(|current| current.is_some_and(|current| current.shared.termination.observe()))
 }
 
 /// The worker's end of its parent port, for a worker whose messages are `T` both ways.
@@ -424,7 +422,7 @@ impl<D, In, Out> WorkerContext<D, In, Out> {
 
     /// True once [`Worker::terminate`](crate::Worker::terminate) was called.
     pub fn is_terminating(&self) -> bool {
-        self.shared.termination.is_terminated()
+        self.shared.termination.observe()
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use worker_threads_channel::{
     MessageChannel, MessagePort, PostError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
@@ -188,7 +188,7 @@ fn run<D, In, Out, F, R>(
     let port = Arc::clone(ctx.parent_port());
     let shared = Arc::clone(ctx.shared());
     let guard = Current::new(&ctx).install();
-    let _terminated_here = shared.termination.install();
+    let terminated_here = shared.termination.install();
     // The handle may be gone already (dropped at once): nobody to tell, carry on.
     let _ = lifecycle.post_message(Lifecycle::Online);
     let mut outcome = match panic::catch_unwind(AssertUnwindSafe(move || entry(ctx))) {
@@ -200,7 +200,10 @@ fn run<D, In, Out, F, R>(
     if let Some(&code) = shared.exit_code.get() {
         // The first `exit` wins over whatever the entry did after catching its unwind.
         outcome = Outcome { code, error: None };
-    } else if shared.termination.is_terminated() {
+    } else if terminated_here.saw_termination() {
+        // Node's code for a terminated worker, when the termination reached the entry (a
+        // receive or post failed with it, or `is_terminating()` said so). A `terminate`
+        // that raced an entry which ended by itself leaves the entry's own code.
         outcome.code = 1;
     } else if outcome.error.is_none() {
         // A child's error that nothing looked at ends this worker, as an unhandled
@@ -334,8 +337,12 @@ impl<In, Out> Worker<In, Out> {
     /// Asks the worker to stop (cooperatively: see the type's docs). The parent port is
     /// terminated, so receives on both sides fail at once with `Terminated` and posts
     /// return their message; a blocking receive in the worker on any other port fails with
-    /// `Terminated` too; the worker will report exit code 1. Calling it again, or on
-    /// a worker that ended, does nothing more. Node's `worker.terminate()`.
+    /// `Terminated` too. The worker reports exit code 1 (Node's) once the termination
+    /// reached its code: a receive or post failed with it, or
+    /// [`is_terminating`](crate::is_terminating) said so; an entry that ended by itself
+    /// without noticing keeps its own exit code. Calling it again, or on a worker that
+    /// ended, does nothing more. A thread cannot be killed: bound the wait for one that
+    /// never looks with [`join_timeout`](Self::join_timeout). Node's `worker.terminate()`.
     pub fn terminate(&self) {
         self.shared.termination.terminate();
         self.port.terminate();
@@ -366,6 +373,38 @@ impl<In, Out> Worker<In, Out> {
         }
     }
 
+    /// [`join`](Self::join) with a bound: the exit code (or error) if the worker ends
+    /// within `timeout`, `None` if it is still running then. The handle stays usable:
+    /// join again, or terminate. For a worker that may never look at
+    /// [`is_terminating`](crate::is_terminating): its thread cannot be killed, and this is
+    /// how to stop waiting for it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_core::{Worker, WorkerOptions};
+    ///
+    /// let mut worker = Worker::<()>::spawn(WorkerOptions::new(), |ctx| {
+    ///     let _ = ctx.parent_port().recv(); // until the port closes or terminates
+    /// })?;
+    /// assert!(worker.join_timeout(Duration::from_millis(1)).is_none());
+    /// worker.terminate();
+    /// assert_eq!(worker.join_timeout(Duration::from_secs(60)).unwrap()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<i32, WorkerError>> {
+        let outcome = self
+            .wait_outcome_until(Instant::now().checked_add(timeout))?
+            .clone();
+        if let Some(thread) = self.thread.take() {
+            // The outcome is the thread's last message: it is about to end.
+            let _ = thread.join();
+        }
+        Some(match outcome.error {
+            Some(error) => Err(error),
+            None => Ok(outcome.code),
+        })
+    }
+
     /// The worker's id, as [`thread_id`](crate::thread_id) says inside it. Node's
     /// `worker.threadId`.
     pub fn thread_id(&self) -> u64 {
@@ -379,18 +418,38 @@ impl<In, Out> Worker<In, Out> {
 
     /// Receives lifecycle reports until `Exit`, and keeps the outcome.
     pub(crate) fn wait_outcome(&self) -> &Outcome {
-        self.shared.observed.store(true, Ordering::Release);
+        match self.wait_outcome_until(None) {
+            Some(outcome) => outcome,
+            None => unreachable!("a wait without a deadline ends with the outcome"),
+        }
+    }
+
+    /// [`wait_outcome`](Self::wait_outcome) until `deadline` (`None`: no deadline, or one
+    /// too far to represent); `None` if it passed first.
+    fn wait_outcome_until(&self, deadline: Option<Instant>) -> Option<&Outcome> {
         if let Some(outcome) = self.outcome.get() {
-            return outcome;
+            self.shared.observed.store(true, Ordering::Release);
+            return Some(outcome);
         }
         let outcome = loop {
-            match self.lifecycle.recv() {
+            let report = match deadline {
+                None => self.lifecycle.recv().map_err(|_| ()),
+                Some(at) => match self
+                    .lifecycle
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Err(RecvTimeoutError::Timeout) => return None,
+                    other => other.map_err(|_| ()),
+                },
+            };
+            match report {
                 Ok(Lifecycle::Online) => continue,
                 Ok(Lifecycle::Exit(outcome)) => break outcome,
-                Err(_) => break Outcome::vanished(),
+                Err(()) => break Outcome::vanished(),
             }
         };
-        self.outcome.get_or_init(|| outcome)
+        self.shared.observed.store(true, Ordering::Release);
+        Some(self.outcome.get_or_init(|| outcome))
     }
 
     /// The poll form of [`wait_outcome`](Self::wait_outcome), for the event stream.
