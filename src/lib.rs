@@ -14,9 +14,14 @@
 //! - `cluster`: Node's `cluster`, worker processes that share one listening port (the
 //!   `worker-threads-cluster` crate; Linux, feature `cluster`, on by default).
 //!
+//! - `process`: workers in processes of their own, the same [`Worker`] with
+//!   `WorkerOptions::isolation(Process)`: hard terminate, crash isolation, resource
+//!   limits (Linux, feature `process`, on by default).
+//!
 //! # Features
 //!
 //! - `cluster` (default): the `cluster` module, on Linux.
+//! - `process` (default): the `process` module and `Process` isolation, on Linux.
 //! - `tokio`: `cluster::Listener::into_tokio` for tokio servers; implies `cluster`.
 //!
 //! ```
@@ -41,10 +46,15 @@ pub use worker_threads_channel::{
     MessagePort, PostError, PostTimeoutError, RecvError, RecvTimeoutError, TerminationSignal,
     TryIter, TryPostError, TryRecvError, receive_message_on_port,
 };
+#[cfg(all(feature = "process", target_os = "linux"))]
+pub use worker_threads_core::process;
+#[cfg(all(feature = "process", target_os = "linux"))]
+pub use worker_threads_core::process_test_support;
 pub use worker_threads_core::{
-    ContextError, Events, IntoExitCode, SpawnError, Worker, WorkerContext, WorkerError,
-    WorkerEvent, WorkerOptions, exit, is_main_thread, is_terminating, parent_port, thread_id,
-    try_exit, try_parent_port, try_worker_data, worker_data, worker_name,
+    ContextError, Events, IntoExitCode, Isolation, Limit, Process, Spawn, SpawnError, Thread,
+    Worker, WorkerContext, WorkerError, WorkerEvent, WorkerOptions, exit, is_main_thread,
+    is_terminating, parent_port, thread_id, try_exit, try_parent_port, try_worker_data,
+    worker_data, worker_name,
 };
 pub use worker_threads_pool::{
     BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,

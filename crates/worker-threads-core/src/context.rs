@@ -375,7 +375,7 @@ pub fn try_exit(code: i32) -> Result<Infallible, ContextError> {
 ///
 /// The same facts are available anywhere on the worker's thread through
 /// [`parent_port`], [`worker_data`], [`thread_id`] and [`worker_name`].
-pub struct WorkerContext<D, In, Out> {
+pub struct WorkerContext<D, In, Out = In> {
     port: Arc<MessagePort<Out, In>>,
     data: Arc<D>,
     thread_id: u64,

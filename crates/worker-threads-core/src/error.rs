@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// The error of [`Worker::spawn`](crate::Worker::spawn): the OS refused a thread.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to spawn a worker thread")]
+#[error("failed to start a worker")]
 pub struct SpawnError {
     #[source]
     source: io::Error,
@@ -40,6 +40,41 @@ pub enum WorkerError {
     /// The entry returned an error.
     #[error("worker failed: {0}")]
     Failed(#[source] Arc<dyn Error + Send + Sync>),
+    /// A process worker ended by a signal it did not catch (a segfault, `abort()`, a
+    /// `kill`): exit code 128 + the signal's number. The parent and the other workers
+    /// go on.
+    #[error("worker process ended by signal {signal}")]
+    Crashed {
+        /// The signal's number (11 for `SIGSEGV`, 6 for `SIGABRT`, 9 for `SIGKILL`).
+        signal: i32,
+    },
+    /// A process worker went over one of its
+    /// `resource_limits`: exit code 1 (Node's
+    /// `ERR_WORKER_OUT_OF_MEMORY` and the like).
+    #[error("worker process exceeded its {limit} limit")]
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+    },
+    /// A process worker's channel broke: it sent a frame that does not follow the
+    /// protocol or a message that does not decode as the worker's type. The process was
+    /// killed (exit code 1); nothing else was affected.
+    #[error("worker process channel: {message}")]
+    Channel {
+        /// What was wrong.
+        message: String,
+    },
+    /// A process worker ended without running its entry: its `main` does not call
+    /// `process::init` first (in a test binary:
+    /// `process_test_support!`), or it failed to start.
+    #[error(
+        "worker process ended (code {code:?}) without running its entry: call \
+         worker_threads::process::init() first in main, or process_test_support!() in a test binary"
+    )]
+    EntryNotRun {
+        /// Its exit code, if it exited rather than being killed.
+        code: Option<i32>,
+    },
     /// A worker this worker spawned ended with an error that nothing looked at (its
     /// handle was dropped, or never asked for its outcome, before this worker ended):
     /// Node's unhandled `'error'` event of a nested worker, which ends its parent.
@@ -62,7 +97,7 @@ impl WorkerError {
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             Self::Panicked { message, .. } => Some(message),
-            Self::Failed(_) | Self::UnhandledChild { .. } => None,
+            _ => None,
         }
     }
 }
@@ -81,7 +116,38 @@ impl fmt::Debug for WorkerError {
                 .field("thread_id", thread_id)
                 .field("error", error)
                 .finish(),
+            Self::Crashed { signal } => f.debug_struct("Crashed").field("signal", signal).finish(),
+            Self::LimitExceeded { limit } => f
+                .debug_struct("LimitExceeded")
+                .field("limit", limit)
+                .finish(),
+            Self::Channel { message } => {
+                f.debug_struct("Channel").field("message", message).finish()
+            }
+            Self::EntryNotRun { code } => {
+                f.debug_struct("EntryNotRun").field("code", code).finish()
+            }
         }
+    }
+}
+
+/// A resource limit of a process worker (see
+/// `WorkerOptions::resource_limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The memory cap (address space).
+    Memory,
+    /// The CPU-time cap.
+    CpuTime,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Memory => "memory",
+            Limit::CpuTime => "CPU-time",
+        })
     }
 }
 

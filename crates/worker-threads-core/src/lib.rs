@@ -55,7 +55,7 @@
 //! [`WorkerError`] of a panic or a returned error. A worker's panic never reaches the
 //! main thread as a panic. [`Worker::terminate`] is cooperative: Rust cannot kill a
 //! thread (see [`Worker`]).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]
@@ -65,16 +65,21 @@ struct ReadmeDoctests;
 mod context;
 mod error;
 mod events;
+mod isolation;
 mod options;
 mod outcome;
+#[cfg(all(feature = "process", target_os = "linux"))]
+#[allow(unsafe_code)]
+pub mod process;
 mod worker;
 
 pub use crate::context::{
     WorkerContext, exit, is_main_thread, is_terminating, parent_port, thread_id, try_exit,
     try_parent_port, try_worker_data, worker_data, worker_name,
 };
-pub use crate::error::{ContextError, SpawnError, WorkerError};
+pub use crate::error::{ContextError, Limit, SpawnError, WorkerError};
 pub use crate::events::WorkerEvent;
+pub use crate::isolation::{Isolation, Process, Spawn, Thread};
 pub use crate::options::WorkerOptions;
 pub use crate::outcome::IntoExitCode;
 pub use crate::worker::{Events, Worker};

@@ -1,5 +1,11 @@
 //! `WorkerOptions`: what a worker is spawned with.
 
+use std::marker::PhantomData;
+
+use crate::isolation::{Isolation, Thread};
+#[cfg(all(feature = "process", target_os = "linux"))]
+use crate::process::ProcessSettings;
+
 /// What a [`Worker`](crate::Worker) is spawned with: Node's `new Worker(file, options)`.
 ///
 /// # Examples
@@ -13,22 +19,31 @@
 ///     .stack_size(256 * 1024)
 ///     .port_capacity(64);
 /// ```
+///
+/// `I` is where the worker runs: [`Thread`] (the default) or, with
+/// [`isolation`](WorkerOptions::isolation), [`Process`](crate::Process).
 #[derive(Debug, Clone)]
-pub struct WorkerOptions<D = ()> {
+pub struct WorkerOptions<D = (), I = Thread> {
     pub(crate) name: Option<String>,
     pub(crate) data: D,
     pub(crate) stack_size: Option<usize>,
     pub(crate) port_capacity: Option<usize>,
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) process: ProcessSettings,
+    pub(crate) _isolation: PhantomData<I>,
 }
 
 impl WorkerOptions<()> {
-    /// No name, no data, the default stack, an unbounded parent port.
+    /// No name, no data, the default stack, an unbounded parent port, a thread.
     pub fn new() -> Self {
         Self {
             name: None,
             data: (),
             stack_size: None,
             port_capacity: None,
+            #[cfg(all(feature = "process", target_os = "linux"))]
+            process: ProcessSettings::default(),
+            _isolation: PhantomData,
         }
     }
 }
@@ -39,7 +54,23 @@ impl Default for WorkerOptions<()> {
     }
 }
 
-impl<D> WorkerOptions<D> {
+impl<D, I: Isolation> WorkerOptions<D, I> {
+    /// Where the worker runs: [`Thread`] (the default) or [`Process`](crate::Process)
+    /// (Linux, feature `process`; see `worker_threads_core::process` (feature `process`)). The same entry function runs
+    /// either way; a process worker's must capture nothing, and its data and messages
+    /// must serialize, which the compiler checks.
+    pub fn isolation<I2: Isolation>(self, _isolation: I2) -> WorkerOptions<D, I2> {
+        WorkerOptions {
+            name: self.name,
+            data: self.data,
+            stack_size: self.stack_size,
+            port_capacity: self.port_capacity,
+            #[cfg(all(feature = "process", target_os = "linux"))]
+            process: self.process,
+            _isolation: PhantomData,
+        }
+    }
+
     /// The worker's name: its thread's name, and [`worker_name`](crate::worker_name) inside.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -48,12 +79,15 @@ impl<D> WorkerOptions<D> {
 
     /// The worker's data, Node's `workerData`. It is moved into the worker: every port or
     /// buffer inside goes with it (Node's `transferList`). Clone it first to keep a copy.
-    pub fn worker_data<D2>(self, data: D2) -> WorkerOptions<D2> {
+    pub fn worker_data<D2>(self, data: D2) -> WorkerOptions<D2, I> {
         WorkerOptions {
             name: self.name,
             data,
             stack_size: self.stack_size,
             port_capacity: self.port_capacity,
+            #[cfg(all(feature = "process", target_os = "linux"))]
+            process: self.process,
+            _isolation: PhantomData,
         }
     }
 

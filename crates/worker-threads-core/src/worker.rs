@@ -19,6 +19,7 @@ use futures_core::Stream;
 use crate::context::{Current, Shared, WorkerContext, adopt_child, take_children};
 use crate::error::{SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
+use crate::isolation::{Spawn, Thread};
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
 
@@ -83,11 +84,31 @@ pub struct Worker<In, Out = In> {
     port: MessagePort<In, Out>,
     lifecycle: MessagePort<(), Lifecycle>,
     shared: Arc<Shared>,
+    /// The worker's thread, or for a process worker the thread that reads its channel
+    /// (it reports `Exit` last).
     thread: Option<JoinHandle<()>>,
     thread_id: u64,
     name: Option<Arc<str>>,
     stage: Stage,
     outcome: OnceLock<Outcome>,
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    process: Option<crate::process::ProcessLink>,
+}
+
+/// What a spawn path hands [`Worker::assemble`].
+pub(crate) struct Parts<In, Out> {
+    pub(crate) port: MessagePort<In, Out>,
+    pub(crate) lifecycle: MessagePort<(), Lifecycle>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) thread: JoinHandle<()>,
+    pub(crate) thread_id: u64,
+    pub(crate) name: Option<Arc<str>>,
+}
+
+/// The next worker id (Node's `threadId`), for threads and processes alike.
+pub(crate) fn next_thread_id() -> u64 {
+    static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
@@ -117,16 +138,52 @@ impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// # Isolation
+    ///
+    /// The options decide where the worker runs: a thread (the default), or with
+    /// [`WorkerOptions::isolation`]`(`[`Process`](crate::Process)`)` a process of its own
+    /// (see the `process` module, feature `process`). The handle is the same either way.
+    ///
     /// # Errors
     ///
-    /// [`SpawnError`] if the OS refuses a thread; nothing has started then.
-    pub fn spawn<D, F, R>(options: WorkerOptions<D>, entry: F) -> Result<Self, SpawnError>
+    /// [`SpawnError`] if the OS refuses a thread (or a process); nothing has started then.
+    pub fn spawn<D, F, R, I>(options: WorkerOptions<D, I>, entry: F) -> Result<Self, SpawnError>
     where
         D: Send + Sync + 'static,
         F: FnOnce(WorkerContext<D, In, Out>) -> R + Send + 'static,
         R: IntoExitCode,
+        I: Spawn<D, In, Out, F, R>,
     {
-        static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+        I::spawn(options, entry)
+    }
+}
+
+impl<D, In, Out, F, R> Spawn<D, In, Out, F, R> for Thread
+where
+    D: Send + Sync + 'static,
+    In: Send + 'static,
+    Out: Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R + Send + 'static,
+    R: IntoExitCode,
+{
+    fn spawn(options: WorkerOptions<D, Thread>, entry: F) -> Result<Worker<In, Out>, SpawnError> {
+        spawn_thread(options, entry)
+    }
+}
+
+/// A thread worker.
+fn spawn_thread<D, In, Out, F, R>(
+    options: WorkerOptions<D, Thread>,
+    entry: F,
+) -> Result<Worker<In, Out>, SpawnError>
+where
+    D: Send + Sync + 'static,
+    In: Send + 'static,
+    Out: Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R + Send + 'static,
+    R: IntoExitCode,
+{
+    {
         install_panic_hook();
         let MessageChannel { port1, port2 } = match options.port_capacity {
             Some(cap) => MessageChannel::asymmetric_bounded(cap),
@@ -136,7 +193,7 @@ impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
             port1: lifecycle_tx,
             port2: lifecycle,
         } = MessageChannel::asymmetric();
-        let thread_id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        let thread_id = next_thread_id();
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let shared = Arc::new(Shared::default());
         adopt_child(thread_id, &shared);
@@ -158,21 +215,55 @@ impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
             .spawn(move || run(ctx, lifecycle_tx, entry))
             .map_err(SpawnError::new)?;
         tracing::debug!(thread_id, name = name.as_deref(), "worker spawned");
-        Ok(Self {
+        Ok(Worker::assemble(Parts {
             port: port1,
             lifecycle,
             shared,
-            thread: Some(thread),
+            thread,
             thread_id,
             name,
+        }))
+    }
+}
+
+impl<In, Out> Worker<In, Out> {
+    /// The handle over what a spawn path started.
+    pub(crate) fn assemble(parts: Parts<In, Out>) -> Self {
+        Self {
+            port: parts.port,
+            lifecycle: parts.lifecycle,
+            shared: parts.shared,
+            thread: Some(parts.thread),
+            thread_id: parts.thread_id,
+            name: parts.name,
             stage: Stage::Start,
             outcome: OnceLock::new(),
-        })
+            #[cfg(all(feature = "process", target_os = "linux"))]
+            process: None,
+        }
+    }
+
+    /// Attaches a process worker's link (pid, piped output).
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn with_process(mut self, link: crate::process::ProcessLink) -> Self {
+        self.process = Some(link);
+        self
+    }
+
+    /// The process worker's link, if this is one.
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn process_link(&mut self) -> Option<&mut crate::process::ProcessLink> {
+        self.process.as_mut()
+    }
+
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn process_ref(&self) -> Option<&crate::process::ProcessLink> {
+        self.process.as_ref()
     }
 }
 
 /// The worker's thread: announce, run the entry, close the port, report the outcome.
-fn run<D, In, Out, F, R>(
+pub(crate) fn run<D, In, Out, F, R>(
     ctx: WorkerContext<D, In, Out>,
     lifecycle: MessagePort<Lifecycle, ()>,
     entry: F,

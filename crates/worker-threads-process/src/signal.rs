@@ -34,6 +34,8 @@ impl Signal {
     pub const USR2: Signal = Signal(12);
     /// `SIGTERM`: Node's default for `worker.kill()`.
     pub const TERM: Signal = Signal(15);
+    /// `SIGXCPU`: the CPU-time limit (`RLIMIT_CPU`) was reached.
+    pub const XCPU: Signal = Signal(24);
 
     /// The signal with this number.
     pub const fn from_raw(raw: i32) -> Signal {
@@ -57,6 +59,7 @@ impl Signal {
             12 => "SIGUSR2",
             13 => "SIGPIPE",
             15 => "SIGTERM",
+            24 => "SIGXCPU",
             _ => return None,
         })
     }

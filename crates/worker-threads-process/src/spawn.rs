@@ -34,6 +34,18 @@ impl Limits {
         }
     }
 
+    /// With an address-space cap (`None`: none).
+    pub const fn address_space(mut self, bytes: Option<u64>) -> Self {
+        self.address_space = bytes;
+        self
+    }
+
+    /// With a CPU-time cap in seconds (`None`: none).
+    pub const fn cpu_seconds(mut self, seconds: Option<u64>) -> Self {
+        self.cpu_seconds = seconds;
+        self
+    }
+
     /// The caps as `setrlimit` calls (soft = hard for memory; the CPU hard limit one
     /// second above the soft one, so `SIGXCPU` comes first).
     fn rlimits(&self) -> Vec<(Resource, Rlimit)> {

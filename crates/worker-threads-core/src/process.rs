@@ -1,0 +1,218 @@
+//! Workers in processes of their own (Linux): the same entry, handle and events as a
+//! thread worker, with what a thread cannot have. Feature `process`.
+//!
+//! ```no_run
+//! use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
+//!
+//! fn square(ctx: WorkerContext<(), u64>) {
+//!     for n in ctx.parent_port().iter() {
+//!         ctx.parent_port().post_message(n * n).unwrap();
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     worker_threads_core::process::init(); // a process worker starts here, and stays
+//!     let options = WorkerOptions::new().isolation(Process);
+//!     let worker: Worker<u64> = Worker::spawn(options, square)?;
+//!     worker.post_message(12).unwrap();
+//!     assert_eq!(worker.recv()?, 144);
+//!     worker.terminate(); // ends it even in `loop {}`
+//!     assert_eq!(worker.join()?, 1);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # How the child finds its entry
+//!
+//! A process worker is the running executable started again. Its `main` must call
+//! [`init`] first: in a process worker it runs the entry and ends the process; elsewhere
+//! it returns at once. A test binary has the test harness's `main`: put
+//! [`process_test_support!()`](crate::process_test_support) in it once (it defines a test
+//! that the child runs, which calls `init`). A process worker whose program never calls
+//! `init` runs `main` again instead; it cannot start process workers of its own (that
+//! would start the program again, and again): `spawn` refuses there.
+//!
+//! # What differs from a thread worker
+//!
+//! - The entry is a `fn` or a closure that captures nothing (a capturing closure is a
+//!   compile error), and the data and both message types are
+//!   `Serialize + DeserializeOwned` (postcard on the wire).
+//! - [`Worker::terminate`](crate::Worker::terminate) ends it in any state: the worker is
+//!   told (its receives fail with `Terminated`, as a thread's), and a process still
+//!   running after the grace period ([`terminate_grace`](crate::WorkerOptions::terminate_grace),
+//!   100 ms by default) is killed with `SIGKILL`. The exit code is 1, as Node's, unless
+//!   the entry ended by itself without noticing.
+//! - A crash (a signal: segfault, `abort()`, `kill`) is `Error(Crashed { signal })` and
+//!   `Exit(128 + signal)`; the parent and the other workers go on.
+//! - [`resource_limits`](crate::WorkerOptions::resource_limits): see [`ResourceLimits`].
+//! - stdout and stderr are inherited, or piped with
+//!   [`stdout(true)`](crate::WorkerOptions::stdout) and read with
+//!   [`Worker::take_stdout`](crate::Worker::take_stdout) (Node's `stdout: true` and
+//!   `worker.stdout`).
+//! - A message travels through two threads of the parent and two of the child: a round
+//!   trip costs tens of microseconds rather than one.
+//! - Ports and `SharedArrayBuffer`s inside messages or data do not cross yet (they are
+//!   not `Serialize`); `BroadcastChannel` is per process. A malformed frame or an
+//!   undecodable message from the child is `Error(Channel { .. })` and the child is
+//!   killed; a message over 64 MiB, or one whose `Serialize` fails, is dropped with an
+//!   error log (its post had already returned `Ok`).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::WorkerContext;
+use crate::error::SpawnError;
+use crate::isolation::{Process, Spawn};
+use crate::options::WorkerOptions;
+use crate::outcome::IntoExitCode;
+use crate::worker::Worker;
+
+mod child;
+mod parent;
+mod wire;
+
+pub use child::init;
+pub(crate) use parent::ProcessLink;
+
+/// Caps on a process worker (Node's `resourceLimits`), enforced by the kernel with
+/// rlimits set before the program starts.
+///
+/// - `max_memory`: `RLIMIT_AS`, bytes of address space (not resident memory: thread
+///   stacks and mappings count). An allocation past it fails; Rust's handler prints
+///   `memory allocation of N bytes failed` and aborts, which the parent reports as
+///   [`WorkerError::LimitExceeded`](crate::WorkerError)`{ limit: Memory }` (it reads the
+///   child's stderr to tell it from any other abort; stderr passes through the parent
+///   then).
+/// - `max_cpu_time`: `RLIMIT_CPU`, rounded up to whole seconds: `SIGXCPU`, then `SIGKILL`
+///   a second later: `LimitExceeded { limit: CpuTime }`.
+///
+/// Why rlimits and not cgroup v2: they need no privilege and no writable cgroup tree
+/// (this project's CI machine has cgroup v1 only), and hold for the child's own children.
+/// What they cannot do: cap resident memory or a group of processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) max_cpu_time: Option<Duration>,
+}
+
+impl ResourceLimits {
+    /// No caps.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Caps the worker's address space at `bytes` (Node's `maxOldGenerationSizeMb`, in
+    /// spirit).
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Caps the worker's CPU time (rounded up to whole seconds).
+    pub fn max_cpu_time(mut self, time: Duration) -> Self {
+        self.max_cpu_time = Some(time);
+        self
+    }
+}
+
+/// The process-only settings of a [`WorkerOptions`].
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessSettings {
+    pub(crate) limits: ResourceLimits,
+    pub(crate) stdout: bool,
+    pub(crate) stderr: bool,
+    pub(crate) grace: Duration,
+}
+
+impl Default for ProcessSettings {
+    fn default() -> Self {
+        ProcessSettings {
+            limits: ResourceLimits::default(),
+            stdout: false,
+            stderr: false,
+            grace: Duration::from_millis(100),
+        }
+    }
+}
+
+impl<D> WorkerOptions<D, Process> {
+    /// Caps the worker process's memory and CPU time (Node's `resourceLimits`); see
+    /// [`ResourceLimits`].
+    pub fn resource_limits(mut self, limits: ResourceLimits) -> Self {
+        self.process.limits = limits;
+        self
+    }
+
+    /// Pipes the worker's stdout to this process, readable from
+    /// [`Worker::take_stdout`] (Node's `stdout: true`). Inherited by default.
+    pub fn stdout(mut self, piped: bool) -> Self {
+        self.process.stdout = piped;
+        self
+    }
+
+    /// Pipes the worker's stderr, readable from [`Worker::take_stderr`] (Node's
+    /// `stderr: true`). Inherited by default.
+    pub fn stderr(mut self, piped: bool) -> Self {
+        self.process.stderr = piped;
+        self
+    }
+
+    /// How long [`Worker::terminate`] lets the process end by itself before `SIGKILL`
+    /// (100 ms by default; zero kills at once).
+    pub fn terminate_grace(mut self, grace: Duration) -> Self {
+        self.process.grace = grace;
+        self
+    }
+}
+
+impl<D, In, Out, F, R> Spawn<D, In, Out, F, R> for Process
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+    In: Serialize + DeserializeOwned + Send + 'static,
+    Out: Serialize + DeserializeOwned + Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R + Copy + Send + 'static,
+    R: IntoExitCode,
+{
+    fn spawn(options: WorkerOptions<D, Process>, entry: F) -> Result<Worker<In, Out>, SpawnError> {
+        parent::spawn(options, entry)
+    }
+}
+
+impl<In, Out> Worker<In, Out> {
+    /// The worker's process id, for a process worker; `None` for a thread.
+    pub fn pid(&self) -> Option<u32> {
+        self.process_ref().map(|link| link.pid)
+    }
+
+    /// The read end of the worker's piped stdout, once (Node's `worker.stdout`); `None`
+    /// for a thread, without [`WorkerOptions::stdout`]`(true)`, or when taken already. It
+    /// reads to end of file once the process and its children have closed it.
+    pub fn take_stdout(&mut self) -> Option<std::fs::File> {
+        self.process_link().and_then(|link| link.stdout.take())
+    }
+
+    /// The read end of the worker's piped stderr, once (see
+    /// [`take_stdout`](Self::take_stdout)).
+    pub fn take_stderr(&mut self) -> Option<std::fs::File> {
+        self.process_link().and_then(|link| link.stderr.take())
+    }
+}
+
+/// Makes a test binary able to run process workers: defines the test that a process
+/// worker started from this binary runs, which calls [`init`]. Put it once in each test
+/// crate (at its root or anywhere) that spawns process workers.
+///
+/// ```ignore
+/// worker_threads_core::process_test_support!();
+/// ```
+#[macro_export]
+macro_rules! process_test_support {
+    () => {
+        #[test]
+        fn __worker_threads_process_child() {
+            $crate::process::init();
+        }
+    };
+}

@@ -1,0 +1,334 @@
+//! The child's side: `init` finds the entry the parent named and runs it as a worker.
+//!
+//! The parent names the entry by the address of a trampoline (`child_main::<D, In, Out,
+//! F, R>`, monomorphised in the parent for the user's entry type) relative to `init`. The
+//! child is the same executable (checked: device, inode, size, modification time), so
+//! the distance between two functions is the same in both, whatever address the image
+//! was loaded at. The trampoline rebuilds the entry (a zero-sized, `Copy` value: nothing
+//! crosses but its type), decodes the data, and runs it with the thread worker's own
+//! `run`, bridged to the channel by two threads of this process:
+//!
+//! - the reader: parent frames -> the local port (`Message`), `Close`, `Terminate`;
+//! - this (the process's main) thread: `Online`, then every message the entry posts, then
+//!   `Exit` with the outcome, in that order, then `std::process::exit(code)`.
+
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker_threads_channel::{MessageChannel, MessagePort};
+use worker_threads_process::codec::{decode, encode};
+use worker_threads_process::{Channel, IpcError, Marker};
+
+use crate::context::{Shared, WorkerContext};
+use crate::error::WorkerError;
+use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+use crate::process::wire::{
+    ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
+    ToChild,
+};
+use crate::worker::{Lifecycle, run};
+
+/// Set once `init` took this process's marker.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// What a trampoline is called with.
+pub(crate) struct ChildStart {
+    channel: Channel,
+    start: Start,
+}
+
+/// The entry's trampoline: it never returns (it ends the process).
+pub(crate) type Trampoline = fn(ChildStart);
+
+/// Runs this process as a process worker if it was started as one, and never returns
+/// then; returns at once otherwise. Call it first thing in `main` of every program that
+/// spawns process workers (procspawn's `init`): a process worker is the same executable
+/// started again, and this is where it takes the worker's path. In a test binary, where
+/// `main` is the test harness's, [`process_test_support!`](crate::process_test_support)
+/// calls it.
+///
+/// ```no_run
+/// # #[allow(clippy::needless_doctest_main)]
+/// fn main() {
+///     worker_threads_core::process::init();
+///     // ... the program, which may spawn process workers
+/// }
+/// ```
+pub fn init() {
+    let Some(marker) = Marker::from_env(MARKER) else {
+        return;
+    };
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let Err(error) = serve(&marker);
+    tracing::error!(%error, "process worker cannot start");
+    eprintln!("worker_threads: process worker cannot start: {error}");
+    std::process::exit(70);
+}
+
+/// True in a process worker whose `main` has not called [`init`]: spawning a process
+/// worker from there would start this program again, and again.
+pub(crate) fn init_missing() -> bool {
+    !STARTED.load(Ordering::Acquire) && Marker::from_env(MARKER).is_some()
+}
+
+fn anchor() -> usize {
+    init as fn() as usize
+}
+
+/// Where a trampoline is, relative to `init`.
+pub(crate) fn offset_of(trampoline: Trampoline) -> u64 {
+    (trampoline as usize).wrapping_sub(anchor()) as u64
+}
+
+/// Adopts the channel, reads `Start`, checks the executable, sets up stdio, and calls the
+/// trampoline (which does not return).
+fn serve(marker: &Marker) -> Result<Infallible, String> {
+    let fd = marker.adopt().map_err(|e| e.to_string())?;
+    let channel = Channel::new(fd, MAX_FRAME);
+    let frame = channel
+        .recv(&mut Vec::new())
+        .map_err(|e| e.to_string())?
+        .ok_or("the parent went away before starting the worker")?;
+    if frame.tag != TAG_CONTROL {
+        return Err("the first frame is not a start".into());
+    }
+    let ToChild::Start(start) = decode::<ToChild>(&frame.body).map_err(|e| e.to_string())? else {
+        return Err("the first frame is not a start".into());
+    };
+    let here = ExeId::current().map_err(|e| e.to_string())?;
+    if here != start.exe {
+        return Err("this executable is not the parent's (it was replaced on disk?)".into());
+    }
+    let mut fds = frame.fds.into_iter();
+    if start.stdout {
+        redirect(fds.next(), |fd| rustix::stdio::dup2_stdout(fd))?;
+    }
+    if start.stderr {
+        redirect(fds.next(), |fd| rustix::stdio::dup2_stderr(fd))?;
+    }
+    let target = anchor().wrapping_add(start.entry as usize);
+    // SAFETY: `target` is the address of a `Trampoline` in the parent's image plus the
+    // distance between images: the parent computed `start.entry` as the distance from
+    // `init` to `child_main::<..>` (a `fn(ChildStart)`), in the same executable file as
+    // this one (`ExeId` checked above), and an image is relocated as a whole, so the
+    // distance holds here. A `usize` and a function pointer have the same size.
+    let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(target) };
+    trampoline(ChildStart { channel, start });
+    Err("the worker's entry returned to init".into())
+}
+
+fn redirect(
+    fd: Option<OwnedFd>,
+    dup2: fn(&OwnedFd) -> rustix::io::Result<()>,
+) -> Result<(), String> {
+    let fd = fd.ok_or("a piped stream without its descriptor")?;
+    dup2(&fd).map_err(|e| e.to_string())
+}
+
+/// The trampoline for one entry type: runs the entry as a worker and ends the process.
+pub(crate) fn child_main<D, In, Out, F, R>(child: ChildStart)
+where
+    D: DeserializeOwned + Send + Sync + 'static,
+    In: DeserializeOwned + Send + 'static,
+    Out: Serialize + Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R + Copy + Send + 'static,
+    R: IntoExitCode,
+{
+    const {
+        assert!(
+            size_of::<F>() == 0,
+            "a process worker's entry must capture nothing: it runs in another process"
+        );
+    }
+    // SAFETY: `F` is zero-sized (asserted above, at compile time) and `Copy`: a value of
+    // it carries no bytes and has no drop, so every value is the one the parent had (the
+    // parent holding one proves the type inhabited). Zeroing zero bytes makes that value.
+    let entry: F = unsafe { std::mem::zeroed() };
+    let ChildStart { channel, start } = child;
+    let channel = Arc::new(channel);
+    install_panic_hook();
+    let data: D = match decode(&start.data) {
+        Ok(data) => data,
+        Err(error) => finish(
+            &channel,
+            Outcome {
+                code: 1,
+                error: Some(WorkerError::Failed(Arc::from(Box::<
+                    dyn std::error::Error + Send + Sync,
+                >::from(
+                    format!(
+                    "worker data: {error}"
+                )
+                )))),
+            },
+        ),
+    };
+    let capacity = start.port_capacity.map(|cap| cap as usize);
+    let MessageChannel { port1, port2 } = match capacity {
+        Some(cap) => MessageChannel::<In, Out>::asymmetric_bounded(cap),
+        None => MessageChannel::<In, Out>::asymmetric(),
+    };
+    let MessageChannel {
+        port1: lifecycle_tx,
+        port2: lifecycle,
+    } = MessageChannel::<Lifecycle, ()>::asymmetric();
+    let shared = Arc::new(Shared::default());
+    let name: Option<Arc<str>> = start.name.map(Arc::from);
+    let ctx = WorkerContext::new(
+        port2,
+        data,
+        start.thread_id,
+        name.clone(),
+        Arc::clone(&shared),
+    );
+    let port = Arc::new(port1);
+    {
+        let (ipc, port, shared) = (Arc::clone(&channel), Arc::clone(&port), shared);
+        let reader = thread::Builder::new()
+            .name("worker-process-ipc".into())
+            .spawn(move || read_parent(&ipc, &port, &shared));
+        if let Err(error) = reader {
+            finish(
+                &channel,
+                failed(format!("cannot start the IPC thread: {error}")),
+            );
+        }
+    }
+    let mut builder = thread::Builder::new().name(match &name {
+        Some(name) => name.to_string(),
+        None => format!("worker-{}", start.thread_id),
+    });
+    if let Some(bytes) = start.stack_size {
+        builder = builder.stack_size(bytes as usize);
+    }
+    if let Err(error) = builder.spawn(move || run(ctx, lifecycle_tx, entry)) {
+        finish(
+            &channel,
+            failed(format!("cannot start the worker thread: {error}")),
+        );
+    }
+    forward(&channel, &port, &lifecycle)
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome {
+        code: 1,
+        error: Some(WorkerError::Failed(Arc::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from(message)))),
+    }
+}
+
+/// Parent frames into the local port, until the parent goes (then this process ends:
+/// nobody can read its messages or its exit).
+fn read_parent<In, Out>(channel: &Channel, port: &MessagePort<In, Out>, shared: &Shared)
+where
+    In: DeserializeOwned,
+{
+    let mut buf = Vec::new();
+    loop {
+        match channel.recv(&mut buf) {
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE => match decode::<In>(&frame.body) {
+                Ok(message) => {
+                    // Fails only once the worker closed or was terminated: as a thread's.
+                    let _ = port.post_message(message);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "undecodable message from the parent; exiting");
+                    std::process::exit(70);
+                }
+            },
+            Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<ToChild>(&frame.body) {
+                Ok(ToChild::Close) => port.close(),
+                Ok(ToChild::Terminate) => {
+                    shared.termination.terminate();
+                    port.terminate();
+                }
+                Ok(ToChild::Start(_)) | Err(_) => {
+                    tracing::error!("bad control frame from the parent; exiting");
+                    std::process::exit(70);
+                }
+            },
+            Ok(Some(_)) => {
+                tracing::error!("unknown frame from the parent; exiting");
+                std::process::exit(70);
+            }
+            Ok(None) | Err(IpcError::Closed) => {
+                tracing::debug!("the parent has gone; exiting");
+                std::process::exit(1);
+            }
+            Err(error) => {
+                tracing::error!(%error, "broken channel to the parent; exiting");
+                std::process::exit(70);
+            }
+        }
+    }
+}
+
+/// `Online`, the messages, `Exit`, in order; then the process ends with the code.
+fn forward<In, Out>(
+    channel: &Channel,
+    port: &MessagePort<In, Out>,
+    lifecycle: &MessagePort<(), Lifecycle>,
+) -> !
+where
+    Out: Serialize,
+{
+    match lifecycle.recv() {
+        Ok(Lifecycle::Online) => send_control(channel, &FromChild::Online),
+        Ok(Lifecycle::Exit(outcome)) => finish(channel, outcome),
+        Err(_) => finish(channel, Outcome::vanished()),
+    }
+    // Until the entry ended (its port closes first) or the worker was terminated.
+    while let Ok(message) = port.recv() {
+        match encode(&message) {
+            Ok(body) => {
+                if channel.send(TAG_MESSAGE, &body, &[]).is_err() {
+                    std::process::exit(1); // the parent has gone
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "a message the worker posted does not encode: dropped")
+            }
+        }
+    }
+    let outcome = loop {
+        match lifecycle.recv() {
+            Ok(Lifecycle::Online) => continue,
+            Ok(Lifecycle::Exit(outcome)) => break outcome,
+            Err(_) => break Outcome::vanished(),
+        }
+    };
+    finish(channel, outcome)
+}
+
+fn send_control(channel: &Channel, control: &FromChild) {
+    let sent = encode(control).and_then(|body| channel.send(TAG_CONTROL, &body, &[]));
+    if sent.is_err() {
+        std::process::exit(1); // the parent has gone
+    }
+}
+
+/// Reports the outcome and ends the process with its code.
+fn finish(channel: &Channel, outcome: Outcome) -> ! {
+    let error = outcome.error.map(|error| match error {
+        WorkerError::Panicked { message, location } => ErrorReport::Panicked { message, location },
+        WorkerError::Failed(error) => ErrorReport::Failed(error.to_string()),
+        other => ErrorReport::Failed(other.to_string()),
+    });
+    send_control(
+        channel,
+        &FromChild::Exit(ExitReport {
+            code: outcome.code,
+            error,
+        }),
+    );
+    std::process::exit(outcome.code)
+}

@@ -1,0 +1,451 @@
+//! The parent's side of a process worker: start it, bridge its channel to the handle's
+//! port, terminate it, and turn how it ended into the worker's outcome.
+//!
+//! Two threads per worker:
+//!
+//! - the writer takes what the handle posts (from the bridge end of a local port pair)
+//!   and sends it; when the handle terminates the port it sends `Terminate`, waits the
+//!   grace period for the process to end, and kills it;
+//! - the reader routes the child's frames (`Online` and `Exit` to the lifecycle, messages
+//!   to the handle), and at end of file reaps the process, decides the outcome, closes the
+//!   bridge port and reports `Exit`. It is the handle's `thread`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
+use worker_threads_process::codec::{decode, encode};
+use worker_threads_process::{Channel, IpcError, Limits, Process, Signal};
+
+use crate::context::{Shared, WorkerContext, adopt_child};
+use crate::error::{Limit, SpawnError, WorkerError};
+use crate::isolation::Process as Isolated;
+use crate::options::WorkerOptions;
+use crate::outcome::{IntoExitCode, Outcome};
+use crate::process::child::{self, Trampoline, child_main};
+use crate::process::wire::{
+    CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
+    TAG_MESSAGE, ToChild,
+};
+use crate::worker::{Lifecycle, Parts, Worker, next_thread_id};
+
+/// What the handle keeps of a process worker.
+#[derive(Debug)]
+pub(crate) struct ProcessLink {
+    pub(crate) pid: u32,
+    pub(crate) stdout: Option<File>,
+    pub(crate) stderr: Option<File>,
+}
+
+/// What std's default allocation-error handler prints before it aborts.
+const ALLOCATION_FAILED: &[u8] = b"memory allocation of ";
+
+fn io_error(error: impl std::fmt::Display) -> SpawnError {
+    SpawnError::new(std::io::Error::other(error.to_string()))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::new(e.into()))
+}
+
+/// Starts a process worker.
+pub(crate) fn spawn<D, In, Out, F, R>(
+    options: WorkerOptions<D, Isolated>,
+    _entry: F,
+) -> Result<Worker<In, Out>, SpawnError>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+    In: Serialize + DeserializeOwned + Send + 'static,
+    Out: Serialize + DeserializeOwned + Send + 'static,
+    F: FnOnce(WorkerContext<D, In, Out>) -> R + Copy + Send + 'static,
+    R: IntoExitCode,
+{
+    if child::init_missing() {
+        return Err(io_error(
+            "this process is a process worker whose main did not call \
+             worker_threads::process::init() first: starting another would start this \
+             program again, and again",
+        ));
+    }
+    let settings = options.process;
+    let data = encode(&options.data).map_err(io_error)?;
+    let exe = ExeId::current().map_err(SpawnError::new)?;
+    let thread_id = next_thread_id();
+    let (stdout_read, stdout_write) = match settings.stdout {
+        true => {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        false => (None, None),
+    };
+    // With a memory cap, stderr always passes through us: std's allocation-failure line
+    // is how a `SIGABRT` is told from the cap.
+    let watch_memory = settings.limits.max_memory.is_some();
+    let (stderr_read, stderr_write) = match settings.stderr || watch_memory {
+        true => {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        false => (None, None),
+    };
+    let mut command = Command::new(std::env::current_exe().map_err(SpawnError::new)?);
+    command.args(CHILD_ARGS);
+    let limits = Limits::none()
+        .address_space(settings.limits.max_memory)
+        .cpu_seconds(
+            settings
+                .limits
+                .max_cpu_time
+                .map(|t| t.as_secs() + u64::from(t.subsec_nanos() > 0)),
+        );
+    let spawned =
+        worker_threads_process::spawn(&mut command, MARKER, &thread_id.to_string(), &limits)
+            .map_err(SpawnError::new)?;
+    let mut child_process = spawned.child;
+    let process = Arc::new(spawned.process);
+    let channel = Arc::new(Channel::new(spawned.channel, MAX_FRAME));
+    let start = Start {
+        entry: child::offset_of(child_main::<D, In, Out, F, R> as Trampoline),
+        exe,
+        thread_id,
+        name: options.name.clone(),
+        data,
+        stack_size: options.stack_size.map(|b| b as u64),
+        port_capacity: options.port_capacity.map(|c| c as u64),
+        stdout: stdout_write.is_some(),
+        stderr: stderr_write.is_some(),
+    };
+    let fds: Vec<_> = [&stdout_write, &stderr_write]
+        .into_iter()
+        .flatten()
+        .map(|fd| fd.as_fd())
+        .collect();
+    let sent =
+        encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, &fds));
+    drop(fds);
+    drop((stdout_write, stderr_write));
+    if let Err(error) = sent {
+        let _ = process.signal(Signal::KILL);
+        let _ = child_process.wait();
+        return Err(io_error(format!("starting the worker process: {error}")));
+    }
+
+    let MessageChannel { port1, port2 } = match options.port_capacity {
+        Some(cap) => MessageChannel::<In, Out>::asymmetric_bounded(cap),
+        None => MessageChannel::<In, Out>::asymmetric(),
+    };
+    let MessageChannel {
+        port1: lifecycle_tx,
+        port2: lifecycle,
+    } = MessageChannel::<Lifecycle, ()>::asymmetric();
+    let shared = Arc::new(Shared::default());
+    adopt_child(thread_id, &shared);
+    let bridge = Arc::new(port2);
+    let terminating = Arc::new(AtomicBool::new(false));
+    let (exited_tx, exited_rx) = mpsc::channel::<()>();
+
+    // stderr: to the user's pipe or to ours, watching for the allocation failure.
+    let memory_exhausted = Arc::new(AtomicBool::new(false));
+    let mut user_stderr = None;
+    let mut forwarder = None;
+    if let Some(read) = stderr_read {
+        if watch_memory {
+            let sink: Box<dyn Write + Send> = if settings.stderr {
+                let (r, w) = pipe()?;
+                user_stderr = Some(File::from(r));
+                Box::new(File::from(w))
+            } else {
+                Box::new(std::io::stderr())
+            };
+            let seen = Arc::clone(&memory_exhausted);
+            forwarder = thread::Builder::new()
+                .name(format!("worker-{thread_id}-stderr"))
+                .spawn(move || forward_stderr(File::from(read), sink, &seen))
+                .ok();
+        } else {
+            user_stderr = Some(File::from(read));
+        }
+    }
+
+    let writer = {
+        let (channel, bridge, process, terminating) = (
+            Arc::clone(&channel),
+            Arc::clone(&bridge),
+            Arc::clone(&process),
+            Arc::clone(&terminating),
+        );
+        let grace = settings.grace;
+        thread::Builder::new()
+            .name(format!("worker-{thread_id}-send"))
+            .spawn(move || {
+                write_to_child(&channel, &bridge, &process, &terminating, &exited_rx, grace)
+            })
+    };
+    if let Err(error) = writer {
+        let _ = process.signal(Signal::KILL);
+        let _ = child_process.wait();
+        return Err(SpawnError::new(error));
+    }
+    let reader = {
+        let (channel, shared, process) = (
+            Arc::clone(&channel),
+            Arc::clone(&shared),
+            Arc::clone(&process),
+        );
+        let limits = settings.limits;
+        thread::Builder::new()
+            .name(format!("worker-{thread_id}-recv"))
+            .spawn(move || {
+                let watch = Watch {
+                    process: &process,
+                    terminating: &terminating,
+                    memory_exhausted: &memory_exhausted,
+                    limits,
+                };
+                let outcome = read_from_child(
+                    &channel,
+                    &bridge,
+                    &lifecycle_tx,
+                    &watch,
+                    child_process,
+                    forwarder,
+                );
+                drop(exited_tx);
+                let _ = shared.ended.set(outcome.error.clone());
+                shared.report_if_unhandled(thread_id);
+                bridge.close();
+                let _ = lifecycle_tx.post_message(Lifecycle::Exit(outcome));
+            })
+    };
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(error) => {
+            let _ = process.signal(Signal::KILL);
+            return Err(SpawnError::new(error));
+        }
+    };
+    tracing::debug!(thread_id, pid = process.pid(), "process worker spawned");
+    let worker = Worker::assemble(Parts {
+        port: port1,
+        lifecycle,
+        shared,
+        thread: reader,
+        thread_id,
+        name: options.name.map(Arc::from),
+    });
+    Ok(worker.with_process(ProcessLink {
+        pid: process.pid(),
+        stdout: stdout_read.map(File::from),
+        stderr: user_stderr,
+    }))
+}
+
+/// What the reader needs to decide how the worker ended.
+struct Watch<'a> {
+    process: &'a Process,
+    terminating: &'a AtomicBool,
+    memory_exhausted: &'a AtomicBool,
+    limits: crate::process::ResourceLimits,
+}
+
+/// The handle's posts to the child; `Close` or `Terminate` (then the grace, then the
+/// kill) when the handle's port ends.
+fn write_to_child<In: Serialize, Out>(
+    channel: &Channel,
+    bridge: &MessagePort<Out, In>,
+    process: &Process,
+    terminating: &AtomicBool,
+    exited: &mpsc::Receiver<()>,
+    grace: Duration,
+) {
+    loop {
+        match bridge.recv() {
+            Ok(message) => {
+                let sent = encode(&message).and_then(|body| channel.send(TAG_MESSAGE, &body, &[]));
+                match sent {
+                    Ok(()) => {}
+                    Err(IpcError::Closed) => return, // the process has ended
+                    Err(error) => {
+                        tracing::error!(%error, "a message for a process worker could not be sent: dropped");
+                    }
+                }
+            }
+            Err(RecvError::Terminated) => {
+                terminating.store(true, Ordering::Release);
+                if let Ok(body) = encode(&ToChild::Terminate) {
+                    let _ = channel.send(TAG_CONTROL, &body, &[]);
+                }
+                if let Err(RecvTimeoutError::Timeout) = exited.recv_timeout(grace) {
+                    tracing::debug!(pid = process.pid(), "grace period over: SIGKILL");
+                    let _ = process.signal(Signal::KILL);
+                }
+                return;
+            }
+            Err(_) => {
+                if let Ok(body) = encode(&ToChild::Close) {
+                    let _ = channel.send(TAG_CONTROL, &body, &[]);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The child's frames until end of file, then its reaping: the worker's outcome.
+fn read_from_child<In, Out: DeserializeOwned>(
+    channel: &Channel,
+    bridge: &MessagePort<Out, In>,
+    lifecycle: &MessagePort<Lifecycle, ()>,
+    watch: &Watch<'_>,
+    mut child: std::process::Child,
+    forwarder: Option<JoinHandle<()>>,
+) -> Outcome {
+    let mut buf = Vec::new();
+    let mut online = false;
+    let mut report = None;
+    let failure = loop {
+        match channel.recv(&mut buf) {
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE && online && report.is_none() => {
+                match decode::<Out>(&frame.body) {
+                    // Fails only if the handle terminated the port: dropped, as a thread's.
+                    Ok(message) => drop(bridge.post_message(message)),
+                    Err(error) => break Some(format!("undecodable message: {error}")),
+                }
+            }
+            Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<FromChild>(&frame.body) {
+                Ok(FromChild::Online) if !online => {
+                    online = true;
+                    let _ = lifecycle.post_message(Lifecycle::Online);
+                }
+                Ok(FromChild::Exit(exit)) if report.is_none() => report = Some(exit),
+                Ok(_) => break Some("a control frame out of order".to_string()),
+                Err(error) => break Some(format!("undecodable control frame: {error}")),
+            },
+            Ok(Some(frame)) => break Some(format!("unexpected frame (tag {})", frame.tag)),
+            Ok(None) | Err(IpcError::Closed) => break None,
+            Err(error) => break Some(error.to_string()),
+        }
+    };
+    if let Some(message) = &failure {
+        tracing::warn!(pid = watch.process.pid(), %message, "bad frame from a process worker: killing it");
+        let _ = watch.process.signal(Signal::KILL);
+        channel.shutdown();
+    }
+    let status = child.wait();
+    if let Some(forwarder) = forwarder {
+        let _ = forwarder.join();
+    }
+    let (code, signal) = match status {
+        Ok(status) => worker_threads_process::exit_of(status),
+        Err(error) => {
+            tracing::error!(%error, "waitpid failed");
+            (None, None)
+        }
+    };
+    decide(
+        failure,
+        report,
+        online,
+        code,
+        signal.map(Signal::as_raw),
+        watch,
+    )
+}
+
+/// The worker's outcome from everything the reader saw.
+fn decide(
+    failure: Option<String>,
+    report: Option<ExitReport>,
+    online: bool,
+    code: Option<i32>,
+    signal: Option<i32>,
+    watch: &Watch<'_>,
+) -> Outcome {
+    let error = |error| Outcome {
+        code: 1,
+        error: Some(error),
+    };
+    if let Some(message) = failure {
+        return error(WorkerError::Channel { message });
+    }
+    if let Some(report) = report {
+        return Outcome {
+            code: report.code,
+            error: report.error.map(|report| match report {
+                ErrorReport::Panicked { message, location } => {
+                    WorkerError::Panicked { message, location }
+                }
+                ErrorReport::Failed(message) => {
+                    WorkerError::Failed(Arc::from(
+                        Box::<dyn std::error::Error + Send + Sync>::from(message),
+                    ))
+                }
+            }),
+        };
+    }
+    if let Some(signal) = signal {
+        if watch.terminating.load(Ordering::Acquire) {
+            return Outcome {
+                code: 1,
+                error: None,
+            };
+        }
+        let cpu_capped = watch.limits.max_cpu_time.is_some();
+        if signal == Signal::XCPU.as_raw() || (cpu_capped && signal == Signal::KILL.as_raw()) {
+            return error(WorkerError::LimitExceeded {
+                limit: Limit::CpuTime,
+            });
+        }
+        if watch.memory_exhausted.load(Ordering::Acquire) {
+            return error(WorkerError::LimitExceeded {
+                limit: Limit::Memory,
+            });
+        }
+        return Outcome {
+            code: 128 + signal,
+            error: Some(WorkerError::Crashed { signal }),
+        };
+    }
+    if !online {
+        return error(WorkerError::EntryNotRun { code });
+    }
+    // It ended the process itself (`std::process::exit`) after `Online`.
+    Outcome {
+        code: code.unwrap_or(1),
+        error: None,
+    }
+}
+
+/// Copies the child's stderr to `sink`, raising `seen` at std's allocation-failure line.
+fn forward_stderr(mut from: File, mut sink: Box<dyn Write + Send>, seen: &AtomicBool) {
+    let mut buf = [0u8; 8192];
+    // The tail of the previous read, so that the line is found across two reads.
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let _ = sink.write_all(&buf[..n]);
+        tail.extend_from_slice(&buf[..n]);
+        if tail
+            .windows(ALLOCATION_FAILED.len())
+            .any(|window| window == ALLOCATION_FAILED)
+        {
+            seen.store(true, Ordering::Release);
+        }
+        let keep = tail.len().saturating_sub(ALLOCATION_FAILED.len());
+        tail.drain(..keep);
+    }
+}
