@@ -51,6 +51,23 @@ fn ping_pong_rejects_a_bad_argument() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("bad --rounds many"));
 }
 
+#[cfg(all(feature = "process", target_os = "linux"))]
+#[test]
+fn process_worker_plays_ping_pong_then_terminates_a_stuck_worker() {
+    let out = run("process_worker", &["--rounds", "300"]);
+    assert!(
+        out.contains("We got a message from the main thread: Hello, World!"),
+        "{out}"
+    );
+    assert!(out.contains("300 round trips in"), "{out}");
+    assert!(out.contains("worker exited with code 0"), "{out}");
+    assert!(out.contains("spinning"), "{out}");
+    assert!(
+        out.contains("terminated worker exited with code 1"),
+        "{out}"
+    );
+}
+
 #[test]
 fn port_transfer_echoes_then_siblings_talk_directly() {
     let out = run("port_transfer", &["--count", "100"]);

@@ -308,3 +308,59 @@ fn piped_stdout_and_stderr_are_readable_from_the_parent() {
     assert!(worker.take_stdout().is_none());
     assert_eq!(worker.join().unwrap(), 0);
 }
+
+fn count_up(ctx: WorkerContext<(), (), u64>) {
+    let mut n = 0;
+    while ctx.parent_port().post_message(n).is_ok() {
+        n += 1;
+    }
+}
+
+#[test]
+fn terminate_while_the_child_posts_ends_it_and_keeps_what_arrived_in_order() {
+    // Kill while sending: what arrived is a prefix 0, 1, 2, ... and the end is Exit(1),
+    // whatever moment the terminate lands on (mid-frame included).
+    for trial in 0..200 {
+        let options = WorkerOptions::new()
+            .isolation(Process)
+            .terminate_grace(Duration::ZERO);
+        let mut worker = Worker::<(), u64>::spawn(options, count_up).unwrap();
+        let wanted = trial % 50;
+        for expected in 0..wanted {
+            assert_eq!(worker.recv(), Ok(expected), "trial {trial}");
+        }
+        worker.terminate();
+        let mut next = wanted;
+        let mut end = None;
+        for event in worker.events() {
+            match event {
+                WorkerEvent::Message(n) => {
+                    assert_eq!(n, next, "trial {trial}");
+                    next += 1;
+                }
+                WorkerEvent::Exit(code) => end = Some(code),
+                WorkerEvent::Online => {}
+                WorkerEvent::Error(error) => panic!("trial {trial}: {error}"),
+            }
+        }
+        assert_eq!(end, Some(1), "trial {trial}");
+    }
+}
+
+#[test]
+fn closing_the_port_while_the_child_posts_ends_it_cleanly() {
+    // Close while posting: the child's posts fail once the close reaches it, and it
+    // returns: code 0, every message that arrived in order.
+    for trial in 0..100 {
+        let worker =
+            Worker::<(), u64>::spawn(WorkerOptions::new().isolation(Process), count_up).unwrap();
+        assert_eq!(worker.recv(), Ok(0));
+        worker.port().close();
+        let mut next = 1;
+        while let Ok(n) = worker.recv() {
+            assert_eq!(n, next, "trial {trial}");
+            next += 1;
+        }
+        assert_eq!(worker.join().unwrap(), 0, "trial {trial}");
+    }
+}

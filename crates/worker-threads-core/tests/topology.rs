@@ -111,6 +111,6 @@ fn a_refused_thread_is_a_spawn_error() {
     let result: Result<Worker<()>, _> =
         Worker::spawn(WorkerOptions::new().stack_size(1 << 50), |_| ());
     let err = result.unwrap_err();
-    assert_eq!(err.to_string(), "failed to spawn a worker thread");
+    assert_eq!(err.to_string(), "failed to start a worker");
     assert!(std::error::Error::source(&err).is_some());
 }
