@@ -62,6 +62,8 @@ impl<T> Default for ClusterBuilder<T> {
                 args: None,
                 max_frame: 64 << 20,
                 frame_timeout: Duration::from_secs(10),
+                send_timeout: Duration::from_secs(10),
+                max_unread: 64 << 20,
                 discard_stdout: false,
             },
             _message: PhantomData,
@@ -132,6 +134,28 @@ where
     /// primary's reader for that worker forever.
     pub fn frame_timeout(mut self, timeout: Duration) -> Self {
         self.config.frame_timeout = timeout;
+        self
+    }
+
+    /// How long a send to a worker ([`Worker::send`](crate::Worker::send),
+    /// [`Worker::disconnect`](crate::Worker::disconnect), an answer to its `listen`) may
+    /// wait for it to read (10 s by default). A worker that does not read for that long
+    /// (stopped, or stuck without reading its channel) is treated as hung: the send
+    /// fails with [`IpcError::SendTimedOut`](crate::IpcError), handing the message back,
+    /// and the worker gets `Event::Error` and `SIGKILL` (then its restart policy).
+    /// Round-robin hand-offs never wait: a worker whose channel is full is skipped.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.config.send_timeout = timeout;
+        self
+    }
+
+    /// How many bytes of one worker's messages the primary keeps unread (64 MiB by
+    /// default, counting each message's encoded size plus the event's own). A worker
+    /// that sends more while the primary does not read is an error
+    /// ([`IpcError::Overflow`](crate::IpcError), `Event::Error`) and is killed, so a
+    /// flooding worker cannot grow the primary without bound.
+    pub fn max_unread(mut self, bytes: usize) -> Self {
+        self.config.max_unread = bytes.max(1);
         self
     }
 

@@ -79,6 +79,11 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     /// How long a frame's later records may take once its first arrived.
     pub(crate) frame_timeout: Duration,
+    /// How long a send to a worker may wait for it to read before the worker is
+    /// considered hung (and killed).
+    pub(crate) send_timeout: Duration,
+    /// Bytes of a worker's messages the primary keeps unread before it kills the worker.
+    pub(crate) max_unread: usize,
     /// Workers' stdout goes to /dev/null (under a test harness, its report is noise).
     pub(crate) discard_stdout: bool,
 }

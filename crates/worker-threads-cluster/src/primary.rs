@@ -7,6 +7,7 @@
 //! Everything a user can call is a short lock on the shared state or a socket write.
 
 mod cluster;
+mod events;
 pub(crate) mod server;
 mod worker;
 

@@ -100,6 +100,91 @@ impl Channel {
         self
     }
 
+    /// Bounds every blocking send: a peer that does not read for `timeout` fails it with
+    /// [`IpcError::SendTimedOut`] (`SO_SNDTIMEO`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn with_send_timeout(self, timeout: Duration) -> std::io::Result<Self> {
+        rustix::net::sockopt::set_socket_timeout(
+            &self.fd,
+            rustix::net::sockopt::Timeout::Send,
+            Some(timeout),
+        )?;
+        Ok(self)
+    }
+
+    /// Sends a frame of one record (at most [`RECORD`] bytes with its 5-byte header)
+    /// without waiting: [`IpcError::Full`] if the peer's receive buffer is full or
+    /// another thread is sending a frame on this channel. For hand-offs that must skip a
+    /// peer that is not reading.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Full`], [`IpcError::TooLarge`] for a frame over one record or the
+    /// cap, [`IpcError::Closed`] and socket errors.
+    pub fn try_send(&self, tag: u8, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), IpcError> {
+        if body.len() + HEADER + 1 > RECORD {
+            return Err(IpcError::TooLarge {
+                len: body.len() + 1,
+                max: RECORD - HEADER,
+            });
+        }
+        let _whole_frame = match self.send_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(IpcError::Full),
+        };
+        let len = body.len() + 1;
+        self.send_first(
+            tag,
+            len,
+            body,
+            fds,
+            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+        )
+        .map_err(|error| match error {
+            IpcError::SendTimedOut => IpcError::Full,
+            other => other,
+        })
+    }
+
+    /// Sends the first record of a frame (all of it, for a frame of one record).
+    fn send_first(
+        &self,
+        tag: u8,
+        len: usize,
+        head: &[u8],
+        fds: &[BorrowedFd<'_>],
+        flags: SendFlags,
+    ) -> Result<(), IpcError> {
+        if fds.len() > MAX_FDS {
+            return Err(IpcError::Malformed("too many descriptors in one frame"));
+        }
+        let header = u32::try_from(len)
+            .map_err(|_| IpcError::TooLarge {
+                len,
+                max: self.max_frame,
+            })?
+            .to_le_bytes();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(IpcError::Malformed(
+                "descriptors do not fit the control buffer",
+            ));
+        }
+        let tag = [tag];
+        let iov = [
+            IoSlice::new(&header),
+            IoSlice::new(&tag),
+            IoSlice::new(head),
+        ];
+        retry(|| rustix::net::sendmsg(&self.fd, &iov, &mut control, flags))?;
+        Ok(())
+    }
+
     /// Waits until the next record is readable, for at most the frame timeout.
     fn await_continuation(&self) -> Result<(), IpcError> {
         let Some(timeout) = self.frame_timeout else {
@@ -125,8 +210,9 @@ impl Channel {
     /// # Errors
     ///
     /// [`IpcError::TooLarge`] over the cap, [`IpcError::Closed`] when the peer has gone,
-    /// [`IpcError::Io`] for other socket errors (nothing was sent if the first record
-    /// failed).
+    /// [`IpcError::SendTimedOut`] past the send timeout (see
+    /// [`with_send_timeout`](Self::with_send_timeout)), [`IpcError::Io`] for other socket
+    /// errors (nothing was sent if the first record failed).
     pub fn send(&self, tag: u8, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), IpcError> {
         let len = body.len() + 1;
         if len > self.max_frame {
@@ -135,35 +221,13 @@ impl Channel {
                 max: self.max_frame,
             });
         }
-        if fds.len() > MAX_FDS {
-            return Err(IpcError::Malformed("too many descriptors in one frame"));
-        }
-        let header = u32::try_from(len)
-            .map_err(|_| IpcError::TooLarge {
-                len,
-                max: self.max_frame,
-            })?
-            .to_le_bytes();
         let first = body.len().min(RECORD - HEADER - 1);
         let (head, rest) = body.split_at(first);
         let _whole_frame = self
             .send_lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(IpcError::Malformed(
-                "descriptors do not fit the control buffer",
-            ));
-        }
-        let tag = [tag];
-        let iov = [
-            IoSlice::new(&header),
-            IoSlice::new(&tag),
-            IoSlice::new(head),
-        ];
-        retry(|| rustix::net::sendmsg(&self.fd, &iov, &mut control, SendFlags::NOSIGNAL))?;
+        self.send_first(tag, len, head, fds, SendFlags::NOSIGNAL)?;
         for chunk in rest.chunks(RECORD) {
             retry(|| rustix::net::send(&self.fd, chunk, SendFlags::NOSIGNAL))?;
         }
@@ -264,6 +328,8 @@ fn retry<R>(mut call: impl FnMut() -> rustix::io::Result<R>) -> Result<R, IpcErr
             Ok(r) => return Ok(r),
             Err(Errno::INTR) => continue,
             Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => return Err(IpcError::Closed),
+            // A send past `SO_SNDTIMEO`, or a non-blocking one that would wait.
+            Err(Errno::AGAIN) => return Err(IpcError::SendTimedOut),
             Err(e) => return Err(IpcError::Io(e.into())),
         }
     }

@@ -28,6 +28,20 @@ pub enum IpcError {
     /// mid-frame.
     #[error("the rest of a frame did not come in time")]
     Stalled,
+    /// A non-blocking send found the peer not reading: its receive buffer is full, or
+    /// another thread is in the middle of a frame to it. Nothing was sent.
+    #[error("the peer is not reading")]
+    Full,
+    /// A send waited longer than the channel's send timeout for the peer to read.
+    /// Part of the frame may have been sent: the channel can no longer be trusted.
+    #[error("the peer did not read within the send timeout")]
+    SendTimedOut,
+    /// The peer sent more than the receiver keeps unread for it.
+    #[error("the peer sent more than the {max} bytes kept unread for it")]
+    Overflow {
+        /// The bound.
+        max: usize,
+    },
     /// A frame whose body is not a valid postcard encoding of the expected type.
     #[error("undecodable frame: {0}")]
     Decode(String),

@@ -32,6 +32,10 @@ impl Signal {
     pub const SEGV: Signal = Signal(11);
     /// `SIGUSR2`.
     pub const USR2: Signal = Signal(12);
+    /// `SIGCONT`: resumes a stopped process.
+    pub const CONT: Signal = Signal(18);
+    /// `SIGSTOP`: stops the process (cannot be caught).
+    pub const STOP: Signal = Signal(19);
     /// `SIGTERM`: Node's default for `worker.kill()`.
     pub const TERM: Signal = Signal(15);
     /// `SIGXCPU`: the CPU-time limit (`RLIMIT_CPU`) was reached.
@@ -59,6 +63,8 @@ impl Signal {
             12 => "SIGUSR2",
             13 => "SIGPIPE",
             15 => "SIGTERM",
+            18 => "SIGCONT",
+            19 => "SIGSTOP",
             24 => "SIGXCPU",
             _ => return None,
         })

@@ -24,12 +24,13 @@ use crate::config::{Config, Restart, SchedulingPolicy};
 use crate::error::{ForkError, RestartError};
 use crate::event::Event;
 use crate::lock;
+use crate::primary::events::{Credit, Queued};
 use crate::primary::server::{Member, Server};
 use crate::primary::worker::{Status, Worker, WorkerInner};
 use crate::wire::{self, Grant, MARKER, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 
 /// The cluster's event receiver as a boxed stream.
-type EventStream<T> = Pin<Box<dyn Stream<Item = Event<T>> + Send>>;
+type EventStream<T> = Pin<Box<dyn Stream<Item = Queued<T>> + Send>>;
 
 /// A group of worker processes run from this one (Node's `cluster` in the primary).
 ///
@@ -74,8 +75,8 @@ pub struct Cluster<T> {
 
 struct Shared<T> {
     config: Config,
-    events: flume::Sender<Event<T>>,
-    event_rx: flume::Receiver<Event<T>>,
+    events: flume::Sender<Queued<T>>,
+    event_rx: flume::Receiver<Queued<T>>,
     closing: Receiver<()>,
     state: Mutex<State<T>>,
     next_id: AtomicUsize,
@@ -161,20 +162,24 @@ where
     pub fn recv(&self) -> Event<T> {
         // The cluster holds a sender, so the channel never disconnects while `self` lives.
         loop {
-            if let Ok(event) = crate::wait::recv(&self.shared.event_rx) {
-                return event;
+            if let Ok(queued) = crate::wait::recv(&self.shared.event_rx) {
+                return queued.into_event();
             }
         }
     }
 
     /// The next event, if one is waiting.
     pub fn try_recv(&self) -> Option<Event<T>> {
-        self.shared.event_rx.try_recv().ok()
+        self.shared.event_rx.try_recv().ok().map(Queued::into_event)
     }
 
     /// The next event, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Event<T>> {
-        self.shared.event_rx.recv_timeout(timeout).ok()
+        self.shared
+            .event_rx
+            .recv_timeout(timeout)
+            .ok()
+            .map(Queued::into_event)
     }
 
     /// The next event, awaited under any executor.
@@ -204,8 +209,8 @@ where
     pub async fn recv_async(&self) -> Event<T> {
         loop {
             // The cluster holds a sender, so the channel never disconnects while it lives.
-            if let Ok(event) = self.shared.event_rx.recv_async().await {
-                return event;
+            if let Ok(queued) = self.shared.event_rx.recv_async().await {
+                return queued.into_event();
             }
         }
     }
@@ -295,7 +300,12 @@ where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
     fn emit(&self, event: Event<T>) {
-        let _ = self.events.send(event);
+        self.emit_with(event, None);
+    }
+
+    /// Queues `event`, holding `credit` until it is read.
+    fn emit_with(&self, event: Event<T>, credit: Option<Credit>) {
+        let _ = self.events.send(Queued { event, credit });
     }
 
     /// Starts one worker process and its supervising thread.
@@ -323,18 +333,29 @@ where
                 .map_err(ForkError::Spawn)?;
         let child = spawned.child;
         let pid = spawned.process.pid();
+        let ipc = Channel::new(spawned.channel, this.config.max_frame)
+            .with_frame_timeout(this.config.frame_timeout)
+            .with_send_timeout(this.config.send_timeout);
+        let ipc = match ipc {
+            Ok(ipc) => ipc,
+            Err(error) => {
+                let _ = spawned.process.signal(Signal::KILL);
+                let mut child = child;
+                let _ = child.wait();
+                return Err(ForkError::Spawn(error));
+            }
+        };
         let inner = Arc::new(WorkerInner {
             id,
-            ipc: Arc::new(
-                Channel::new(spawned.channel, this.config.max_frame)
-                    .with_frame_timeout(this.config.frame_timeout),
-            ),
+            ipc: Arc::new(ipc),
             process: spawned.process,
             env,
             crashes,
             started: Instant::now(),
             status: Mutex::new(Status::default()),
             changed: Condvar::new(),
+            unread: Arc::default(),
+            failure: Mutex::new(None),
         });
         let worker = Worker {
             inner,
@@ -393,6 +414,12 @@ where
             // Kill first: the worker must not see the shutdown as a graceful end.
             let _ = inner.signal(Signal::KILL);
             inner.ipc.shutdown();
+            self.emit(Event::Error {
+                worker: inner.id,
+                error,
+            });
+        } else if let Some(error) = lock(&inner.failure).take() {
+            // A send gave up on it (and killed it).
             self.emit(Event::Error {
                 worker: inner.id,
                 error,
@@ -469,11 +496,22 @@ where
         }
         match frame.tag {
             TAG_MESSAGE => {
+                let cost = frame.body.len() + std::mem::size_of::<Event<T>>();
+                let unread = worker.inner.unread.load(Ordering::Acquire);
+                if unread.saturating_add(cost) > self.config.max_unread {
+                    return Err(IpcError::Overflow {
+                        max: self.config.max_unread,
+                    });
+                }
                 let message = wire::decode::<T>(&frame.body)?;
-                self.emit(Event::Message {
-                    worker: id,
-                    message,
-                });
+                let credit = Credit::take(&worker.inner.unread, cost);
+                self.emit_with(
+                    Event::Message {
+                        worker: id,
+                        message,
+                    },
+                    Some(credit),
+                );
             }
             TAG_CONTROL => match wire::decode::<ToPrimary>(&frame.body)? {
                 ToPrimary::Online => {
@@ -599,5 +637,6 @@ impl<T: Send + 'static> Stream for Cluster<T> {
             .get_or_insert_with(|| Box::pin(shared.event_rx.clone().into_stream()))
             .as_mut()
             .poll_next(cx)
+            .map(|queued| queued.map(Queued::into_event))
     }
 }

@@ -6,12 +6,16 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use worker_threads_process::Channel as Ipc;
+use worker_threads_process::{Channel as Ipc, IpcError};
 
 use crate::config::SchedulingPolicy;
 use crate::lock;
 use crate::net::{bind, local_addr};
 use crate::wire::{self, TAG_CONTROL, ToWorker};
+
+/// Connections the primary holds while no worker can take one; past it, the newest are
+/// closed (the kernel's backlog still queues those not yet accepted).
+const MAX_PENDING: usize = 1024;
 
 /// A worker a round-robin server hands connections to.
 pub(crate) struct Member {
@@ -65,7 +69,10 @@ impl Server {
         let mut members = self.members();
         members.list.push(member);
         while let Some(stream) = members.pending.pop_front() {
-            self.dispatch_locked(&mut members, stream);
+            if let Err(stream) = self.dispatch_locked(&mut members, stream) {
+                members.pending.push_front(stream);
+                break;
+            }
         }
     }
 
@@ -74,27 +81,47 @@ impl Server {
         self.members().list.retain(|m| m.id != id);
     }
 
-    /// Hands one accepted connection to the next worker in turn.
+    /// Hands one accepted connection to the next worker in turn (after those that
+    /// waited for one).
     fn dispatch(&self, stream: TcpStream) {
         let mut members = self.members();
-        self.dispatch_locked(&mut members, stream);
+        while let Some(waiting) = members.pending.pop_front() {
+            if let Err(waiting) = self.dispatch_locked(&mut members, waiting) {
+                members.pending.push_front(waiting);
+                break;
+            }
+        }
+        if members.pending.is_empty() {
+            if let Err(stream) = self.dispatch_locked(&mut members, stream) {
+                members.pending.push_back(stream);
+            }
+        } else if members.pending.len() < MAX_PENDING {
+            members.pending.push_back(stream);
+        } else {
+            tracing::warn!(addr = %self.addr, "no worker is taking connections: closing one");
+        }
     }
 
-    fn dispatch_locked(&self, members: &mut Members, stream: TcpStream) {
-        loop {
-            if members.list.is_empty() {
-                members.pending.push_back(stream);
-                return;
-            }
+    /// Hands `stream` to the next worker that takes it, without waiting: a worker whose
+    /// channel is full (stopped, or not reading) is skipped, one whose channel failed
+    /// leaves the rotation. The stream comes back when no worker could take it.
+    fn dispatch_locked(&self, members: &mut Members, stream: TcpStream) -> Result<(), TcpStream> {
+        let mut tried = 0;
+        while tried < members.list.len() {
             let i = members.next % members.list.len();
             let member = &members.list[i];
             match member
                 .ipc
-                .send(TAG_CONTROL, &self.connection_frame, &[stream.as_fd()])
+                .try_send(TAG_CONTROL, &self.connection_frame, &[stream.as_fd()])
             {
                 Ok(()) => {
                     members.next = i + 1;
-                    return;
+                    return Ok(());
+                }
+                Err(IpcError::Full) => {
+                    tracing::debug!(worker = member.id, "worker not reading: skipped");
+                    members.next = i + 1;
+                    tried += 1;
                 }
                 Err(error) => {
                     tracing::debug!(worker = member.id, %error, "hand-off failed, next worker");
@@ -102,6 +129,7 @@ impl Server {
                 }
             }
         }
+        Err(stream)
     }
 
     /// The round-robin accept loop; ends when `stop` shuts the socket down.

@@ -3,12 +3,13 @@
 
 use std::ffi::OsString;
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker_threads_process::{Channel, Process, Signal};
+use worker_threads_process::{Channel, IpcError, Process, Signal};
 
 use crate::error::SendError;
 use crate::lock;
@@ -33,6 +34,11 @@ pub(crate) struct WorkerInner {
     pub(crate) started: Instant,
     pub(crate) status: Mutex<Status>,
     pub(crate) changed: Condvar,
+    /// Bytes of this worker's messages queued in the events and not yet read.
+    pub(crate) unread: Arc<AtomicUsize>,
+    /// Why the primary gave up on this worker from a sending side (a send that timed
+    /// out); the supervising thread reports it as `Event::Error`.
+    pub(crate) failure: Mutex<Option<IpcError>>,
 }
 
 #[derive(Default)]
@@ -83,7 +89,11 @@ where
     /// The message comes back in a [`SendError`] if the worker has gone or the message
     /// cannot be encoded or is over the frame cap.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        wire::send_message(&self.inner.ipc, message)
+        let sent = wire::send_message(&self.inner.ipc, message);
+        if let Err(error) = &sent {
+            self.inner.check(error.error());
+        }
+        sent
     }
 
     /// Sends `signal` to the worker process (Node's `worker.process.kill(signal)`). The
@@ -109,7 +119,9 @@ where
         for server in servers {
             server.leave(self.inner.id);
         }
-        let _ = wire::send_control(&self.inner.ipc, &ToWorker::Disconnect, &[]);
+        if let Err(error) = wire::send_control(&self.inner.ipc, &ToWorker::Disconnect, &[]) {
+            self.inner.check(&error);
+        }
     }
 
     /// Whether the worker exited, or will exit, because of `disconnect()` or `kill()`
@@ -130,6 +142,23 @@ where
 }
 
 impl WorkerInner {
+    /// A send to this worker failed with `error`: a worker that does not read within the
+    /// send timeout is hung: record why, kill it (its supervisor reports the error).
+    pub(crate) fn check(&self, error: &IpcError) {
+        if matches!(error, IpcError::SendTimedOut) {
+            self.fail(IpcError::SendTimedOut);
+        }
+    }
+
+    /// Gives up on this worker: the error is reported by its supervising thread, the
+    /// process is killed first (so it cannot take the shutdown for a graceful stop).
+    pub(crate) fn fail(&self, error: IpcError) {
+        tracing::warn!(worker = self.id, %error, "giving up on a worker: killing it");
+        lock(&self.failure).get_or_insert(error);
+        let _ = self.signal(Signal::KILL);
+        self.ipc.shutdown();
+    }
+
     pub(crate) fn signal(&self, signal: Signal) -> std::io::Result<()> {
         if lock(&self.status).exit.is_some() {
             return Err(std::io::Error::from(std::io::ErrorKind::NotFound));

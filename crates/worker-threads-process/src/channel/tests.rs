@@ -98,6 +98,45 @@ fn end_of_file_is_none() {
     assert!(matches!(b.send(0, b"x", &[]), Err(IpcError::Closed)));
 }
 
+#[test]
+fn try_send_skips_a_peer_that_is_not_reading() {
+    let (a, _b) = ends(1 << 20);
+    let body = [7u8; 1000];
+    // Fill the peer's receive buffer: a bounded number of frames, then `Full`.
+    let mut sent = 0;
+    let error = loop {
+        match a.try_send(1, &body, &[]) {
+            Ok(()) => sent += 1,
+            Err(error) => break error,
+        }
+        assert!(sent < 1_000_000, "the buffer never filled");
+    };
+    assert!(matches!(error, IpcError::Full), "{error:?}");
+    assert!(sent > 0);
+    // A frame over one record is not for try_send.
+    let big = vec![0u8; RECORD];
+    assert!(matches!(
+        a.try_send(1, &big, &[]),
+        Err(IpcError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_send_to_a_peer_that_does_not_read_times_out() {
+    let (a, b) = pair().unwrap();
+    let a = Ipc::new(a, 1 << 20)
+        .with_send_timeout(std::time::Duration::from_millis(20))
+        .unwrap();
+    let _b = Ipc::new(b, 1 << 20);
+    let body = [7u8; 1000];
+    let error = loop {
+        if let Err(error) = a.send(1, &body, &[]) {
+            break error;
+        }
+    };
+    assert!(matches!(error, IpcError::SendTimedOut), "{error:?}");
+}
+
 /// Property tests of the trust boundary: whatever a peer writes, the receiver returns a
 /// frame or an error (never panics), allocates no more than the cap for a body, and a
 /// valid frame arrives as it was sent.
