@@ -7,7 +7,9 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use worker_threads::{MessageChannel, SharedArrayBuffer, Worker, WorkerOptions, atomics};
+use worker_threads::{
+    MessageChannel, Process, SharedArrayBuffer, Worker, WorkerContext, WorkerOptions, atomics,
+};
 
 const BUFFER: usize = 64 * 1024 * 1024;
 
@@ -34,7 +36,13 @@ pub(crate) const NAMES: &[&str] = &[
     "sqrt_rayon",
     "sqrt_ceiling",
     "ipc_cluster",
+    "spawn_process",
+    "spawn_exec",
+    "rt_process",
 ];
+
+/// The argument that makes this binary the bare child of `spawn_exec`.
+pub(crate) const EXEC_CHILD: &str = "--exec-child";
 
 /// Runs case `name` with size `n` and prints its value.
 pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
@@ -60,6 +68,9 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "sqrt_rayon" => sqrt_rayon(n)?,
         "sqrt_ceiling" => sqrt_ceiling(n)?,
         "ipc_cluster" => ipc_cluster(n)?,
+        "spawn_process" => spawn_process(n)?,
+        "spawn_exec" => spawn_exec(n)?,
+        "rt_process" => rt_process(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -249,6 +260,79 @@ fn spawn_worker(n: u64) -> anyhow::Result<f64> {
         worker.join()?;
         Ok(elapsed)
     })
+}
+
+/// A process worker's entry for `spawn_process`: one message, then end.
+fn say_one(ctx: WorkerContext<(), (), u8>) {
+    let _ = ctx.parent_port().post_message(1);
+}
+
+/// `Worker::spawn` with `isolation(Process)`, to its first message: median microseconds.
+fn spawn_process(n: u64) -> anyhow::Result<f64> {
+    median_us(n, || {
+        let start = Instant::now();
+        let worker: Worker<(), u8> =
+            Worker::spawn(WorkerOptions::new().isolation(Process), say_one)?;
+        worker.recv()?;
+        let elapsed = start.elapsed().as_secs_f64();
+        worker.join()?;
+        Ok(elapsed)
+    })
+}
+
+/// The bare child of `spawn_exec`: one byte on stdout.
+pub(crate) fn exec_child() {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(b"1");
+}
+
+/// A bare fork+exec of this same binary, to the first byte it writes: the floor under
+/// `spawn_process` (which adds the channel, the start frame and the worker's threads).
+fn spawn_exec(n: u64) -> anyhow::Result<f64> {
+    use std::io::Read;
+    let exe = std::env::current_exe()?;
+    median_us(n, || {
+        let start = Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .arg(EXEC_CHILD)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut byte = [0u8; 1];
+        child
+            .stdout
+            .take()
+            .context("piped stdout")?
+            .read_exact(&mut byte)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        child.wait()?;
+        Ok(elapsed)
+    })
+}
+
+/// A process worker's entry for `rt_process`: echo until the port closes.
+fn echo_u64(ctx: WorkerContext<(), u64>) {
+    let port = ctx.parent_port();
+    for v in port.iter() {
+        if port.post_message(v).is_err() {
+            break;
+        }
+    }
+}
+
+/// Round trip over a process worker's parent port: microseconds.
+fn rt_process(n: u64) -> anyhow::Result<f64> {
+    let worker: Worker<u64> = Worker::spawn(WorkerOptions::new().isolation(Process), echo_u64)?;
+    worker.post_message(u64::MAX)?;
+    anyhow::ensure!(worker.recv()? == u64::MAX, "no echo");
+    let start = Instant::now();
+    for i in 0..n {
+        worker.post_message(i)?;
+        anyhow::ensure!(worker.recv()? == i, "out of order");
+    }
+    let us = per_op_us(start, n);
+    worker.port().close();
+    worker.join()?;
+    Ok(us)
 }
 
 fn spawn_thread(n: u64) -> anyhow::Result<f64> {

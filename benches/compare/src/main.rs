@@ -51,6 +51,12 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The process-worker cases start this binary again: a process worker stays in here.
+    worker_threads::process::init();
+    if std::env::args().nth(1).as_deref() == Some(cases::EXEC_CHILD) {
+        cases::exec_child();
+        return Ok(());
+    }
     if worker_threads::cluster::is_worker() {
         cases::ipc_echo();
         return Ok(());
