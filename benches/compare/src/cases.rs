@@ -39,6 +39,8 @@ pub(crate) const NAMES: &[&str] = &[
     "spawn_process",
     "spawn_exec",
     "rt_process",
+    "atomics_process",
+    "sab_process",
 ];
 
 /// The argument that makes this binary the bare child of `spawn_exec`.
@@ -71,6 +73,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "spawn_process" => spawn_process(n)?,
         "spawn_exec" => spawn_exec(n)?,
         "rt_process" => rt_process(n)?,
+        "atomics_process" => atomics_process(n)?,
+        "sab_process" => sab_process(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -458,6 +462,85 @@ fn atomics_ours(n: u64) -> f64 {
             atomics::notify(cell, 1);
         },
     )
+}
+
+/// The process worker of `atomics_process`: plays the odd turns.
+fn play_odd(ctx: WorkerContext<(SharedArrayBuffer, i32), ()>) {
+    let (sab, rounds) = ctx.worker_data();
+    play(
+        &sab.as_i32()[0],
+        *rounds,
+        1,
+        &|cell, seen| {
+            atomics::wait(cell, seen, None);
+        },
+        &|cell| {
+            atomics::notify(cell, 1);
+        },
+    );
+}
+
+/// `atomics_ours` with the other player in a process worker (a memfd buffer, a shared
+/// futex): microseconds per round trip.
+fn atomics_process(n: u64) -> anyhow::Result<f64> {
+    let rounds = i32::try_from(n).unwrap_or(i32::MAX / 2);
+    let sab = SharedArrayBuffer::new_cross_process(4);
+    let options = WorkerOptions::new()
+        .worker_data((sab.clone(), rounds))
+        .isolation(Process);
+    let worker: Worker<()> = Worker::spawn(options, play_odd)?;
+    let start = Instant::now();
+    let (wait, wake) = (
+        |cell: &AtomicI32, seen| {
+            atomics::wait(cell, seen, None);
+        },
+        |cell: &AtomicI32| {
+            atomics::notify(cell, 1);
+        },
+    );
+    play(&sab.as_i32()[0], rounds, 0, &wait, &wake);
+    let turn = &sab.as_i32()[0];
+    while turn.load(Ordering::SeqCst) != 2 * rounds {
+        wait(turn, turn.load(Ordering::SeqCst));
+    }
+    let us = per_op_us(start, n);
+    worker.join()?;
+    Ok(us)
+}
+
+/// The process worker of `sab_process`: answers each buffer with its length.
+fn measure_buffer(ctx: WorkerContext<(), SharedArrayBuffer, u64>) {
+    for sab in ctx.parent_port().iter() {
+        sab.as_u8()[0].store(1, Ordering::Relaxed);
+        if ctx
+            .parent_port()
+            .post_message(sab.byte_len() as u64)
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// A 64 MiB `SharedArrayBuffer` handed to a process worker and answered: milliseconds
+/// per hand-off (the memfd crosses, not the bytes).
+fn sab_process(reps: u64) -> anyhow::Result<f64> {
+    let worker: Worker<SharedArrayBuffer, u64> =
+        Worker::spawn(WorkerOptions::new().isolation(Process), measure_buffer)?;
+    let sab = SharedArrayBuffer::new_cross_process(BUFFER);
+    let start = Instant::now();
+    for _ in 0..reps {
+        worker.post_message(sab.clone())?;
+        anyhow::ensure!(worker.recv()? == BUFFER as u64, "wrong size");
+    }
+    let ms = start.elapsed().as_secs_f64() * 1e3 / reps.max(1) as f64;
+    anyhow::ensure!(
+        sab.as_u8()[0].load(Ordering::Relaxed) == 1,
+        "not the same memory"
+    );
+    worker.port().close();
+    worker.join()?;
+    Ok(ms)
 }
 
 #[cfg(target_os = "linux")]

@@ -364,3 +364,94 @@ fn closing_the_port_while_the_child_posts_ends_it_cleanly() {
         assert_eq!(worker.join().unwrap(), 0, "trial {trial}");
     }
 }
+
+use std::sync::atomic::Ordering;
+use worker_threads_shared::{SharedArrayBuffer, atomics};
+
+const INCREMENTS: i32 = 100_000;
+
+fn add_many(ctx: WorkerContext<SharedArrayBuffer, ()>) {
+    let counter = &ctx.worker_data().as_i32()[0];
+    for _ in 0..INCREMENTS {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_shared_counter_incremented_by_main_and_two_process_workers_is_exact() {
+    let sab = SharedArrayBuffer::new_cross_process(64);
+    let spawn = || {
+        let options = WorkerOptions::new()
+            .worker_data(sab.clone())
+            .isolation(Process);
+        Worker::<()>::spawn(options, add_many).unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for _ in 0..INCREMENTS {
+        sab.as_i32()[0].fetch_add(1, Ordering::SeqCst);
+    }
+    assert_eq!(a.join().unwrap(), 0);
+    assert_eq!(b.join().unwrap(), 0);
+    assert_eq!(sab.as_i32()[0].load(Ordering::SeqCst), 3 * INCREMENTS);
+}
+
+const ROUNDS: i32 = 2_000;
+
+/// Turn-taking through one cell and nothing else: waits for odd values, writes even ones.
+fn pong_by_futex(ctx: WorkerContext<SharedArrayBuffer, ()>) {
+    let cell = &ctx.worker_data().as_i32()[0];
+    for round in 0..ROUNDS {
+        let mine = 2 * round + 1;
+        while cell.load(Ordering::SeqCst) != mine {
+            let _ = atomics::wait(cell, mine - 1, None);
+        }
+        cell.store(mine + 1, Ordering::SeqCst);
+        atomics::notify(cell, 1);
+    }
+}
+
+#[test]
+fn wait_and_notify_work_between_processes() {
+    // Main and a process worker take turns on one cell; a waiter the other process does
+    // not wake (a private futex) would sleep forever here.
+    let sab = SharedArrayBuffer::new_cross_process(4);
+    let options = WorkerOptions::new()
+        .worker_data(sab.clone())
+        .isolation(Process);
+    let worker = Worker::<()>::spawn(options, pong_by_futex).unwrap();
+    let cell = &sab.as_i32()[0];
+    for round in 0..ROUNDS {
+        cell.store(2 * round + 1, Ordering::SeqCst);
+        atomics::notify(cell, 1);
+        let mine = 2 * round + 2;
+        while cell.load(Ordering::SeqCst) != mine {
+            let _ = atomics::wait(cell, mine - 1, None);
+        }
+    }
+    assert_eq!(worker.join().unwrap(), 0);
+    assert_eq!(cell.load(Ordering::SeqCst), 2 * ROUNDS);
+}
+
+fn keep_buffer(ctx: WorkerContext<(), SharedArrayBuffer, i32>) {
+    for sab in ctx.parent_port().iter() {
+        let cell = &sab.as_i32()[1];
+        let seen = cell.fetch_add(1, Ordering::SeqCst);
+        ctx.parent_port().post_message(seen).unwrap();
+    }
+}
+
+#[test]
+fn a_buffer_in_a_message_is_the_same_memory_on_the_other_side() {
+    let worker = Worker::<SharedArrayBuffer, i32>::spawn(
+        WorkerOptions::new().isolation(Process),
+        keep_buffer,
+    )
+    .unwrap();
+    let sab = SharedArrayBuffer::new_cross_process(8);
+    sab.as_i32()[1].store(40, Ordering::SeqCst);
+    worker.post_message(sab.clone()).unwrap();
+    assert_eq!(worker.recv(), Ok(40));
+    assert_eq!(sab.as_i32()[1].load(Ordering::SeqCst), 41);
+    worker.port().close();
+    assert_eq!(worker.join().unwrap(), 0);
+}

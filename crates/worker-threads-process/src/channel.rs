@@ -35,7 +35,7 @@ use crate::error::IpcError;
 /// The largest record on the socket, header included.
 pub const RECORD: usize = 64 * 1024;
 /// Descriptors one frame may carry.
-const MAX_FDS: usize = 4;
+pub const MAX_FDS: usize = 32;
 /// Bytes before the body in a first record.
 const HEADER: usize = 4;
 
@@ -205,7 +205,7 @@ impl Channel {
         }
     }
 
-    /// Sends one frame, with `fds` (at most 4) attached to its first record.
+    /// Sends one frame, with `fds` (at most [`MAX_FDS`]) attached to its first record.
     ///
     /// # Errors
     ///

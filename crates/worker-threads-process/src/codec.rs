@@ -1,9 +1,34 @@
 //! Frame bodies: postcard (its wire format is frozen and documented).
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::IpcError;
+
+thread_local! {
+    /// The message of a custom serde error, which postcard's error drops.
+    static NOTE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Records why a `Serialize` or `Deserialize` impl is about to fail with a custom error:
+/// postcard reports only "custom error", and [`encode`] / [`decode`] put this message in
+/// their error instead.
+pub fn note(message: impl Into<String>) {
+    NOTE.with(|note| *note.borrow_mut() = Some(message.into()));
+}
+
+/// The noted message if there is one, else postcard's.
+fn explain(error: postcard::Error) -> String {
+    let noted = NOTE.with(|note| note.borrow_mut().take());
+    match error {
+        postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom => {
+            noted.unwrap_or_else(|| error.to_string())
+        }
+        other => other.to_string(),
+    }
+}
 
 /// Encodes a body.
 ///
@@ -12,7 +37,7 @@ use crate::error::IpcError;
 /// [`IpcError::Encode`] when serde refuses the value (a map with a non-string key is
 /// fine; a `Serialize` impl that fails is not).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, IpcError> {
-    postcard::to_stdvec(value).map_err(|e| IpcError::Encode(e.to_string()))
+    postcard::to_stdvec(value).map_err(|e| IpcError::Encode(explain(e)))
 }
 
 /// Decodes a body; trailing bytes are an error (a frame is exactly one value).
@@ -24,6 +49,6 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, IpcError> {
     match postcard::take_from_bytes(body) {
         Ok((value, [])) => Ok(value),
         Ok(_) => Err(IpcError::Decode("trailing bytes after the value".into())),
-        Err(e) => Err(IpcError::Decode(e.to_string())),
+        Err(e) => Err(IpcError::Decode(explain(e))),
     }
 }

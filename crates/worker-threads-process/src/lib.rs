@@ -5,6 +5,8 @@
 //!   `SOCK_SEQPACKET` socketpair, named in an environment [`Marker`], under [`Limits`]
 //!   (rlimits set between `fork` and `exec`), and returns a pidfd-backed [`Process`].
 //! - The child finds its end with [`Marker::from_env`] and [`Marker::adopt`].
+//! - [`fds`] lets a value that owns a descriptor (a memfd-backed buffer) serialize into
+//!   a frame and come out whole on the other side.
 //! - [`Channel`] sends and receives whole frames (`[len][tag][body]`, split into 64 KiB
 //!   records, a cap checked before any allocation, descriptors with `SCM_RIGHTS`), and
 //!   [`codec`] encodes bodies with postcard.
@@ -22,13 +24,14 @@ struct ReadmeDoctests;
 mod channel;
 pub mod codec;
 mod error;
+pub mod fds;
 #[allow(unsafe_code)]
 mod marker;
 mod signal;
 #[allow(unsafe_code)]
 mod spawn;
 
-pub use channel::{Channel, Frame, RECORD, channel_pair, is_seqpacket};
+pub use channel::{Channel, Frame, MAX_FDS, RECORD, channel_pair, is_seqpacket};
 pub use error::IpcError;
 pub use marker::Marker;
 pub use signal::Signal;

@@ -13,15 +13,34 @@ use crate::error::{AllocError, ViewError};
 ///
 /// Today it is a heap allocation; a later backing store (a memfd mapping shared with
 /// cluster workers) will be another variant behind the same views.
-struct Storage {
+pub(crate) struct Storage {
     /// `ceil(byte_len / 8)` words: zeroed, and aligned for 8-byte atomics.
-    words: Box<[AtomicU64]>,
-    byte_len: usize,
+    pub(crate) words: Words,
+    pub(crate) byte_len: usize,
     /// 0 until the first view; then the element size of every view (see [`ViewError::MixedSizes`]).
-    claimed: AtomicUsize,
+    pub(crate) claimed: AtomicUsize,
     /// Byte-wise bulk copies made while nothing is claimed hold it for reading; the first
     /// claim holds it for writing, so no byte-wise access races with a wider one.
-    bulk: RwLock<()>,
+    pub(crate) bulk: RwLock<()>,
+}
+
+/// Where a buffer's words are.
+pub(crate) enum Words {
+    /// This process's heap.
+    Heap(Box<[AtomicU64]>),
+    /// A memfd mapped shared, which other processes can map too.
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    Mapped(crate::mapped::Mapping),
+}
+
+impl Words {
+    fn as_ptr(&self) -> *const AtomicU64 {
+        match self {
+            Words::Heap(words) => words.as_ptr(),
+            #[cfg(all(feature = "process", target_os = "linux"))]
+            Words::Mapped(mapping) => mapping.as_ptr(),
+        }
+    }
 }
 
 /// `words` zeroed words from the allocator's zeroed path (fresh pages from the OS for a
@@ -128,14 +147,23 @@ impl SharedArrayBuffer {
     /// ```
     pub fn try_new(byte_len: usize) -> Result<Self, AllocError> {
         let words = zeroed_words(byte_len.div_ceil(8)).ok_or(AllocError { byte_len })?;
-        Ok(Self {
+        Ok(Self::from_storage(Words::Heap(words), byte_len, 0))
+    }
+
+    pub(crate) fn from_storage(words: Words, byte_len: usize, claimed: usize) -> Self {
+        Self {
             storage: Arc::new(Storage {
                 words,
                 byte_len,
-                claimed: AtomicUsize::new(0),
+                claimed: AtomicUsize::new(claimed),
                 bulk: RwLock::new(()),
             }),
-        })
+        }
+    }
+
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// The length in bytes. Node's `sab.byteLength`.
@@ -278,7 +306,8 @@ impl SharedArrayBuffer {
             "raw view out of bounds"
         );
         let base = self.storage.words.as_ptr().cast::<u8>();
-        // SAFETY: the words are one allocation of at least `byte_len` bytes, 8-aligned
+        // SAFETY: the words are one allocation (or one shared mapping, sealed against
+        // resizing) of at least `byte_len` bytes, 8-aligned
         // (checked above: `start + count * SIZE <= byte_len`; `start` is a multiple of
         // `SIZE`, so the pointer is aligned for `A`, whose alignment equals its size).
         // `A` is a std atomic integer (sealed `Element`): same size as its integer, every

@@ -44,6 +44,10 @@ struct ReadmeDoctests;
 mod buffer;
 mod element;
 mod error;
+#[cfg(all(feature = "process", target_os = "linux"))]
+mod mapped;
+#[cfg(all(feature = "process", target_os = "linux"))]
+mod transfer;
 
 pub mod atomics;
 

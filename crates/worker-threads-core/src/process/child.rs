@@ -13,7 +13,7 @@
 //!   `Exit` with the outcome, in that order, then `std::process::exit(code)`.
 
 use std::convert::Infallible;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessageChannel, MessagePort};
 use worker_threads_process::codec::{decode, encode};
-use worker_threads_process::{Channel, IpcError, Marker};
+use worker_threads_process::{Channel, IpcError, Marker, fds};
 
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
@@ -40,6 +40,8 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 pub(crate) struct ChildStart {
     channel: Channel,
     start: Start,
+    /// The descriptors the data's values (shared buffers) take when decoded.
+    data_fds: Vec<OwnedFd>,
 }
 
 /// The entry's trampoline: it never returns (it ends the process).
@@ -113,6 +115,8 @@ fn serve(marker: &Marker) -> Result<Infallible, String> {
     if start.stderr {
         redirect(fds.next(), |fd| rustix::stdio::dup2_stderr(fd))?;
     }
+    // The rest belong to the data (shared buffers' memory).
+    let data_fds: Vec<OwnedFd> = fds.collect();
     let target = anchor().wrapping_add(start.entry as usize);
     // SAFETY: `target` is the address of a `Trampoline` in the parent's image plus the
     // distance between images: the parent computed `start.entry` as the distance from
@@ -120,7 +124,11 @@ fn serve(marker: &Marker) -> Result<Infallible, String> {
     // this one (`ExeId` checked above), and an image is relocated as a whole, so the
     // distance holds here. A `usize` and a function pointer have the same size.
     let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(target) };
-    trampoline(ChildStart { channel, start });
+    trampoline(ChildStart {
+        channel,
+        start,
+        data_fds,
+    });
     Err("the worker's entry returned to init".into())
 }
 
@@ -151,10 +159,14 @@ where
     // it carries no bytes and has no drop, so every value is the one the parent had (the
     // parent holding one proves the type inhabited). Zeroing zero bytes makes that value.
     let entry: F = unsafe { std::mem::zeroed() };
-    let ChildStart { channel, start } = child;
+    let ChildStart {
+        channel,
+        start,
+        data_fds,
+    } = child;
     let channel = Arc::new(channel);
     install_panic_hook();
-    let data: D = match decode(&start.data) {
+    let data: D = match fds::provide(data_fds, || decode(&start.data)) {
         Ok(data) => data,
         Err(error) => finish(
             &channel,
@@ -235,16 +247,18 @@ where
     let mut buf = Vec::new();
     loop {
         match channel.recv(&mut buf) {
-            Ok(Some(frame)) if frame.tag == TAG_MESSAGE => match decode::<In>(&frame.body) {
-                Ok(message) => {
-                    // Fails only once the worker closed or was terminated: as a thread's.
-                    let _ = port.post_message(message);
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE => {
+                match fds::provide(frame.fds, || decode::<In>(&frame.body)) {
+                    Ok(message) => {
+                        // Fails only once the worker closed or was terminated: as a thread's.
+                        let _ = port.post_message(message);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "undecodable message from the parent; exiting");
+                        std::process::exit(70);
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "undecodable message from the parent; exiting");
-                    std::process::exit(70);
-                }
-            },
+            }
             Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<ToChild>(&frame.body) {
                 Ok(ToChild::Close) => port.close(),
                 Ok(ToChild::Terminate) => {
@@ -288,9 +302,11 @@ where
     }
     // Until the entry ended (its port closes first) or the worker was terminated.
     while let Ok(message) = port.recv() {
-        match encode(&message) {
+        let (body, fds) = fds::collect(|| encode(&message));
+        match body {
             Ok(body) => {
-                if channel.send(TAG_MESSAGE, &body, &[]).is_err() {
+                let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+                if channel.send(TAG_MESSAGE, &body, &borrowed).is_err() {
                     std::process::exit(1); // the parent has gone
                 }
             }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
-use worker_threads_process::{Channel, IpcError, Limits, Process, Signal};
+use worker_threads_process::{Channel, IpcError, Limits, MAX_FDS, Process, Signal, fds};
 
 use crate::context::{Shared, WorkerContext, adopt_child};
 use crate::error::{Limit, SpawnError, WorkerError};
@@ -77,7 +77,16 @@ where
         ));
     }
     let settings = options.process;
-    let data = encode(&options.data).map_err(io_error)?;
+    // Buffers in the data bring their memory's descriptors (`fds`): sent with `Start`.
+    let (data, data_fds) = fds::collect(|| encode(&options.data));
+    let data = data.map_err(io_error)?;
+    if data_fds.len() + 2 > MAX_FDS {
+        return Err(io_error(format!(
+            "worker data with {} shared buffers: at most {} cross",
+            data_fds.len(),
+            MAX_FDS - 2
+        )));
+    }
     let exe = ExeId::current().map_err(SpawnError::new)?;
     let thread_id = next_thread_id();
     let (stdout_read, stdout_write) = match settings.stdout {
@@ -127,12 +136,13 @@ where
     let fds: Vec<_> = [&stdout_write, &stderr_write]
         .into_iter()
         .flatten()
+        .chain(&data_fds)
         .map(|fd| fd.as_fd())
         .collect();
     let sent =
         encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, &fds));
     drop(fds);
-    drop((stdout_write, stderr_write));
+    drop((stdout_write, stderr_write, data_fds));
     if let Err(error) = sent {
         let _ = process.signal(Signal::KILL);
         let _ = child_process.wait();
@@ -270,7 +280,9 @@ fn write_to_child<In: Serialize, Out>(
     loop {
         match bridge.recv() {
             Ok(message) => {
-                let sent = encode(&message).and_then(|body| channel.send(TAG_MESSAGE, &body, &[]));
+                let (body, fds) = fds::collect(|| encode(&message));
+                let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+                let sent = body.and_then(|body| channel.send(TAG_MESSAGE, &body, &borrowed));
                 match sent {
                     Ok(()) => {}
                     Err(IpcError::Closed) => return, // the process has ended
@@ -315,7 +327,7 @@ fn read_from_child<In, Out: DeserializeOwned>(
     let failure = loop {
         match channel.recv(&mut buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE && online && report.is_none() => {
-                match decode::<Out>(&frame.body) {
+                match fds::provide(frame.fds, || decode::<Out>(&frame.body)) {
                     // Fails only if the handle terminated the port: dropped, as a thread's.
                     Ok(message) => drop(bridge.post_message(message)),
                     Err(error) => break Some(format!("undecodable message: {error}")),
