@@ -33,6 +33,7 @@ pub struct PoolBuilder {
     pub(crate) name: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) task_timeout: Option<Duration>,
+    pub(crate) concurrency: usize,
     pub(crate) on_event: Option<EventHook>,
 }
 
@@ -46,6 +47,7 @@ impl Default for PoolBuilder {
             name: "pool".into(),
             stack_size: None,
             task_timeout: None,
+            concurrency: 1,
             on_event: None,
         }
     }
@@ -112,6 +114,14 @@ impl PoolBuilder {
         self
     }
 
+    /// How many tasks each thread of an async pool ([`build_async`](Self::build_async))
+    /// drives at once: piscina's `concurrentTasksPerWorker`. Default 1; a sync pool runs
+    /// one task per thread whatever this says.
+    pub fn concurrent_tasks_per_worker(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
     /// Each thread's stack size in bytes. Default: Rust's.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
@@ -154,6 +164,7 @@ impl PoolBuilder {
             name: self.name.clone(),
             stack_size: self.stack_size,
             task_timeout: self.task_timeout,
+            concurrency: self.concurrency,
         })
     }
 
@@ -178,6 +189,52 @@ impl PoolBuilder {
         F: Fn(T) -> R + Send + Sync + 'static,
     {
         self.build_with_init(|| (), move |(), task| handler(task))
+    }
+
+    /// Builds a pool whose handler is async (piscina's "the function can also be an
+    /// async function"): each pool thread drives up to
+    /// [`concurrent_tasks_per_worker`](Self::concurrent_tasks_per_worker) tasks at once on
+    /// a tokio current-thread runtime of its own (so the future need not be `Send`, and
+    /// tokio's timers and I/O work inside it). Feature `tokio`.
+    ///
+    /// The queue bound, drain, `map`, statistics and exactly-once resolution are those of
+    /// a sync pool. Cancelling a running task (its handle, a deadline, `destroy`) drops
+    /// its future at once: it stops at the `await` it is in. A panic while polling a task
+    /// resolves that task `Panicked`; the thread and its other tasks go on.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = worker_threads_pool::Pool::builder()
+    ///     .max_threads(2)
+    ///     .concurrent_tasks_per_worker(8)
+    ///     .build_async(|ms: u64| async move {
+    ///         tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///         ms * 2
+    ///     })?;
+    /// assert_eq!(pool.run(5)?.join()?, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn build_async<T, R, F, Fut>(self, handler: F) -> Result<Pool<T, R>, BuildError>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
+        let config = self.config()?;
+        let handler: std::sync::Arc<crate::inner::async_worker::AsyncHandler<T, R>> =
+            std::sync::Arc::new(move |task: T| {
+                Box::pin(handler(task)) as std::pin::Pin<Box<dyn std::future::Future<Output = R>>>
+            });
+        Pool::start_async(config, self.on_event, handler)
     }
 
     /// Builds the pool with per-thread state: `init` runs once on each pool thread (what a

@@ -19,4 +19,7 @@ pub(crate) struct Config {
     pub(crate) stack_size: Option<usize>,
     /// The deadline of every task submitted with `run`, `run_wait` or `run_async`.
     pub(crate) task_timeout: Option<Duration>,
+    /// Tasks an async pool thread drives at once (`concurrent_tasks_per_worker`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) concurrency: usize,
 }

@@ -129,6 +129,8 @@ pub(crate) struct State<T, R> {
     room_waiters: usize,
     drain_waiters: usize,
     async_waiters: usize,
+    /// Async pool threads waiting on `job_event` for a job (they also count as idle).
+    job_waiters: usize,
     drain_epoch: u64,
     phase: Phase,
     next_thread: usize,
@@ -152,6 +154,12 @@ pub(crate) struct Inner<T, R> {
     shrunk: Condvar,
     exited: Condvar,
     async_event: Event,
+    /// Async pool threads with room for another task wait on it: notified by each push
+    /// (when one waits) and by shutting down.
+    job_event: Event,
+    /// Notified once, by `close` or `destroy`: async pool threads without room wait on it
+    /// beside their tasks.
+    shutdown_event: Event,
     pub(crate) queue_len: AtomicUsize,
     pub(crate) config: Config,
     pub(crate) stats: Stats,
@@ -292,6 +300,50 @@ impl<T, R> Inner<T, R> {
             }
             state.idle -= 1;
         }
+    }
+
+    #[cfg(feature = "tokio")]
+    /// The next job if one is queued, without waiting (an async pool thread with tasks in
+    /// flight); `Err(())` once the pool no longer gives out jobs.
+    pub(crate) fn try_next_job(&self) -> Result<Option<Job<T, R>>, ()> {
+        let mut state = self.lock();
+        if let Some(job) = state.queue.pop_front() {
+            let drained = self.popped(&mut state);
+            drop(state);
+            if drained {
+                self.emit(PoolEvent::Drain);
+            }
+            return Ok(Some(job));
+        }
+        if state.phase == Phase::Open {
+            Ok(None)
+        } else {
+            Err(())
+        }
+    }
+
+    #[cfg(feature = "tokio")]
+    /// Listens for `close` or `destroy`: `None` if the pool is closing already.
+    pub(crate) fn listen_shutdown(&self) -> Option<event_listener::EventListener> {
+        let state = self.lock();
+        (state.phase == Phase::Open).then(|| self.shutdown_event.listen())
+    }
+
+    #[cfg(feature = "tokio")]
+    /// Registers an async pool thread as waiting for a job: the listener fires on the next
+    /// push or on shutting down. `None` if there is a job already, or the pool is closing
+    /// (look again instead of waiting).
+    pub(crate) fn listen_jobs(
+        &self,
+    ) -> Option<(event_listener::EventListener, JobWaiter<'_, T, R>)> {
+        let mut state = self.lock();
+        if !state.queue.is_empty() || state.phase != Phase::Open {
+            return None;
+        }
+        let listener = self.job_event.listen();
+        state.job_waiters += 1;
+        state.idle += 1;
+        Some((listener, JobWaiter(self)))
     }
 
     /// A worker is leaving: uncount it, and wake `close` when it was the last.
@@ -436,6 +488,8 @@ impl<T, R> Inner<T, R> {
         self.work.notify_all();
         self.shrunk.notify_all();
         self.async_event.notify(usize::MAX);
+        self.job_event.notify(usize::MAX);
+        self.shutdown_event.notify(usize::MAX);
         drop(state);
         for job in cancelled {
             job.work.resolve_cancelled(&self.stats);
@@ -506,6 +560,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 room_waiters: 0,
                 drain_waiters: 0,
                 async_waiters: 0,
+                job_waiters: 0,
                 drain_epoch: 0,
                 phase: Phase::Open,
                 next_thread: 0,
@@ -514,6 +569,8 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             shrunk: Condvar::new(),
             exited: Condvar::new(),
             async_event: Event::new(),
+            job_event: Event::new(),
+            shutdown_event: Event::new(),
             queue_len: AtomicUsize::new(0),
             config,
             stats: Stats::new(),
@@ -527,7 +584,47 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         })
     }
 
-    /// Accepts `task`, or hands it back.
+    /// Makes an async pool's core (`build_async`) and starts its `min_threads` threads.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn start_async(
+        config: Config,
+        on_event: Option<EventHook>,
+        handler: Arc<async_worker::AsyncHandler<T, R>>,
+    ) -> Result<Arc<Self>, BuildError> {
+        let stack_size = config.stack_size;
+        let spawner = {
+            let handler = Arc::clone(&handler);
+            Box::new(move |inner: &Arc<Self>, name: String| {
+                let (inner, handler) = (Arc::clone(inner), Arc::clone(&handler));
+                let mut thread = thread::Builder::new().name(name.clone());
+                if let Some(bytes) = stack_size {
+                    thread = thread.stack_size(bytes);
+                }
+                thread
+                    .spawn(move || inner.work_async(name, &*handler))
+                    .map(drop)
+            })
+        };
+        // A queued task joined from one of the pool's own threads runs to completion on a
+        // thread of its own (a runtime cannot be started inside this thread's runtime).
+        let inline = Box::new(move |task: T| {
+            let handler = Arc::clone(&handler);
+            thread::scope(|scope| {
+                scope
+                    .spawn(move || {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map(|runtime| runtime.block_on(handler(task)))
+                    })
+                    .join()
+            })
+            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+            .unwrap_or_else(|error| panic!("cannot start a runtime to run a task inline: {error}"))
+        });
+        Self::launch(Self::new(config, on_event, spawner, inline))
+    }
+
     /// Makes a pool's core and starts its `min_threads` threads.
     pub(crate) fn start<S, I, F>(
         config: Config,
@@ -558,7 +655,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             })
         };
         let inline = Box::new(move |task: T| handler(&mut init(), task));
-        let inner = Self::new(config, on_event, spawner, inline);
+        Self::launch(Self::new(config, on_event, spawner, inline))
+    }
+
+    /// Starts a new core's `min_threads` threads.
+    fn launch(inner: Arc<Self>) -> Result<Arc<Self>, BuildError> {
         let mut state = inner.lock();
         let mut names = Vec::new();
         for _ in 0..inner.config.min_threads {
@@ -721,6 +822,9 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         if state.sleeping > 0 {
             self.work.notify_one();
         }
+        if state.job_waiters > 0 {
+            self.job_event.notify(usize::MAX);
+        }
         // Grow while queued tasks outnumber the threads that will take them.
         let takers = state.idle + state.starting;
         let grow = state.queue.len() > takers && state.threads < self.config.max_threads;
@@ -811,6 +915,19 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 }
 
+/// An async pool thread's registration as waiting for a job; unregisters on drop.
+#[cfg(feature = "tokio")]
+pub(crate) struct JobWaiter<'a, T, R>(&'a Inner<T, R>);
+
+#[cfg(feature = "tokio")]
+impl<T, R> Drop for JobWaiter<'_, T, R> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.job_waiters -= 1;
+        state.idle -= 1;
+    }
+}
+
 /// An async waiter's registration; unregisters on drop (also when its future is dropped).
 pub(crate) struct AsyncWaiter<'a, T, R>(&'a Inner<T, R>);
 
@@ -858,6 +975,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
+#[cfg(feature = "tokio")]
+pub(crate) mod async_worker;
 mod deadline;
 #[cfg(test)]
 mod tests;

@@ -57,6 +57,15 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         Inner::start(config, on_event, init, handler).map(|inner| Self { inner })
     }
 
+    #[cfg(feature = "tokio")]
+    pub(crate) fn start_async(
+        config: Config,
+        on_event: Option<EventHook>,
+        handler: Arc<crate::inner::async_worker::AsyncHandler<T, R>>,
+    ) -> Result<Self, BuildError> {
+        Inner::start_async(config, on_event, handler).map(|inner| Self { inner })
+    }
+
     /// Submits `task` if the queue has room: piscina's `run`.
     ///
     /// # Errors

@@ -41,6 +41,9 @@ struct SlotState<R> {
     cancelled: bool,
     sleeping: bool,
     waker: Option<Waker>,
+    /// The task running this slot's work on an async pool thread: woken by a cancel or
+    /// an expiry, so that it stops at once instead of at its next wake-up.
+    runner: Option<Waker>,
 }
 
 /// Where a task's result lands: resolved exactly once (the first `resolve` wins).
@@ -62,6 +65,7 @@ impl<R> Slot<R> {
                 cancelled: false,
                 sleeping: false,
                 waker: None,
+                runner: None,
             }),
             ready: Condvar::new(),
         })
@@ -132,6 +136,9 @@ impl<R> Slot<R> {
             self.cancelled.store(true, Ordering::Release);
             count(Resolved::TimedOut);
             self.done.store(true, Ordering::Release);
+            if let Some(runner) = state.runner.take() {
+                runner.wake();
+            }
             (state.sleeping, state.waker.take())
         };
         self.wake(sleeping, waker);
@@ -146,7 +153,20 @@ impl<R> Slot<R> {
         }
         state.cancelled = true;
         self.cancelled.store(true, Ordering::Release);
+        if let Some(runner) = state.runner.take() {
+            runner.wake();
+        }
         true
+    }
+
+    /// Registers the async task running this slot's work, to be woken by a cancel.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn set_runner(&self, waker: &Waker) {
+        let mut state = self.lock();
+        match &mut state.runner {
+            Some(runner) if runner.will_wake(waker) => {}
+            runner => *runner = Some(waker.clone()),
+        }
     }
 
     fn take(state: &mut SlotState<R>) -> Result<R, TaskError> {

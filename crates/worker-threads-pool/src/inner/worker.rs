@@ -157,7 +157,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// Records `items` tasks that waited `wait` and together ran `run`: the busy time and
     /// this thread's histograms (each item at the mean). How they resolved is counted
     /// when their slot resolves.
-    fn record_run(
+    pub(super) fn record_run(
         &self,
         thread_stats: &Mutex<ThreadStats>,
         wait: Duration,
@@ -193,7 +193,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
 
     /// A task that was running when the pool was destroyed resolves `Cancelled`, whatever
     /// it returned: `destroy` cancels every running task (they saw `is_cancelled()`).
-    fn cancel_if_destroyed<X>(&self, slot: &Slot<X>) {
+    pub(super) fn cancel_if_destroyed<X>(&self, slot: &Slot<X>) {
         if self.destroyed.load(Ordering::Acquire) {
             slot.cancel();
         }
