@@ -41,6 +41,7 @@ pub(crate) const NAMES: &[&str] = &[
     "rt_process",
     "atomics_process",
     "sab_process",
+    "async_pool",
 ];
 
 /// The argument that makes this binary the bare child of `spawn_exec`.
@@ -75,6 +76,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "rt_process" => rt_process(n)?,
         "atomics_process" => atomics_process(n)?,
         "sab_process" => sab_process(n)?,
+        "async_pool" => async_pool(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -462,6 +464,29 @@ fn atomics_ours(n: u64) -> f64 {
             atomics::notify(cell, 1);
         },
     )
+}
+
+/// `n` tasks that each await a 10 ms timer, through an async pool (2 threads, 64 tasks
+/// each, an unbounded queue as piscina's default): milliseconds for all of them.
+fn async_pool(n: u64) -> anyhow::Result<f64> {
+    let pool = worker_threads::Pool::builder()
+        .max_threads(2)
+        .min_threads(2)
+        .max_queue(worker_threads::MaxQueue::Unbounded)
+        .concurrent_tasks_per_worker(64)
+        .build_async(|i: u64| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            i
+        })?;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        handles.push(pool.run(i).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    for (i, handle) in handles.into_iter().enumerate() {
+        anyhow::ensure!(handle.join()? == i as u64, "wrong result");
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e3)
 }
 
 /// The process worker of `atomics_process`: plays the odd turns.
