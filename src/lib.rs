@@ -56,6 +56,8 @@ pub use worker_threads_core::{
     is_terminating, parent_port, thread_id, try_exit, try_parent_port, try_worker_data,
     worker_data, worker_name,
 };
+#[cfg(all(feature = "process", target_os = "linux"))]
+pub use worker_threads_pool::process::ProcessPoolBuilder;
 pub use worker_threads_pool::{
     BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
     Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle, is_cancelled,

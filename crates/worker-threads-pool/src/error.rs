@@ -43,6 +43,7 @@ impl<T> fmt::Debug for RunError<T> {
 /// How an accepted task failed to give its value: the error of
 /// [`TaskHandle::join`](crate::TaskHandle::join).
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskError {
     /// The handler panicked; the message of the panic.
     #[error("the task panicked: {0}")]
@@ -53,9 +54,21 @@ pub enum TaskError {
     /// The task's deadline ([`Pool::run_with_deadline`](crate::Pool::run_with_deadline),
     /// [`PoolBuilder::task_timeout`](crate::PoolBuilder::task_timeout)) passed before it
     /// gave a value. A running task sees [`is_cancelled`](crate::is_cancelled) turn true;
-    /// its thread stays busy until it returns (a thread cannot be killed).
+    /// its thread stays busy until it returns (a thread cannot be killed). In a process
+    /// pool its process is killed, and an async task's future is dropped.
     #[error("the task's deadline passed")]
     TimedOut,
+    /// The worker process running the task ended under it (a crash: `abort()`, a
+    /// segfault, out of memory; or a broken channel): that task only, in a process pool.
+    /// The pool starts a new process for the next task.
+    #[error("the task's worker process ended ({})", match .signal {
+        Some(signal) => format!("signal {signal}"),
+        None => "no signal".to_string(),
+    })]
+    Crashed {
+        /// The signal that ended the process, if one did.
+        signal: Option<i32>,
+    },
 }
 
 /// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).

@@ -102,12 +102,17 @@ fn resolve_one<R>(stats: &Stats, slot: &Slot<R>, result: Result<R, TaskError>) {
 /// panic each, or every item `Cancelled` if the chunk was cancelled.
 fn resolve_chunk<R>(stats: &Stats, slot: &ChunkSlot<R>, results: Vec<Result<R, TaskError>>) {
     let items = results.len() as u64;
-    let panicked = results.iter().filter(|result| result.is_err()).count() as u64;
+    let crashed = results
+        .iter()
+        .filter(|result| matches!(result, Err(TaskError::Crashed { .. })))
+        .count() as u64;
+    let panicked = results.iter().filter(|result| result.is_err()).count() as u64 - crashed;
     slot.resolve(Ok(results), |resolved| match resolved {
         Resolved::Cancelled => stats.count(Resolved::Cancelled, items),
-        Resolved::Value | Resolved::Panicked | Resolved::TimedOut => {
-            stats.count(Resolved::Value, items - panicked);
+        Resolved::Value | Resolved::Panicked | Resolved::TimedOut | Resolved::Crashed => {
+            stats.count(Resolved::Value, items - panicked - crashed);
             stats.count(Resolved::Panicked, panicked);
+            stats.count(Resolved::Crashed, crashed);
         }
     });
 }
@@ -173,6 +178,9 @@ pub(crate) struct Inner<T, R> {
     inline: Box<InlineRunner<T, R>>,
     /// This pool as its handles see it, made once (a handle clones it: one atomic add).
     hooks: Weak<dyn PoolHooks>,
+    /// What `destroy` calls to stop running work that cannot look at a flag (a process
+    /// pool's threads: kill the process running a task), by thread.
+    destroy_hooks: Mutex<std::collections::HashMap<thread::ThreadId, Box<dyn Fn() + Send>>>,
 }
 
 thread_local! {
@@ -346,6 +354,41 @@ impl<T, R> Inner<T, R> {
         Some((listener, JobWaiter(self)))
     }
 
+    /// Sets (or with `None` removes) the calling thread's destroy hook. A destroy that
+    /// raised the flag before the hook was set is seen by the hook's owner through
+    /// `destroyed`; one after it calls the hook.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn set_destroy_hook(
+        &self,
+        key: thread::ThreadId,
+        hook: Option<Box<dyn Fn() + Send>>,
+    ) {
+        let mut hooks = self
+            .destroy_hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match hook {
+            Some(hook) => {
+                hooks.insert(key, hook);
+                drop(hooks);
+                if self.destroyed.load(Ordering::Acquire) {
+                    // The destroy may have run its hooks before this one was in.
+                    if let Some(hook) = self
+                        .destroy_hooks
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get(&key)
+                    {
+                        hook();
+                    }
+                }
+            }
+            None => {
+                hooks.remove(&key);
+            }
+        }
+    }
+
     /// A worker is leaving: uncount it, and wake `close` when it was the last.
     pub(crate) fn worker_exited(&self) {
         let mut state = self.lock();
@@ -491,6 +534,15 @@ impl<T, R> Inner<T, R> {
         self.job_event.notify(usize::MAX);
         self.shutdown_event.notify(usize::MAX);
         drop(state);
+        if destroy {
+            let hooks = self
+                .destroy_hooks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for stop in hooks.values() {
+                stop();
+            }
+        }
         for job in cancelled {
             job.work.resolve_cancelled(&self.stats);
         }
@@ -581,6 +633,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             spawner,
             inline,
             hooks: weak.clone() as Weak<dyn PoolHooks>,
+            destroy_hooks: Mutex::default(),
         })
     }
 
@@ -621,6 +674,34 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             })
             .unwrap_or_else(|payload| panic::resume_unwind(payload))
             .unwrap_or_else(|error| panic!("cannot start a runtime to run a task inline: {error}"))
+        });
+        Self::launch(Self::new(config, on_event, spawner, inline))
+    }
+
+    /// Makes a process pool's core and starts its `min_threads` threads.
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn start_process(
+        config: Config,
+        on_event: Option<EventHook>,
+        spawn: Box<crate::process::ProcessSpawner<T, R>>,
+        settings: crate::process::ProcessSettings,
+    ) -> Result<Arc<Self>, BuildError> {
+        let spawn: Arc<crate::process::ProcessSpawner<T, R>> = Arc::from(spawn);
+        let stack_size = config.stack_size;
+        let spawner = Box::new(move |inner: &Arc<Self>, name: String| {
+            let (inner, spawn) = (Arc::clone(inner), Arc::clone(&spawn));
+            let mut thread = thread::Builder::new().name(name.clone());
+            if let Some(bytes) = stack_size {
+                thread = thread.stack_size(bytes);
+            }
+            thread
+                .spawn(move || inner.work_process(name, &*spawn, settings))
+                .map(drop)
+        });
+        // A queued task joined from one of the pool's own threads cannot run inline in a
+        // process pool: the handler is in the worker processes.
+        let inline = Box::new(|_task: T| -> R {
+            panic!("a process pool cannot run a task on one of its own threads")
         });
         Self::launch(Self::new(config, on_event, spawner, inline))
     }
@@ -978,6 +1059,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(feature = "tokio")]
 pub(crate) mod async_worker;
 mod deadline;
+#[cfg(all(feature = "process", target_os = "linux"))]
+mod process_worker;
 #[cfg(test)]
 mod tests;
 mod worker;

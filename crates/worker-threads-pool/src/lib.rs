@@ -71,6 +71,8 @@ mod events;
 mod inner;
 mod map;
 mod pool;
+#[cfg(all(feature = "process", target_os = "linux"))]
+pub mod process;
 mod signal;
 mod stats;
 mod task;

@@ -66,6 +66,16 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         Inner::start_async(config, on_event, handler).map(|inner| Self { inner })
     }
 
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn start_process(
+        config: Config,
+        on_event: Option<EventHook>,
+        spawn: Box<crate::process::ProcessSpawner<T, R>>,
+        settings: crate::process::ProcessSettings,
+    ) -> Result<Self, BuildError> {
+        Inner::start_process(config, on_event, spawn, settings).map(|inner| Self { inner })
+    }
+
     /// Submits `task` if the queue has room: piscina's `run`.
     ///
     /// # Errors
@@ -247,6 +257,11 @@ impl<T, R> Pool<T, R> {
     /// Tasks that resolved [`TimedOut`](crate::TaskError::TimedOut): their deadline passed.
     pub fn timed_out(&self) -> u64 {
         self.inner.stats.timed_out.load(Ordering::Relaxed)
+    }
+
+    /// Tasks whose worker process ended under them (`TaskError::Crashed`; process pools).
+    pub fn crashed(&self) -> u64 {
+        self.inner.stats.crashed.load(Ordering::Relaxed)
     }
 
     /// Tasks that resolved `Cancelled`.

@@ -55,6 +55,7 @@ pub(crate) struct Stats {
     pub(crate) panicked: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) timed_out: AtomicU64,
+    pub(crate) crashed: AtomicU64,
     pub(crate) run_nanos: AtomicU64,
     threads: Mutex<Vec<Arc<Mutex<ThreadStats>>>>,
 }
@@ -67,6 +68,7 @@ impl Stats {
             panicked: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
+            crashed: AtomicU64::new(0),
             run_nanos: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         }
@@ -79,6 +81,7 @@ impl Stats {
             Resolved::Panicked => &self.panicked,
             Resolved::Cancelled => &self.cancelled,
             Resolved::TimedOut => &self.timed_out,
+            Resolved::Crashed => &self.crashed,
         };
         counter.fetch_add(items, Ordering::Relaxed);
     }

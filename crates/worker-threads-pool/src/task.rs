@@ -32,6 +32,8 @@ pub(crate) enum Resolved {
     Cancelled,
     /// Its deadline passed first.
     TimedOut,
+    /// Its worker process ended under it.
+    Crashed,
 }
 
 struct SlotState<R> {
@@ -44,6 +46,9 @@ struct SlotState<R> {
     /// The task running this slot's work on an async pool thread: woken by a cancel or
     /// an expiry, so that it stops at once instead of at its next wake-up.
     runner: Option<Waker>,
+    /// What stops this slot's work in a process pool (kills its process): called, under
+    /// the slot's lock, by a cancel or an expiry.
+    stopper: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Where a task's result lands: resolved exactly once (the first `resolve` wins).
@@ -66,6 +71,7 @@ impl<R> Slot<R> {
                 sleeping: false,
                 waker: None,
                 runner: None,
+                stopper: None,
             }),
             ready: Condvar::new(),
         })
@@ -104,6 +110,7 @@ impl<R> Slot<R> {
                 Err(TaskError::Panicked(_)) => Resolved::Panicked,
                 Err(TaskError::Cancelled) => Resolved::Cancelled,
                 Err(TaskError::TimedOut) => Resolved::TimedOut,
+                Err(TaskError::Crashed { .. }) => Resolved::Crashed,
             });
             state.result = Some(result);
             self.done.store(true, Ordering::Release);
@@ -139,6 +146,9 @@ impl<R> Slot<R> {
             if let Some(runner) = state.runner.take() {
                 runner.wake();
             }
+            if let Some(stop) = state.stopper.take() {
+                stop();
+            }
             (state.sleeping, state.waker.take())
         };
         self.wake(sleeping, waker);
@@ -156,7 +166,28 @@ impl<R> Slot<R> {
         if let Some(runner) = state.runner.take() {
             runner.wake();
         }
+        if let Some(stop) = state.stopper.take() {
+            stop();
+        }
         true
+    }
+
+    /// Installs what stops this slot's work (a process pool kills the task's process);
+    /// false, and `stop` is dropped, if the slot was cancelled or resolved already.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn set_stopper(&self, stop: Box<dyn FnOnce() + Send>) -> bool {
+        let mut state = self.lock();
+        if state.cancelled || state.resolved {
+            return false;
+        }
+        state.stopper = Some(stop);
+        true
+    }
+
+    /// Removes the stopper: once this returns, it is not running and will not run.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn clear_stopper(&self) {
+        self.lock().stopper = None;
     }
 
     /// Registers the async task running this slot's work, to be woken by a cancel.

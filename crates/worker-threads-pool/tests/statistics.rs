@@ -179,7 +179,7 @@ impl Tally {
                 self.panicked += 1;
             }
             Err(TaskError::Cancelled) => self.cancelled += 1,
-            Err(TaskError::TimedOut) => panic!("task {n} timed out, with no deadline"),
+            Err(other) => panic!("task {n}: {other}, with no deadline and no process"),
         }
     }
 

@@ -1,0 +1,134 @@
+//! Process isolation (feature `process`, Linux): `Pool::builder().isolation(Process)`
+//! runs the same handler `fn` in worker processes, one per pool thread, so that a task
+//! can be stopped in any state and can crash alone (piscina aborts a running task by
+//! ending its worker; tinypool's `runtime: 'child_process'`).
+//!
+//! - A cancel or a deadline of a **running** task kills its process (`terminate`: the
+//!   grace period, then `SIGKILL`); the task resolves `Cancelled` / `TimedOut`, and the
+//!   thread starts a new process for its next task. (In a thread pool a cancel is
+//!   cooperative.)
+//! - A task that crashes its process (abort, segfault, out of memory) resolves
+//!   [`TaskError::Crashed`](crate::TaskError::Crashed), that task only; the other tasks
+//!   run on in their own processes, and the capacity comes back with a new process.
+//! - `destroy` kills the processes running tasks.
+//! - [`max_memory`](ProcessPoolBuilder::max_memory): a process whose resident memory is
+//!   over it after a task is replaced (piscina users ask for this in their #492);
+//!   [`isolate_workers`](ProcessPoolBuilder::isolate_workers): a fresh process per task.
+//! - The queue, drain, statistics and exactly-once resolution are the thread pool's: the
+//!   process pool is the same queue with a different runner on each thread.
+//!
+//! The handler is a `fn` (or a closure that captures nothing), and tasks and results are
+//! `Serialize + DeserializeOwned`; the program calls `worker_threads::process::init()`
+//! first in `main` (a test binary: `process_test_support!()`), as for process workers.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker_threads_core::{Process, SpawnError, Worker, WorkerContext, WorkerOptions};
+
+use crate::builder::PoolBuilder;
+use crate::error::BuildError;
+use crate::pool::Pool;
+
+/// A task for a worker process.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request<T> {
+    One(T),
+    Chunk(Vec<T>),
+}
+
+/// A worker process's answer: a value, or the message of the handler's panic.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply<R> {
+    One(Result<R, String>),
+    Chunk(Vec<Result<R, String>>),
+}
+
+/// The worker process of a process pool.
+pub(crate) type ProcessWorker<T, R> = Worker<Request<T>, Reply<R>>;
+
+/// How a pool thread starts its worker process.
+pub(crate) type ProcessSpawner<T, R> =
+    dyn Fn() -> Result<ProcessWorker<T, R>, SpawnError> + Send + Sync;
+
+/// What the process pool's threads do besides running tasks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProcessSettings {
+    pub(crate) isolate_workers: bool,
+    pub(crate) max_memory: Option<u64>,
+}
+
+/// A [`PoolBuilder`] for a process pool: [`PoolBuilder::isolation`]`(Process)`. Set the
+/// pool's other options (threads, queue, timeouts) on the `PoolBuilder` before.
+#[derive(Debug)]
+pub struct ProcessPoolBuilder {
+    builder: PoolBuilder,
+    settings: ProcessSettings,
+}
+
+impl PoolBuilder {
+    /// Runs tasks in worker processes: one per pool thread (see the `process` module of
+    /// this crate, feature `process`). Set the other options first.
+    pub fn isolation(self, _isolation: Process) -> ProcessPoolBuilder {
+        ProcessPoolBuilder {
+            builder: self,
+            settings: ProcessSettings::default(),
+        }
+    }
+}
+
+impl ProcessPoolBuilder {
+    /// A fresh process for every task (tinypool's `isolateWorkers`): nothing a task leaves
+    /// behind reaches the next. Costs a process start per task.
+    pub fn isolate_workers(mut self, isolate: bool) -> Self {
+        self.settings.isolate_workers = isolate;
+        self
+    }
+
+    /// Replaces a worker process whose resident memory is over `bytes` after a task.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.settings.max_memory = Some(bytes);
+        self
+    }
+
+    /// Builds the pool: each task goes to `handler` in a worker process.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for an impossible configuration or a refused thread.
+    pub fn build<T, R, F>(self, handler: F) -> Result<Pool<T, R>, BuildError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(T) -> R + Copy + Send + Sync + 'static,
+    {
+        let config = self.builder.config()?;
+        let spawner: Box<ProcessSpawner<T, R>> = Box::new(move || {
+            Worker::spawn(
+                WorkerOptions::new().isolation(Process),
+                move |ctx: WorkerContext<(), Request<T>, Reply<R>>| serve(&ctx, handler),
+            )
+        });
+        Pool::start_process(config, self.builder.on_event, spawner, self.settings)
+    }
+}
+
+/// The worker process: each request answered, a panic caught per task.
+fn serve<T, R, F>(ctx: &WorkerContext<(), Request<T>, Reply<R>>, handler: F)
+where
+    F: Fn(T) -> R,
+{
+    let run = |task: T| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(task)))
+            .map_err(|payload| crate::inner::panic_message(&*payload))
+    };
+    let port = ctx.parent_port();
+    for request in port.iter() {
+        let reply = match request {
+            Request::One(task) => Reply::One(run(task)),
+            Request::Chunk(tasks) => Reply::Chunk(tasks.into_iter().map(run).collect()),
+        };
+        if port.post_message(reply).is_err() {
+            break;
+        }
+    }
+}

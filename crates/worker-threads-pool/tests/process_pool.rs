@@ -1,0 +1,132 @@
+//! Process isolation: real worker processes (this test binary started again; the test
+//! `process_test_support!` defines is where they take the worker's path).
+#![cfg(target_os = "linux")]
+
+use std::time::{Duration, Instant};
+
+use worker_threads_core::Process;
+use worker_threads_pool::{MaxQueue, Pool, TaskError};
+
+worker_threads_core::process_test_support!();
+
+/// 0: a value; 1: spin forever; 2: abort the process; 3: panic.
+fn handler(task: (u8, u64)) -> u64 {
+    match task.0 {
+        1 =>
+        {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        2 => std::process::abort(),
+        3 => panic!("task panicked in its process"),
+        _ => task.1 * 2,
+    }
+}
+
+fn pool(threads: usize) -> Pool<(u8, u64), u64> {
+    Pool::builder()
+        .max_threads(threads)
+        .isolation(Process)
+        .build(handler)
+        .unwrap()
+}
+
+#[test]
+fn tasks_run_in_worker_processes_and_panics_are_their_own() {
+    let pool = pool(2);
+    let handles: Vec<_> = (0..100).map(|i| pool.run_wait((0, i)).unwrap()).collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.join(), Ok(i as u64 * 2));
+    }
+    assert_eq!(
+        pool.run_wait((3, 0)).unwrap().join(),
+        Err(TaskError::Panicked("task panicked in its process".into()))
+    );
+    assert_eq!(pool.run_wait((0, 21)).unwrap().join(), Ok(42));
+    pool.close();
+    assert_eq!((pool.completed(), pool.panicked()), (101, 1));
+}
+
+#[test]
+fn cancelling_a_task_in_loop_kills_its_process_and_the_pool_serves_on() {
+    let pool = pool(1);
+    let stuck = pool.run((1, 0)).unwrap();
+    // Wait until it runs (the queue is empty again), then cancel it.
+    pool.wait_drain();
+    assert!(stuck.cancel());
+    assert_eq!(stuck.join(), Err(TaskError::Cancelled));
+    assert_eq!(pool.run_wait((0, 5)).unwrap().join(), Ok(10));
+    pool.close();
+    assert_eq!((pool.completed(), pool.cancelled()), (1, 1));
+}
+
+#[test]
+fn a_crashing_task_costs_itself_only_while_a_hundred_siblings_complete() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Unbounded)
+        .isolation(Process)
+        .build(handler)
+        .unwrap();
+    let crash = pool.run((2, 0)).unwrap();
+    let siblings: Vec<_> = (0..100).map(|i| pool.run((0, i)).unwrap()).collect();
+    assert_eq!(crash.join(), Err(TaskError::Crashed { signal: Some(6) }));
+    for (i, handle) in siblings.into_iter().enumerate() {
+        assert_eq!(handle.join(), Ok(i as u64 * 2));
+    }
+    pool.close();
+    assert_eq!((pool.completed(), pool.crashed()), (100, 1));
+}
+
+#[test]
+fn a_deadline_kills_a_running_task_in_process_mode() {
+    let pool = pool(1);
+    let handle = pool
+        .run_with_deadline((1, 0), Instant::now() + Duration::from_millis(50))
+        .unwrap();
+    assert_eq!(handle.join(), Err(TaskError::TimedOut));
+    assert_eq!(pool.run_wait((0, 1)).unwrap().join(), Ok(2));
+    pool.close();
+    assert_eq!((pool.timed_out(), pool.completed()), (1, 1));
+}
+
+#[test]
+fn destroy_kills_the_processes_running_tasks() {
+    let pool = pool(2);
+    let stuck: Vec<_> = (0..2).map(|_| pool.run((1, 0)).unwrap()).collect();
+    pool.wait_drain();
+    pool.destroy();
+    for handle in stuck {
+        assert_eq!(handle.join(), Err(TaskError::Cancelled));
+    }
+    assert_eq!(pool.cancelled(), 2);
+}
+
+#[test]
+fn isolated_workers_give_exact_statistics_over_many_tasks() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .isolation(Process)
+        .isolate_workers(true)
+        .build(handler)
+        .unwrap();
+    const N: u64 = 1_000;
+    let handles: Vec<_> = (0..N).map(|i| pool.run_wait((0, i)).unwrap()).collect();
+    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, (0..N).map(|i| i * 2).sum());
+    pool.close();
+    assert_eq!(pool.completed(), N);
+    assert_eq!(pool.run_time().count(), N);
+}
+
+#[test]
+fn map_runs_chunks_in_worker_processes() {
+    let pool = pool(2);
+    let doubled: Vec<u64> = pool
+        .map((0..10_000).map(|i| (0, i)))
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(doubled, (0..10_000).map(|i| i * 2).collect::<Vec<_>>());
+    pool.close();
+    assert_eq!(pool.completed(), 10_000);
+}
