@@ -42,6 +42,8 @@ pub(crate) const NAMES: &[&str] = &[
     "atomics_process",
     "sab_process",
     "async_pool",
+    "sqrt_process_map",
+    "rt_process_pool",
 ];
 
 /// The argument that makes this binary the bare child of `spawn_exec`.
@@ -77,6 +79,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "atomics_process" => atomics_process(n)?,
         "sab_process" => sab_process(n)?,
         "async_pool" => async_pool(n)?,
+        "sqrt_process_map" => sqrt_process_map(n)?,
+        "rt_process_pool" => rt_process_pool(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -487,6 +491,45 @@ fn async_pool(n: u64) -> anyhow::Result<f64> {
         anyhow::ensure!(handle.join()? == i as u64, "wrong result");
     }
     Ok(start.elapsed().as_secs_f64() * 1e3)
+}
+
+/// The square root of the Node chapter's pool, as a `fn` for a process pool.
+fn square_root(i: u64) -> f64 {
+    (i as f64).sqrt()
+}
+
+/// The Node chapter's `n` square roots through a process pool's `map` (items in chunks,
+/// each chunk one round trip to a worker process): millions of tasks per second.
+fn sqrt_process_map(n: u64) -> anyhow::Result<f64> {
+    let pool = worker_threads::Pool::builder()
+        .isolation(Process)
+        .build(square_root)?;
+    let start = Instant::now();
+    let mut sum = 0.0;
+    for root in pool.map(0..n) {
+        sum += root?;
+    }
+    let rate = per_sec_millions(start, n);
+    anyhow::ensure!(sum > 0.0 || n < 2, "no work done");
+    pool.close();
+    Ok(rate)
+}
+
+/// One task at a time through a process pool (`run` then `join`): microseconds per task.
+fn rt_process_pool(n: u64) -> anyhow::Result<f64> {
+    let pool = worker_threads::Pool::builder()
+        .max_threads(1)
+        .isolation(Process)
+        .build(square_root)?;
+    pool.run(0)?.join()?; // the process is started
+    let start = Instant::now();
+    for i in 0..n {
+        let root = pool.run(i)?.join()?;
+        anyhow::ensure!(root == (i as f64).sqrt(), "wrong root");
+    }
+    let us = per_op_us(start, n);
+    pool.close();
+    Ok(us)
 }
 
 /// The process worker of `atomics_process`: plays the odd turns.

@@ -22,4 +22,7 @@ pub(crate) struct Config {
     /// Tasks an async pool thread drives at once (`concurrent_tasks_per_worker`).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) concurrency: usize,
+    /// The smallest and the largest chunk `map` hands over: (1, 64) in a thread pool,
+    /// larger in a process pool, where a chunk is a round trip to another process.
+    pub(crate) chunks: (usize, usize),
 }

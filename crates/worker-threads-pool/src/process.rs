@@ -29,6 +29,9 @@ use crate::builder::PoolBuilder;
 use crate::error::BuildError;
 use crate::pool::Pool;
 
+/// The chunk sizes of a process pool's `map`: from 64 items, doubling up to 16,384.
+const PROCESS_CHUNKS: (usize, usize) = (64, 16_384);
+
 /// A task for a worker process.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request<T> {
@@ -101,7 +104,10 @@ impl ProcessPoolBuilder {
         R: Serialize + DeserializeOwned + Send + 'static,
         F: Fn(T) -> R + Copy + Send + Sync + 'static,
     {
-        let config = self.builder.config()?;
+        let mut config = self.builder.config()?;
+        // A chunk is a round trip to another process (tens of microseconds): hand over
+        // many items per chunk.
+        config.chunks = (PROCESS_CHUNKS.0, PROCESS_CHUNKS.1);
         let spawner: Box<ProcessSpawner<T, R>> = Box::new(move || {
             Worker::spawn(
                 WorkerOptions::new().isolation(Process),
