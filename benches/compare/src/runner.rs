@@ -112,6 +112,7 @@ const CASES: &[Case] = &[
     Case { group: "async pool, 1,000 tasks awaiting a 10 ms timer", name: "piscina 4.9.4, async handler, 2 threads x 64 concurrentTasksPerWorker", side: Side::Node, program: Program::Node { script: "async_piscina.js", args: &["piscina4"], npm: true }, unit: "ms", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: Some("build_async, 2 threads x 64 tasks") },
     Case { group: "the seed's 10 M square roots", name: "process pool, pool.map (chunks to worker processes)", side: Side::Ours, program: Program::Rust("sqrt_process_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (pool.map)") },
     Case { group: "process pool, one task at a time", name: "run + join, isolation(Process)", side: Side::Ours, program: Program::Rust("rt_process_pool"), unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: None },
+    Case { group: "process pool, one task at a time", name: "tinypool 2.2.0, runtime: 'child_process'", side: Side::Node, program: Program::Node { script: "tinypool_rt.js", args: &[], npm: true }, unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: Some("run + join, isolation(Process)") },
     Case { group: HTTP, name: "cluster_http, RoundRobin (default)", side: Side::Ours, program: Program::Http(Server::Ours("rr")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, Shared", side: Side::Ours, program: Program::Http(Server::Ours("shared")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, ReusePort", side: Side::Ours, program: Program::Http(Server::Ours("reuseport")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
@@ -255,7 +256,7 @@ fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, Strin
                 return Err("node is not installed".into());
             }
             if npm && !npm_ready {
-                return Err("piscina is not installed (npm install failed or was skipped)".into());
+                return Err("the npm packages (piscina, tinypool) are not installed (npm install failed or was skipped)".into());
             }
             let mut command = Command::new("node");
             command
@@ -393,8 +394,11 @@ pub(crate) fn main(options: Options) -> anyhow::Result<()> {
         "compare ({}): {machine}",
         if options.smoke { "smoke" } else { "full" }
     );
-    let npm_ready = node_dir().join("node_modules").join("piscina4").exists()
-        || (!options.smoke && install_node_packages());
+    // Every pinned package must be there (an older install may lack the newer ones).
+    let installed = ["piscina4", "piscina5", "tinypool"]
+        .iter()
+        .all(|package| node_dir().join("node_modules").join(package).exists());
+    let npm_ready = installed || (!options.smoke && install_node_packages());
     let mut outcomes = Vec::new();
     for case in CASES {
         let outcome = measure(case, options.smoke, npm_ready);
@@ -434,7 +438,7 @@ fn install_node_packages() -> bool {
         return false;
     }
     println!(
-        "installing piscina 4 and 5 with npm into {}",
+        "installing piscina 4 and 5 and tinypool with npm into {}",
         node_dir().display()
     );
     Command::new("npm")
