@@ -1,5 +1,5 @@
 //! The soak and fault run: for N seconds, drive ports, thread workers, process workers,
-//! the pool and a cluster with random closes, terminates, panics, cancels and SIGKILLs,
+//! the pool (threads and processes) and a cluster with random closes, terminates, panics, cancels and SIGKILLs,
 //! check every promise after each round, and print what was done and what was lost.
 //!
 //! `cargo run --release --example soak -- --seconds 60 [--seed N]`
@@ -248,6 +248,64 @@ fn pool(rng: &mut Rng, tally: &mut Tally) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The process pool's handler: 0 a value, 1 spin until killed, 2 abort the process.
+fn process_task(task: (u8, u64)) -> u64 {
+    match task.0 {
+        1 =>
+        {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        2 => std::process::abort(),
+        _ => task.1 + 1,
+    }
+}
+
+/// A process pool: values, crashes, and running tasks cancelled (their process killed);
+/// every handle resolves once as its kind says, and the counters add up.
+fn process_pool(rng: &mut Rng, tally: &mut Tally) -> anyhow::Result<()> {
+    let pool: Pool<(u8, u64), u64> = Pool::builder()
+        .max_threads(2)
+        .isolation(Process)
+        .build(process_task)?;
+    let n = 5 + rng.below(40);
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let kind = match rng.below(10) {
+            0 => 1,
+            1 => 2,
+            _ => 0,
+        };
+        let handle = pool
+            .run_wait((kind, i))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if kind == 1 {
+            handle.cancel(); // queued or running: either way it must end now
+        }
+        handles.push((kind, i, handle));
+    }
+    let (mut ok, mut crashed, mut cancelled) = (0u64, 0u64, 0u64);
+    for (kind, i, handle) in handles {
+        match (kind, handle.join()) {
+            (0, Ok(v)) if v == i + 1 => ok += 1,
+            (1, Err(TaskError::Cancelled)) => cancelled += 1,
+            (2, Err(TaskError::Crashed { signal: Some(6) })) => crashed += 1,
+            (kind, other) => bail!("process pool: task of kind {kind} gave {other:?}"),
+        }
+    }
+    pool.close();
+    ensure!(
+        (pool.completed(), pool.crashed(), pool.cancelled()) == (ok, crashed, cancelled),
+        "process pool counters {:?} but handles {:?}",
+        (pool.completed(), pool.crashed(), pool.cancelled()),
+        (ok, crashed, cancelled)
+    );
+    tally.add("process pool tasks", n);
+    tally.add("process pool crashes (fault)", crashed);
+    tally.add("process pool kills by cancel (fault)", cancelled);
+    Ok(())
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Ping(u64);
 
@@ -399,6 +457,7 @@ fn main() -> anyhow::Result<()> {
     thread_workers(&mut rng, &mut tally)?;
     process_workers(&mut rng, &mut tally)?;
     pool(&mut rng, &mut tally)?;
+    process_pool(&mut rng, &mut tally)?;
     cluster_round(&cluster, &mut rng, &mut tally)?;
     let (fds, threads, rss) = (
         open_descriptors(),
@@ -408,12 +467,13 @@ fn main() -> anyhow::Result<()> {
     let mut rounds = 0u64;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(seconds) {
-        let what = rng.below(10);
+        let what = rng.below(11);
         let result = match what {
             0..=2 => ports(&mut rng, &mut tally),
             3..=4 => thread_workers(&mut rng, &mut tally),
             5..=6 => process_workers(&mut rng, &mut tally),
             7..=8 => pool(&mut rng, &mut tally),
+            9 => process_pool(&mut rng, &mut tally),
             _ => cluster_round(&cluster, &mut rng, &mut tally),
         };
         if let Err(error) = result {
