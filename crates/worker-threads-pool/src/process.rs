@@ -29,8 +29,8 @@ use crate::builder::PoolBuilder;
 use crate::error::BuildError;
 use crate::pool::Pool;
 
-/// The chunk sizes of a process pool's `map`: from 64 items, doubling up to 16,384.
-const PROCESS_CHUNKS: (usize, usize) = (64, 16_384);
+/// The chunk sizes of a process pool's `map`: from 1,024 items, doubling up to 16,384.
+const PROCESS_CHUNKS: (usize, usize) = (1_024, 16_384);
 
 /// A task for a worker process.
 #[derive(Debug, Serialize, Deserialize)]
