@@ -4,6 +4,10 @@
 //! each side waits on the other's index.
 //!
 //! `cargo run --release --example shared_counter -- --workers 4 --increments 100000`
+//!
+//! With `--process` (Linux, feature `process`) the counting workers are processes of their
+//! own, sharing the counter through a `SharedArrayBuffer::new_cross_process` (a memfd
+//! mapped in each) and waking main through the same futex.
 
 use std::sync::atomic::Ordering;
 
@@ -14,15 +18,21 @@ use worker_threads::{SharedArrayBuffer, Worker, WorkerOptions, worker_data};
 struct Args {
     workers: i32,
     increments: i32,
+    process: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut parsed = Args {
         workers: 4,
         increments: 100_000,
+        process: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--process" {
+            parsed.process = true;
+            continue;
+        }
         let value = args
             .next()
             .with_context(|| format!("{arg} needs a number"))?;
@@ -32,7 +42,9 @@ fn args() -> anyhow::Result<Args> {
         match arg.as_str() {
             "--workers" => parsed.workers = value,
             "--increments" => parsed.increments = value,
-            other => bail!("unknown argument {other} (usage: [--workers N] [--increments N])"),
+            other => bail!(
+                "unknown argument {other} (usage: [--workers N] [--increments N] [--process])"
+            ),
         }
     }
     Ok(parsed)
@@ -133,8 +145,63 @@ fn ring(items: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A counting worker in a process of its own: the same loop, over the mapped buffer.
+#[cfg(all(feature = "process", target_os = "linux"))]
+fn count_in_process(ctx: worker_threads::WorkerContext<(SharedArrayBuffer, i32), ()>) {
+    let (sab, increments) = ctx.worker_data();
+    let cells = sab.as_i32();
+    for _ in 0..*increments {
+        cells[COUNTER].fetch_add(1, Ordering::Relaxed);
+    }
+    cells[DONE].fetch_add(1, Ordering::SeqCst);
+    atomics::notify(&cells[DONE], 1);
+}
+
+/// `counter` with process workers.
+#[cfg(all(feature = "process", target_os = "linux"))]
+fn counter_in_processes(args: &Args) -> anyhow::Result<()> {
+    let sab = SharedArrayBuffer::new_cross_process(2 * 4);
+    let workers: Vec<Worker<()>> = (0..args.workers)
+        .map(|_| {
+            let options = WorkerOptions::new()
+                .worker_data((sab.clone(), args.increments))
+                .isolation(worker_threads::Process);
+            Worker::spawn(options, count_in_process)
+        })
+        .collect::<Result<_, _>>()?;
+    let cells = sab.as_i32();
+    loop {
+        let done = cells[DONE].load(Ordering::SeqCst);
+        if done == args.workers {
+            break;
+        }
+        atomics::wait(&cells[DONE], done, None);
+    }
+    for worker in workers {
+        worker.join()?;
+    }
+    let total = cells[COUNTER].load(Ordering::SeqCst);
+    let expected = args.workers * args.increments;
+    if total != expected {
+        bail!("counter is {total}, expected {expected}");
+    }
+    println!(
+        "counter: {} worker processes x {} increments = {total}",
+        args.workers, args.increments
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    worker_threads::process::init();
     let args = args()?;
+    if args.process {
+        #[cfg(all(feature = "process", target_os = "linux"))]
+        return counter_in_processes(&args);
+        #[cfg(not(all(feature = "process", target_os = "linux")))]
+        bail!("--process needs Linux and the `process` feature");
+    }
     counter(&args)?;
     ring(args.increments)
 }

@@ -107,6 +107,19 @@ fn shared_counter_counts_every_increment_and_every_ring_item() {
     );
 }
 
+#[cfg(all(feature = "process", target_os = "linux"))]
+#[test]
+fn shared_counter_counts_across_worker_processes() {
+    let out = run(
+        "shared_counter",
+        &["--workers", "3", "--increments", "10000", "--process"],
+    );
+    assert!(
+        out.contains("counter: 3 worker processes x 10000 increments = 30000"),
+        "{out}"
+    );
+}
+
 #[test]
 fn sqrt_pool_runs_the_seed_loop_and_the_map_mode() {
     let out = run("sqrt_pool", &["20000"]);
