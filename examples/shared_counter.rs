@@ -70,6 +70,21 @@ fn counter(args: &Args) -> anyhow::Result<()> {
             })
         })
         .collect::<Result<_, _>>()?;
+    let total = wait_for_all(&sab, args, workers)?;
+    println!(
+        "counter: {} workers x {increments} increments = {total}",
+        args.workers
+    );
+    Ok(())
+}
+
+/// Main sleeps in `atomics::wait` until every worker said it is done, joins them, and
+/// checks the count: the total.
+fn wait_for_all(
+    sab: &SharedArrayBuffer,
+    args: &Args,
+    workers: Vec<Worker<()>>,
+) -> anyhow::Result<i32> {
     let cells = sab.as_i32();
     loop {
         let done = cells[DONE].load(Ordering::SeqCst);
@@ -82,15 +97,11 @@ fn counter(args: &Args) -> anyhow::Result<()> {
         worker.join()?;
     }
     let total = cells[COUNTER].load(Ordering::SeqCst);
-    let expected = args.workers * increments;
+    let expected = args.workers * args.increments;
     if total != expected {
         bail!("counter is {total}, expected {expected}");
     }
-    println!(
-        "counter: {} workers x {increments} increments = {total}",
-        args.workers
-    );
-    Ok(())
+    Ok(total)
 }
 
 /// The ring's cells: where the consumer reads next, where the producer writes next, then
@@ -169,22 +180,7 @@ fn counter_in_processes(args: &Args) -> anyhow::Result<()> {
             Worker::spawn(options, count_in_process)
         })
         .collect::<Result<_, _>>()?;
-    let cells = sab.as_i32();
-    loop {
-        let done = cells[DONE].load(Ordering::SeqCst);
-        if done == args.workers {
-            break;
-        }
-        atomics::wait(&cells[DONE], done, None);
-    }
-    for worker in workers {
-        worker.join()?;
-    }
-    let total = cells[COUNTER].load(Ordering::SeqCst);
-    let expected = args.workers * args.increments;
-    if total != expected {
-        bail!("counter is {total}, expected {expected}");
-    }
+    let total = wait_for_all(&sab, args, workers)?;
     println!(
         "counter: {} worker processes x {} increments = {total}",
         args.workers, args.increments

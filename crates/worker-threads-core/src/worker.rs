@@ -105,6 +105,35 @@ pub(crate) struct Parts<In, Out> {
     pub(crate) name: Option<Arc<str>>,
 }
 
+/// The ports a worker is made of: the parent port's two ends (`parent` for the handle,
+/// `worker` for the entry, each direction bounded by `capacity` if given) and the
+/// lifecycle channel (`lifecycle_tx` for whoever reports, `lifecycle` for the handle).
+pub(crate) struct Ports<In, Out> {
+    pub(crate) parent: MessagePort<In, Out>,
+    pub(crate) worker: MessagePort<Out, In>,
+    pub(crate) lifecycle_tx: MessagePort<Lifecycle, ()>,
+    pub(crate) lifecycle: MessagePort<(), Lifecycle>,
+}
+
+impl<In: Send + 'static, Out: Send + 'static> Ports<In, Out> {
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        let MessageChannel { port1, port2 } = match capacity {
+            Some(cap) => MessageChannel::asymmetric_bounded(cap),
+            None => MessageChannel::asymmetric(),
+        };
+        let MessageChannel {
+            port1: lifecycle_tx,
+            port2: lifecycle,
+        } = MessageChannel::asymmetric();
+        Self {
+            parent: port1,
+            worker: port2,
+            lifecycle_tx,
+            lifecycle,
+        }
+    }
+}
+
 /// The next worker id (Node's `threadId`), for threads and processes alike.
 pub(crate) fn next_thread_id() -> u64 {
     static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
@@ -185,14 +214,12 @@ where
 {
     {
         install_panic_hook();
-        let MessageChannel { port1, port2 } = match options.port_capacity {
-            Some(cap) => MessageChannel::asymmetric_bounded(cap),
-            None => MessageChannel::asymmetric(),
-        };
-        let MessageChannel {
-            port1: lifecycle_tx,
-            port2: lifecycle,
-        } = MessageChannel::asymmetric();
+        let Ports {
+            parent: port1,
+            worker: port2,
+            lifecycle_tx,
+            lifecycle,
+        } = Ports::new(options.port_capacity);
         let thread_id = next_thread_id();
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let shared = Arc::new(Shared::default());

@@ -20,7 +20,7 @@ use std::thread;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker_threads_channel::{MessageChannel, MessagePort};
+use worker_threads_channel::MessagePort;
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::{Channel, IpcError, Marker, fds};
 
@@ -31,7 +31,7 @@ use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
     ToChild,
 };
-use crate::worker::{Lifecycle, run};
+use crate::worker::{Lifecycle, Ports, run};
 
 /// Set once `init` took this process's marker.
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -182,15 +182,12 @@ where
             },
         ),
     };
-    let capacity = start.port_capacity.map(|cap| cap as usize);
-    let MessageChannel { port1, port2 } = match capacity {
-        Some(cap) => MessageChannel::<In, Out>::asymmetric_bounded(cap),
-        None => MessageChannel::<In, Out>::asymmetric(),
-    };
-    let MessageChannel {
-        port1: lifecycle_tx,
-        port2: lifecycle,
-    } = MessageChannel::<Lifecycle, ()>::asymmetric();
+    let Ports {
+        parent: port1,
+        worker: port2,
+        lifecycle_tx,
+        lifecycle,
+    } = Ports::<In, Out>::new(start.port_capacity.map(|cap| cap as usize));
     let shared = Arc::new(Shared::default());
     let name: Option<Arc<str>> = start.name.map(Arc::from);
     let ctx = WorkerContext::new(

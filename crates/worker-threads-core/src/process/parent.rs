@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
+use worker_threads_channel::{MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::{Channel, IpcError, Limits, MAX_FDS, Process, Signal, fds};
 
@@ -36,7 +36,7 @@ use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, ToChild,
 };
-use crate::worker::{Lifecycle, Parts, Worker, next_thread_id};
+use crate::worker::{Lifecycle, Parts, Ports, Worker, next_thread_id};
 
 /// What the handle keeps of a process worker.
 #[derive(Debug)]
@@ -149,14 +149,12 @@ where
         return Err(io_error(format!("starting the worker process: {error}")));
     }
 
-    let MessageChannel { port1, port2 } = match options.port_capacity {
-        Some(cap) => MessageChannel::<In, Out>::asymmetric_bounded(cap),
-        None => MessageChannel::<In, Out>::asymmetric(),
-    };
-    let MessageChannel {
-        port1: lifecycle_tx,
-        port2: lifecycle,
-    } = MessageChannel::<Lifecycle, ()>::asymmetric();
+    let Ports {
+        parent: port1,
+        worker: port2,
+        lifecycle_tx,
+        lifecycle,
+    } = Ports::<In, Out>::new(options.port_capacity);
     let shared = Arc::new(Shared::default());
     adopt_child(thread_id, &shared);
     let bridge = Arc::new(port2);

@@ -165,6 +165,26 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         }
     }
 
+    /// Records a started task: how to abort it, and to resolve its `items` `Cancelled`.
+    fn track<X: 'static>(
+        self: &Arc<Self>,
+        in_flight: &Rc<RefCell<HashMap<u64, InFlight>>>,
+        id: u64,
+        abort: tokio::task::AbortHandle,
+        slot: Arc<Slot<X>>,
+        items: u64,
+    ) {
+        let pool = Arc::clone(self);
+        let cancel = Box::new(move || {
+            slot.resolve(Err(TaskError::Cancelled), |resolved| {
+                pool.stats.count(resolved, items);
+            });
+        });
+        in_flight
+            .borrow_mut()
+            .insert(id, InFlight { abort, cancel });
+    }
+
     /// Starts one job as a local task.
     fn start_task(
         self: &Arc<Self>,
@@ -198,16 +218,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     tasks.borrow_mut().remove(&id);
                     done.notify_one();
                 });
-                let pool = Arc::clone(self);
-                in_flight.borrow_mut().insert(
-                    id,
-                    InFlight {
-                        abort: handle.abort_handle(),
-                        cancel: Box::new(move || {
-                            resolve_one(&pool.stats, &slot, Err(TaskError::Cancelled));
-                        }),
-                    },
-                );
+                self.track(in_flight, id, handle.abort_handle(), slot, 1);
             }
             Work::Chunk { tasks: items, slot } => {
                 if slot.is_cancelled() {
@@ -234,19 +245,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     tasks.borrow_mut().remove(&id);
                     done.notify_one();
                 });
-                let pool = Arc::clone(self);
-                in_flight.borrow_mut().insert(
-                    id,
-                    InFlight {
-                        abort: handle.abort_handle(),
-                        cancel: Box::new(move || {
-                            let items = count;
-                            slot.resolve(Err(TaskError::Cancelled), |resolved| {
-                                pool.stats.count(resolved, items);
-                            });
-                        }),
-                    },
-                );
+                self.track(in_flight, id, handle.abort_handle(), slot, count);
             }
         }
     }
