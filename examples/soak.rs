@@ -486,6 +486,15 @@ fn main() -> anyhow::Result<()> {
         rounds += 1;
     }
     // The cluster keeps its two workers: same descriptors and threads as at the start.
+    // A thread's last act (posting `Exit`, leaving the pool's count, a restart's back-off)
+    // comes a moment before the OS thread is gone (with the descriptors it still holds),
+    // and nothing reports that moment for a detached thread: give them up to 10 s to go.
+    let settled = Instant::now() + Duration::from_secs(10);
+    while (status_field("Threads:") > threads || open_descriptors() > fds)
+        && Instant::now() < settled
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (fds_after, threads_after, rss_after) = (
         open_descriptors(),
         status_field("Threads:"),

@@ -8,7 +8,8 @@
 //!   grace period for the process to end, and kills it;
 //! - the reader routes the child's frames (`Online` and `Exit` to the lifecycle, messages
 //!   to the handle), and at end of file reaps the process, decides the outcome, closes the
-//!   bridge port and reports `Exit`. It is the handle's `thread`.
+//!   bridge port, waits for the writer to end, and reports `Exit`. It is the handle's
+//!   `thread`, so a joined process worker has no thread left.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -198,11 +199,14 @@ where
                 write_to_child(&channel, &bridge, &process, &terminating, &exited_rx, grace)
             })
     };
-    if let Err(error) = writer {
-        let _ = process.signal(Signal::KILL);
-        let _ = child_process.wait();
-        return Err(SpawnError::new(error));
-    }
+    let writer = match writer {
+        Ok(writer) => writer,
+        Err(error) => {
+            let _ = process.signal(Signal::KILL);
+            let _ = child_process.wait();
+            return Err(SpawnError::new(error));
+        }
+    };
     let reader = {
         let (channel, shared, process) = (
             Arc::clone(&channel),
@@ -231,6 +235,9 @@ where
                 let _ = shared.ended.set(outcome.error.clone());
                 shared.report_if_unhandled(thread_id);
                 bridge.close();
+                // The writer ends on the closed bridge (and the dropped `exited_tx`): wait
+                // for it, so that `join` returns with both threads gone.
+                let _ = writer.join();
                 let _ = lifecycle_tx.post_message(Lifecycle::Exit(outcome));
             })
     };
