@@ -44,7 +44,13 @@ pub(crate) const NAMES: &[&str] = &[
     "async_pool",
     "sqrt_process_map",
     "rt_process_pool",
+    #[cfg(target_os = "linux")]
+    "rt_ipc_channel",
 ];
+
+/// The argument that makes this binary the echoing child of `rt_ipc_channel`.
+#[cfg(target_os = "linux")]
+pub(crate) const IPC_CHANNEL_CHILD: &str = "--ipc-channel-child";
 
 /// The argument that makes this binary the bare child of `spawn_exec`.
 pub(crate) const EXEC_CHILD: &str = "--exec-child";
@@ -81,6 +87,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "async_pool" => async_pool(n)?,
         "sqrt_process_map" => sqrt_process_map(n)?,
         "rt_process_pool" => rt_process_pool(n)?,
+        #[cfg(target_os = "linux")]
+        "rt_ipc_channel" => rt_ipc_channel(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));
@@ -530,6 +538,50 @@ fn rt_process_pool(n: u64) -> anyhow::Result<f64> {
     let us = per_op_us(start, n);
     pool.close();
     Ok(us)
+}
+
+/// The same round trip as `rt_process` over the `ipc-channel` crate: a child process
+/// (this binary) echoes `u64`s on a pair of `ipc::channel`s it sends back through a
+/// one-shot server. Microseconds per round trip.
+#[cfg(target_os = "linux")]
+fn rt_ipc_channel(n: u64) -> anyhow::Result<f64> {
+    use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+    type Pair = (IpcSender<u64>, IpcReceiver<u64>);
+    let (server, name) = IpcOneShotServer::<Pair>::new()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([IPC_CHANNEL_CHILD, &name])
+        .spawn()?;
+    let (_, (to_child, from_child)) = server.accept()?;
+    to_child.send(u64::MAX)?;
+    anyhow::ensure!(from_child.recv()? == u64::MAX, "no echo");
+    let start = Instant::now();
+    for i in 0..n {
+        to_child.send(i)?;
+        anyhow::ensure!(from_child.recv()? == i, "out of order");
+    }
+    let us = per_op_us(start, n);
+    drop(to_child); // the child's receive fails: it exits
+    child.wait()?;
+    Ok(us)
+}
+
+/// The child of `rt_ipc_channel`: echoes until the parent hangs up.
+#[cfg(target_os = "linux")]
+pub(crate) fn ipc_channel_child() -> anyhow::Result<()> {
+    use ipc_channel::ipc::{self, IpcSender};
+    let name = std::env::args()
+        .nth(2)
+        .context("the one-shot server's name")?;
+    let bootstrap: IpcSender<(IpcSender<u64>, ipc::IpcReceiver<u64>)> = IpcSender::connect(name)?;
+    let (to_child, from_parent) = ipc::channel::<u64>()?;
+    let (to_parent, from_child) = ipc::channel::<u64>()?;
+    bootstrap.send((to_child, from_child))?;
+    while let Ok(v) = from_parent.recv() {
+        if to_parent.send(v).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The process worker of `atomics_process`: plays the odd turns.

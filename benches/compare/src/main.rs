@@ -57,6 +57,10 @@ fn main() -> anyhow::Result<()> {
         cases::exec_child();
         return Ok(());
     }
+    #[cfg(target_os = "linux")]
+    if std::env::args().nth(1).as_deref() == Some(cases::IPC_CHANNEL_CHILD) {
+        return cases::ipc_channel_child();
+    }
     if worker_threads::cluster::is_worker() {
         cases::ipc_echo();
         return Ok(());
