@@ -368,20 +368,14 @@ impl<T, R> Inner<T, R> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match hook {
+            // The destroy may have run the hooks before this one was in: run it now.
+            // (`begin_shut_down` raises the flag before it takes this lock.)
+            Some(hook) if self.destroyed.load(Ordering::Acquire) => {
+                hook();
+                hooks.insert(key, hook);
+            }
             Some(hook) => {
                 hooks.insert(key, hook);
-                drop(hooks);
-                if self.destroyed.load(Ordering::Acquire) {
-                    // The destroy may have run its hooks before this one was in.
-                    if let Some(hook) = self
-                        .destroy_hooks
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .get(&key)
-                    {
-                        hook();
-                    }
-                }
             }
             None => {
                 hooks.remove(&key);

@@ -12,7 +12,7 @@
 //! `destroy` wakes the thread, which aborts what is in flight and resolves it
 //! `Cancelled`. The slot ignores any resolution after the first.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -101,7 +101,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         let room = self.config.concurrency.max(1);
         let in_flight: Rc<RefCell<HashMap<u64, InFlight>>> = Rc::default();
         let finished = Rc::new(tokio::sync::Notify::new());
-        let closing = Rc::new(Cell::new(false));
+        let mut closing = false;
         loop {
             if self.destroyed.load(Ordering::Acquire) {
                 for (_, task) in in_flight.borrow_mut().drain() {
@@ -110,7 +110,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 }
             }
             // Take jobs while there is room.
-            while in_flight.borrow().len() < room && !closing.get() {
+            while in_flight.borrow().len() < room && !closing {
                 let job = if in_flight.borrow().is_empty() {
                     // Nothing in flight: wait the blocking way (and retire when idle).
                     match self.next_job() {
@@ -121,7 +121,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     match self.try_next_job() {
                         Ok(job) => job,
                         Err(()) => {
-                            closing.set(true);
+                            closing = true;
                             None
                         }
                     }
@@ -130,14 +130,14 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 self.start_task(job, handler, thread_stats, &in_flight, &finished);
             }
             if in_flight.borrow().is_empty() {
-                if closing.get() {
+                if closing {
                     return;
                 }
                 continue;
             }
             // Wait for a task to finish, a job to arrive, or a destroy.
             let notified = finished.notified();
-            match (in_flight.borrow().len() < room && !closing.get())
+            match (in_flight.borrow().len() < room && !closing)
                 .then(|| self.listen_jobs())
                 .flatten()
             {
@@ -148,7 +148,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     }
                     drop(waiter);
                 }
-                None if in_flight.borrow().len() < room && !closing.get() => {} // a job is there
+                None if in_flight.borrow().len() < room && !closing => {} // a job is there
                 None => match self.listen_shutdown() {
                     // Full: a task finishing, or the pool shutting down (a destroy aborts
                     // what is in flight).
