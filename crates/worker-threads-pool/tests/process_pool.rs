@@ -130,3 +130,28 @@ fn map_runs_chunks_in_worker_processes() {
     pool.close();
     assert_eq!(pool.completed(), 10_000);
 }
+
+#[test]
+fn a_crash_inside_a_map_chunk_fails_that_chunk_and_counts_each_item_crashed() {
+    // 100 items fit one chunk (process chunks start at 1,024): item 50 aborts the
+    // process, so every item of the chunk resolves Crashed, and is counted so.
+    let pool = pool(1);
+    let results: Vec<_> = pool
+        .map((0..100).map(|i| (if i == 50 { 2 } else { 0 }, i)))
+        .collect();
+    assert_eq!(results.len(), 100);
+    assert!(
+        results
+            .iter()
+            .all(|r| *r == Err(TaskError::Crashed { signal: Some(6) })),
+        "{:?}",
+        &results[..3]
+    );
+    // The pool serves on with a new process.
+    assert_eq!(pool.run_wait((0, 4)).unwrap().join(), Ok(8));
+    pool.close();
+    assert_eq!(
+        (pool.crashed(), pool.completed(), pool.panicked()),
+        (100, 1, 0)
+    );
+}
