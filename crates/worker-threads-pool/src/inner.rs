@@ -794,18 +794,21 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         on_full: OnFull,
     ) -> Result<TaskHandle<R>, RunError<T>> {
         let deadline = self.default_deadline();
-        self.submit_until(task, on_full, deadline)
+        self.submit_until(task, on_full, deadline, Slot::new())
     }
 
-    /// Submits `task` with a deadline (`None`: none).
+    /// Submits `task` with a deadline (`None`: none), to resolve in `slot` (a new one; it
+    /// may be cancelled already, and then the task never runs).
     pub(crate) fn submit_until(
         self: &Arc<Self>,
         task: T,
         on_full: OnFull,
         deadline: Option<Instant>,
+        slot: Arc<Slot<R>>,
     ) -> Result<TaskHandle<R>, RunError<T>> {
         let handle = self.submit_work(
             task,
+            slot,
             on_full,
             |task, slot| Work::One { task, slot },
             |inner, task, slot| inner.run_inline(task, slot),
@@ -814,7 +817,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 
     /// The deadline `task_timeout` gives a task accepted now.
-    fn default_deadline(&self) -> Option<Instant> {
+    pub(crate) fn default_deadline(&self) -> Option<Instant> {
         let timeout = self.config.task_timeout?;
         Instant::now().checked_add(timeout)
     }
@@ -841,6 +844,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     ) -> Result<ChunkHandle<R>, RunError<Vec<T>>> {
         self.submit_work(
             tasks,
+            Slot::new(),
             on_full,
             |tasks, slot| Work::Chunk { tasks, slot },
             |inner, tasks, slot| inner.run_chunk_inline(tasks, slot),
@@ -853,12 +857,12 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     fn submit_work<P, X: 'static>(
         self: &Arc<Self>,
         payload: P,
+        slot: Arc<Slot<X>>,
         on_full: OnFull,
         wrap: fn(P, Arc<Slot<X>>) -> Work<T, R>,
         here: fn(&Self, P, &Arc<Slot<X>>),
     ) -> Result<TaskHandle<X>, RunError<P>> {
-        // Allocate and read the clock before taking the lock, to hold it briefly.
-        let slot = Slot::new();
+        // Allocate (the caller) and read the clock before taking the lock, to hold it briefly.
         let now = Instant::now();
         let mut state = self.lock();
         loop {

@@ -10,7 +10,7 @@ use crate::error::{BuildError, RunError};
 use crate::inner::{Inner, OnFull};
 use crate::signal::CancelToken;
 use crate::stats::Latency;
-use crate::task::TaskHandle;
+use crate::task::{Slot, TaskHandle};
 
 /// A pool of threads that run tasks from a bounded queue: piscina for Rust.
 ///
@@ -139,7 +139,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         deadline: Instant,
     ) -> Result<TaskHandle<R>, RunError<T>> {
         self.inner
-            .submit_until(task, OnFull::Refuse, Some(deadline))
+            .submit_until(task, OnFull::Refuse, Some(deadline), Slot::new())
     }
 
     /// Submits `task` if the queue has room, cancellable by `token` (piscina's `signal`
@@ -156,7 +156,16 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         task: T,
         token: &CancelToken,
     ) -> Result<TaskHandle<R>, RunError<T>> {
-        let handle = self.run(task)?;
+        // A token cancelled already cancels the slot before the task is queued, so no
+        // pool thread can start it; one cancelled later cancels it through the handle.
+        let slot = Slot::new();
+        if token.is_cancelled() {
+            slot.cancel_with(token.reason());
+        }
+        let deadline = self.inner.default_deadline();
+        let handle = self
+            .inner
+            .submit_until(task, OnFull::Refuse, deadline, slot)?;
         token.register(handle.canceller());
         Ok(handle)
     }

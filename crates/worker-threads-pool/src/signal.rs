@@ -37,13 +37,20 @@ pub struct CancelToken {
     inner: Arc<Inner>,
 }
 
-/// A task's way to be cancelled (its handle's `cancel`, type-erased).
-pub(crate) type Canceller = Box<dyn Fn() + Send + Sync>;
+/// A task's way to be cancelled (its handle's `cancel_with`, type-erased).
+pub(crate) type Canceller = Box<dyn Fn(Option<Arc<str>>) + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     cancelled: AtomicBool,
-    tasks: Mutex<Vec<Canceller>>,
+    tasks: Mutex<Registered>,
+}
+
+#[derive(Default)]
+struct Registered {
+    cancellers: Vec<Canceller>,
+    /// The reason of the first cancel (`AbortSignal.reason`).
+    reason: Option<Arc<str>>,
 }
 
 impl CancelToken {
@@ -54,14 +61,33 @@ impl CancelToken {
 
     /// Cancels every task given this token, and every task given it from now on.
     pub fn cancel(&self) {
-        let tasks = {
+        self.cancel_because(None);
+    }
+
+    /// Cancels as [`cancel`](Self::cancel) does, with a reason each of its tasks' handles
+    /// return from [`TaskHandle::cancel_reason`](crate::TaskHandle::cancel_reason)
+    /// (`AbortController.abort(reason)`). A token cancelled already keeps its first reason.
+    pub fn cancel_with(&self, reason: impl Into<Arc<str>>) {
+        self.cancel_because(Some(reason.into()));
+    }
+
+    fn cancel_because(&self, reason: Option<Arc<str>>) {
+        let (cancellers, reason) = {
             let mut tasks = self.lock();
+            if !self.inner.cancelled.load(Ordering::Acquire) {
+                tasks.reason = reason;
+            }
             self.inner.cancelled.store(true, Ordering::Release);
-            std::mem::take(&mut *tasks)
+            (std::mem::take(&mut tasks.cancellers), tasks.reason.clone())
         };
-        for cancel in tasks {
-            cancel();
+        for cancel in cancellers {
+            cancel(reason.clone());
         }
+    }
+
+    /// The reason the token was cancelled with (`AbortSignal.reason`), if it was given one.
+    pub fn reason(&self) -> Option<Arc<str>> {
+        self.lock().reason.clone()
     }
 
     /// True once [`cancel`](Self::cancel) was called.
@@ -73,14 +99,15 @@ impl CancelToken {
     pub(crate) fn register(&self, cancel: Canceller) {
         let mut tasks = self.lock();
         if self.inner.cancelled.load(Ordering::Acquire) {
+            let reason = tasks.reason.clone();
             drop(tasks);
-            cancel();
+            cancel(reason);
         } else {
-            tasks.push(cancel);
+            tasks.cancellers.push(cancel);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Canceller>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
         self.inner
             .tasks
             .lock()

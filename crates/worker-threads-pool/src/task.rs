@@ -41,6 +41,8 @@ struct SlotState<R> {
     result: Option<Result<R, TaskError>>,
     resolved: bool,
     cancelled: bool,
+    /// The reason given by the first cancel that took effect, if it gave one.
+    reason: Option<Arc<str>>,
     sleeping: bool,
     waker: Option<Waker>,
     /// The task running this slot's work on an async pool thread: woken by a cancel or
@@ -68,6 +70,7 @@ impl<R> Slot<R> {
                 result: None,
                 resolved: false,
                 cancelled: false,
+                reason: None,
                 sleeping: false,
                 waker: None,
                 runner: None,
@@ -157,9 +160,17 @@ impl<R> Slot<R> {
 
     /// Marks the task cancelled; true if it had not resolved (it will resolve `Cancelled`).
     pub(crate) fn cancel(&self) -> bool {
+        self.cancel_with(None)
+    }
+
+    /// As [`cancel`](Self::cancel), recording `reason` if this is the first cancel.
+    pub(crate) fn cancel_with(&self, reason: Option<Arc<str>>) -> bool {
         let mut state = self.lock();
         if state.resolved {
             return false;
+        }
+        if !state.cancelled {
+            state.reason = reason;
         }
         state.cancelled = true;
         self.cancelled.store(true, Ordering::Release);
@@ -170,6 +181,11 @@ impl<R> Slot<R> {
             stop();
         }
         true
+    }
+
+    /// The reason given by the cancel that cancelled the task, if it gave one.
+    pub(crate) fn cancel_reason(&self) -> Option<Arc<str>> {
+        self.lock().reason.clone()
     }
 
     /// Installs what stops this slot's work (a process pool kills the task's process);
@@ -351,13 +367,51 @@ impl<R> TaskHandle<R> {
     /// resolves `Cancelled` when it returns. Returns false if the task had already
     /// resolved (then nothing changes).
     pub fn cancel(&self) -> bool {
-        if !self.slot.cancel() {
+        self.cancel_because(None)
+    }
+
+    /// Cancels the task as [`cancel`](Self::cancel) does, giving a reason that
+    /// [`cancel_reason`](Self::cancel_reason) returns afterwards (`AbortController.abort(reason)`).
+    /// If the task was cancelled already, the first reason stays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_pool::{MaxQueue, Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().max_threads(1).max_queue(MaxQueue::Bounded(4)).build(|(): ()| {
+    ///     while !worker_threads_pool::is_cancelled() {
+    ///         std::hint::spin_loop();
+    ///     }
+    /// })?;
+    /// let task = pool.run(())?;
+    /// assert!(task.cancel_with("the user left"));
+    /// assert_eq!(task.cancel_reason().as_deref(), Some("the user left"));
+    /// // `join` takes the handle; awaiting `&mut task` keeps it for the reason.
+    /// assert_eq!(task.join(), Err(TaskError::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_with(&self, reason: impl Into<Arc<str>>) -> bool {
+        self.cancel_because(Some(reason.into()))
+    }
+
+    fn cancel_because(&self, reason: Option<Arc<str>>) -> bool {
+        if !self.slot.cancel_with(reason) {
             return false;
         }
         if let Some(pool) = self.pool.upgrade() {
             pool.cancel_queued(self.id);
         }
         true
+    }
+
+    /// Why the task was cancelled: the reason given to
+    /// [`cancel_with`](Self::cancel_with) or to
+    /// [`CancelToken::cancel_with`](crate::CancelToken::cancel_with), by the first cancel
+    /// that took effect. `None` if it was not cancelled, or was cancelled without a reason
+    /// ([`cancel`](Self::cancel), `destroy`, a deadline).
+    pub fn cancel_reason(&self) -> Option<Arc<str>> {
+        self.slot.cancel_reason()
     }
 
     /// The task's id in its pool (increasing in submission order).
@@ -371,9 +425,9 @@ impl<R: Send + 'static> TaskHandle<R> {
     /// [`CancelToken`](crate::CancelToken)).
     pub(crate) fn canceller(&self) -> crate::signal::Canceller {
         let (id, slot, pool) = (self.id, Arc::downgrade(&self.slot), self.pool.clone());
-        Box::new(move || {
+        Box::new(move |reason| {
             let Some(slot) = slot.upgrade() else { return };
-            if slot.cancel() {
+            if slot.cancel_with(reason) {
                 if let Some(pool) = pool.upgrade() {
                     pool.cancel_queued(id);
                 }
