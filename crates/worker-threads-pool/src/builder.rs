@@ -108,7 +108,10 @@ impl PoolBuilder {
     /// has passed since it was accepted (piscina users pass `AbortSignal.timeout(ms)`).
     /// A queued task leaves the queue then; a running one sees
     /// [`is_cancelled`](crate::is_cancelled) and its thread stays busy until it returns
-    /// (a thread cannot be killed). `map` items have no deadline. Default: none.
+    /// (a thread cannot be killed). It holds for each of `map`'s items too, from when the
+    /// item is accepted: with a timeout set, a map hands its items over one by one (not
+    /// in chunks), so that no item's deadline covers the items queued behind it. Default:
+    /// none.
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
         self

@@ -17,7 +17,8 @@ pub(crate) struct Config {
     pub(crate) max_queue: Option<usize>,
     pub(crate) name: String,
     pub(crate) stack_size: Option<usize>,
-    /// The deadline of every task submitted with `run`, `run_wait` or `run_async`.
+    /// The deadline of every task submitted with `run`, `run_wait` or `run_async`, and of
+    /// every `map` item.
     pub(crate) task_timeout: Option<Duration>,
     /// Tasks an async pool thread drives at once (`concurrent_tasks_per_worker`).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
@@ -25,4 +26,16 @@ pub(crate) struct Config {
     /// The smallest and the largest chunk `map` hands over: (1, 64) in a thread pool,
     /// larger in a process pool, where a chunk is a round trip to another process.
     pub(crate) chunks: (usize, usize),
+}
+
+impl Config {
+    /// The smallest and largest chunk of a map: one item each when tasks have a
+    /// `task_timeout` (a chunk's deadline would cover the items queued behind it in it).
+    pub(crate) fn chunk_bounds(&self) -> (usize, usize) {
+        if self.task_timeout.is_some() {
+            (1, 1)
+        } else {
+            self.chunks
+        }
+    }
 }

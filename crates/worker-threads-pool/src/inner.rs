@@ -173,7 +173,7 @@ pub(crate) struct Inner<T, R> {
     /// Raised by `destroy`: running tasks see `is_cancelled()` and resolve `Cancelled`.
     pub(crate) destroyed: Arc<AtomicBool>,
     /// Tasks' deadlines and their keeper thread's condvar (`inner/deadline.rs`).
-    deadlines: Arc<deadline::Keeper<R>>,
+    deadlines: Arc<deadline::Keeper>,
     spawner: Box<Spawner<T, R>>,
     inline: Box<InlineRunner<T, R>>,
     /// This pool as its handles see it, made once (a handle clones it: one atomic add).
@@ -830,7 +830,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     ) -> TaskHandle<R> {
         if let Some(at) = at {
             if !handle.is_finished() {
-                self.set_deadline(handle.id(), handle.slot(), at);
+                self.set_deadline(handle.id(), Arc::clone(handle.slot()) as _, 1, at);
             }
         }
         handle
@@ -842,13 +842,23 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         tasks: Vec<T>,
         on_full: OnFull,
     ) -> Result<ChunkHandle<R>, RunError<Vec<T>>> {
-        self.submit_work(
+        let items = tasks.len() as u64;
+        let handle = self.submit_work(
             tasks,
             Slot::new(),
             on_full,
             |tasks, slot| Work::Chunk { tasks, slot },
             |inner, tasks, slot| inner.run_chunk_inline(tasks, slot),
-        )
+        )?;
+        // `task_timeout` holds for map items too, from their acceptance (a map waits for
+        // room on purpose); with a timeout, chunks hold one item (`Config::chunk_bounds`), so each
+        // item has its own deadline as a task has.
+        if let Some(at) = self.default_deadline() {
+            if !handle.is_finished() {
+                self.set_deadline(handle.id(), Arc::clone(handle.slot()) as _, items, at);
+            }
+        }
+        Ok(handle)
     }
 
     /// Accepts `payload` as the job `wrap` makes of it; on a full queue refuses it, waits

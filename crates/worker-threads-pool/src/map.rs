@@ -143,7 +143,7 @@ impl<'p, T, R, I> InFlight<'p, T, R, I> {
             pending: VecDeque::new(),
             ready: VecDeque::new(),
             limit: limit.max(1),
-            chunk: pool.inner.config.chunks.0,
+            chunk: pool.inner.config.chunk_bounds().0,
             stash: None,
             room: None,
         }
@@ -246,8 +246,12 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
         items: usize,
     ) {
         match finished {
-            Some(true) => self.chunk = (self.chunk * 2).min(self.pool.inner.config.chunks.1),
-            Some(false) => self.chunk = (self.chunk / 2).max(self.pool.inner.config.chunks.0),
+            Some(true) => {
+                self.chunk = (self.chunk * 2).min(self.pool.inner.config.chunk_bounds().1)
+            }
+            Some(false) => {
+                self.chunk = (self.chunk / 2).max(self.pool.inner.config.chunk_bounds().0)
+            }
             None => {}
         }
         match results {

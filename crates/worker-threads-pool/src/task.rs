@@ -248,6 +248,24 @@ impl<R> Slot<R> {
     }
 }
 
+/// A slot a deadline can expire, whatever its result type (a task's or a chunk's).
+pub(crate) trait Expire: Send + Sync {
+    /// [`Slot::expire`], type-erased.
+    fn expire_counted(&self, count: &mut dyn FnMut(Resolved)) -> bool;
+    /// [`Slot::is_done`].
+    fn is_done(&self) -> bool;
+}
+
+impl<R: Send> Expire for Slot<R> {
+    fn expire_counted(&self, count: &mut dyn FnMut(Resolved)) -> bool {
+        self.expire(count)
+    }
+
+    fn is_done(&self) -> bool {
+        Slot::is_done(self)
+    }
+}
+
 /// A type-erased view of the running task's slot, for [`is_cancelled`].
 trait CancelFlag {
     fn is_cancelled(&self) -> bool;

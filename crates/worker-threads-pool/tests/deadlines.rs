@@ -142,3 +142,42 @@ fn a_deadline_racing_the_end_of_a_task_resolves_it_exactly_once() {
     assert_eq!(values + timed_out, 2_000);
     assert_eq!((pool.completed(), pool.timed_out()), (values, timed_out));
 }
+
+#[test]
+fn task_timeout_holds_for_each_map_item_and_only_the_late_ones_time_out() {
+    // Two items wait (sleeping, leaving the CPU free) until they are cancelled, so they
+    // can only end by timing out; the others return at once. Three threads: a free one
+    // always serves the quick items, so none of them waits out its own deadline behind a
+    // late one. With chunks, a late item would take its chunk-mates down with it.
+    let pool = Pool::builder()
+        .max_threads(3)
+        .max_queue(MaxQueue::Bounded(1))
+        .task_timeout(Duration::from_millis(300))
+        .build(|(n, late): (u32, bool)| {
+            while late && !worker_threads_pool::is_cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            n * 3
+        })
+        .unwrap();
+    let items: Vec<(u32, bool)> = (0..20).map(|n| (n, n % 10 == 3)).collect();
+    let expected: Vec<_> = items
+        .iter()
+        .map(|&(n, late)| {
+            if late {
+                Err(TaskError::TimedOut)
+            } else {
+                Ok(n * 3)
+            }
+        })
+        .collect();
+    let results: Vec<_> = pool.map(items.clone()).collect();
+    assert_eq!(results, expected);
+    let mut unordered: Vec<_> = pool.map_unordered(items).collect();
+    let mut expected_unordered = expected;
+    unordered.sort_by_key(|r| format!("{r:?}"));
+    expected_unordered.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(unordered, expected_unordered);
+    pool.close();
+    assert_eq!((pool.timed_out(), pool.completed()), (4, 36));
+}

@@ -110,7 +110,7 @@ fn isolated_workers_give_exact_statistics_over_many_tasks() {
         .isolate_workers(true)
         .build(handler)
         .unwrap();
-    const N: u64 = 1_000;
+    const N: u64 = 10_000;
     let handles: Vec<_> = (0..N).map(|i| pool.run_wait((0, i)).unwrap()).collect();
     let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     assert_eq!(sum, (0..N).map(|i| i * 2).sum());
@@ -154,4 +154,32 @@ fn a_crash_inside_a_map_chunk_fails_that_chunk_and_counts_each_item_crashed() {
         (pool.crashed(), pool.completed(), pool.panicked()),
         (100, 1, 0)
     );
+}
+
+#[test]
+fn task_timeout_kills_a_map_item_in_loop_and_the_rest_of_the_map_completes() {
+    // Item 3 loops forever: only its deadline ends it (its process is killed). Items go
+    // one by one under a timeout, so none of the others shares its fate.
+    let pool = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Bounded(1))
+        .task_timeout(Duration::from_millis(300))
+        .isolation(Process)
+        .build(handler)
+        .unwrap();
+    let results: Vec<_> = pool
+        .map((0..10).map(|i| (if i == 3 { 1 } else { 0 }, i)))
+        .collect();
+    let expected: Vec<_> = (0..10)
+        .map(|i| {
+            if i == 3 {
+                Err(TaskError::TimedOut)
+            } else {
+                Ok(i * 2)
+            }
+        })
+        .collect();
+    assert_eq!(results, expected);
+    pool.close();
+    assert_eq!((pool.timed_out(), pool.completed()), (1, 9));
 }

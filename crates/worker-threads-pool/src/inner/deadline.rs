@@ -13,38 +13,40 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
 use super::Inner;
-use crate::task::Slot;
+use crate::task::Expire;
 
-/// One task's deadline.
-pub(crate) struct Deadline<R> {
+/// One task's (or one chunk of `map`'s) deadline.
+pub(crate) struct Deadline {
     at: Instant,
     id: u64,
-    slot: Weak<Slot<R>>,
+    slot: Weak<dyn Expire>,
+    /// How many tasks the slot holds: each counts as timed out.
+    items: u64,
 }
 
-impl<R> PartialEq for Deadline<R> {
+impl PartialEq for Deadline {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.id) == (other.at, other.id)
     }
 }
 
-impl<R> Eq for Deadline<R> {}
+impl Eq for Deadline {}
 
-impl<R> PartialOrd for Deadline<R> {
+impl PartialOrd for Deadline {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<R> Ord for Deadline<R> {
+impl Ord for Deadline {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.id).cmp(&(other.at, other.id))
     }
 }
 
 /// The pending deadlines, earliest first, and whether the keeper runs.
-struct Deadlines<R> {
-    heap: BinaryHeap<Reverse<Deadline<R>>>,
+struct Deadlines {
+    heap: BinaryHeap<Reverse<Deadline>>,
     keeper: bool,
     /// The pool has shut down and its threads are gone (or the pool is dropped): the
     /// keeper ends.
@@ -54,7 +56,7 @@ struct Deadlines<R> {
 /// Below this many deadlines the heap is never pruned.
 const PRUNE_FROM: usize = 1024;
 
-impl<R> Deadlines<R> {
+impl Deadlines {
     /// Drops the deadlines of tasks that already resolved, whenever the heap reaches a
     /// power of two from [`PRUNE_FROM`] on: amortised O(1) per deadline, and the heap stays
     /// within twice the unresolved tasks (or `PRUNE_FROM`). Without it, a long
@@ -72,12 +74,12 @@ impl<R> Deadlines<R> {
 
 /// What the keeper thread holds: the deadlines and the condvar it sleeps on. Apart from
 /// the pool, so that a sleeping keeper keeps no pool alive.
-pub(crate) struct Keeper<R> {
-    deadlines: Mutex<Deadlines<R>>,
+pub(crate) struct Keeper {
+    deadlines: Mutex<Deadlines>,
     changed: Condvar,
 }
 
-impl<R> Default for Keeper<R> {
+impl Default for Keeper {
     fn default() -> Self {
         Self {
             deadlines: Mutex::new(Deadlines {
@@ -90,8 +92,8 @@ impl<R> Default for Keeper<R> {
     }
 }
 
-impl<R> Keeper<R> {
-    fn lock(&self) -> MutexGuard<'_, Deadlines<R>> {
+impl Keeper {
+    fn lock(&self) -> MutexGuard<'_, Deadlines> {
         self.deadlines
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -111,16 +113,23 @@ impl<R> Keeper<R> {
 }
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
-    /// Gives task `id` (whose result lands in `slot`) a deadline, starting the keeper if
-    /// it does not run yet.
-    pub(crate) fn set_deadline(self: &Arc<Self>, id: u64, slot: &Arc<Slot<R>>, at: Instant) {
+    /// Gives task `id` (whose result lands in `slot`, for `items` tasks) a deadline,
+    /// starting the keeper if it does not run yet.
+    pub(crate) fn set_deadline(
+        self: &Arc<Self>,
+        id: u64,
+        slot: Arc<dyn Expire>,
+        items: u64,
+        at: Instant,
+    ) {
         let keeper = &self.deadlines;
         let mut deadlines = keeper.lock();
         deadlines.prune();
         deadlines.heap.push(Reverse(Deadline {
             at,
             id,
-            slot: Arc::downgrade(slot),
+            slot: Arc::downgrade(&slot),
+            items,
         }));
         let start = !deadlines.keeper && !deadlines.closed;
         deadlines.keeper |= start;
@@ -142,9 +151,9 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// Takes task `id` out of the queue if it is still there (it must not run any more),
     /// then resolves it `TimedOut` if it has not resolved. In that order, so that whoever
     /// its resolution wakes sees the queue without it.
-    fn expire(&self, id: u64, slot: &Slot<R>) {
+    fn expire(&self, id: u64, slot: &dyn Expire, items: u64) {
         let queued = self.take_queued(id);
-        if slot.expire(|resolved| self.stats.count(resolved, 1)) {
+        if slot.expire_counted(&mut |resolved| self.stats.count(resolved, items)) {
             tracing::debug!(id, queued = queued.is_some(), "task timed out");
         }
     }
@@ -152,10 +161,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
 
 /// The keeper's loop: sleep until the earliest deadline, expire what is due, until the
 /// pool is gone or closed.
-fn keep_deadlines<T: Send + 'static, R: Send + 'static>(
-    keeper: &Keeper<R>,
-    pool: &Weak<Inner<T, R>>,
-) {
+fn keep_deadlines<T: Send + 'static, R: Send + 'static>(keeper: &Keeper, pool: &Weak<Inner<T, R>>) {
     loop {
         let mut deadlines = keeper.lock();
         let now = Instant::now();
@@ -189,7 +195,7 @@ fn keep_deadlines<T: Send + 'static, R: Send + 'static>(
         let Some(inner) = pool.upgrade() else { return };
         for deadline in due {
             if let Some(slot) = deadline.slot.upgrade() {
-                inner.expire(deadline.id, &slot);
+                inner.expire(deadline.id, &*slot, deadline.items);
             }
         }
     }
