@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use crate::arrival::AsyncWait;
 use crate::close::{CloseSignal, Ended};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{Deadline, Inbox, Outbox, direction};
+use crate::queue::{Inbox, Outbox, direction};
 use crate::termination;
+use worker_threads_wait::AsyncWait;
+use worker_threads_wait::Deadline;
 
 /// A registered group: its message type, and the group itself, weakly (a group lives as
 /// long as one of its instances).

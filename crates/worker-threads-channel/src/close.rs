@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel as cb;
 
-use crate::arrival::Arrival;
+use worker_threads_wait::Gate;
 
 /// The message type of the wake channel: it has no values, so nothing is ever sent.
 pub(crate) enum Never {}
@@ -35,11 +35,11 @@ pub(crate) struct CloseSignal {
     /// Ready (disconnected) once closed: parked `Select`s include it.
     pub(crate) wake_rx: cb::Receiver<Never>,
     /// The async events of the inboxes this signal closes.
-    arrivals: Vec<Arc<Arrival>>,
+    arrivals: Vec<Arc<Gate>>,
 }
 
 impl CloseSignal {
-    pub(crate) fn new(arrivals: Vec<Arc<Arrival>>) -> Arc<Self> {
+    pub(crate) fn new(arrivals: Vec<Arc<Gate>>) -> Arc<Self> {
         let (wake_tx, wake_rx) = cb::bounded(0);
         Arc::new(Self {
             state: AtomicU8::new(OPEN),

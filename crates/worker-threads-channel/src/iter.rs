@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::queue::{Deadline, Inbox};
+use crate::queue::Inbox;
+use worker_threads_wait::Deadline;
 
 /// A blocking iterator over received messages, from
 /// [`MessagePort::iter`](crate::MessagePort::iter) or

@@ -103,7 +103,6 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod arrival;
 mod broadcast;
 mod close;
 mod error;

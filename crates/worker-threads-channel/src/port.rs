@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use crate::arrival::AsyncWait;
 use crate::close::{CloseSignal, Ended};
 use crate::error::{
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
 };
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{Deadline, Inbox, Outbox, direction};
+use crate::queue::{Inbox, Outbox, direction};
+use worker_threads_wait::AsyncWait;
+use worker_threads_wait::Deadline;
 
 /// A pair of entangled [`MessagePort`]s: what one posts, the other receives, in order, in
 /// both directions. Node's `new MessageChannel()`.

@@ -6,7 +6,8 @@
 //! The queue is a crossbeam-channel (`unbounded` or `bounded(cap)`). Measured on the
 //! 2-core VMs we target, flume's queue moves 4.8 M msgs/s one way where crossbeam's moves
 //! 20 M, and flume parks a receiver at once (a ~50-80 us futex wake on those VMs). The
-//! async side, which crossbeam lacks, is an [`event_listener::Event`] per inbox.
+//! async side, which crossbeam lacks, is the [`Gate`] of each inbox (an event-listener
+//! `Event` and a counter word, in the `worker-threads-wait` crate).
 //!
 //! # Receiving: spin, then park, and why no wake-up is lost
 //!
@@ -18,7 +19,7 @@
 //! wakes for a message (crossbeam's own guarantee) or for a close (a dropped sender makes
 //! every `Select` on that channel ready, whenever it parked: before or after the drop).
 //!
-//! Async receivers register in the inbox's [`Arrival`]: they `listen()` on its event, then
+//! Async receivers register in the inbox's [`Gate`]: they `listen()` on its event, then
 //! count themselves in its `gate` word (the async-waiter half) with a `SeqCst`
 //! read-modify-write, then look at the queue and the closed flag a second time before they
 //! sleep. A post puts its message in the queue, then leaves the gate with a `SeqCst`
@@ -56,55 +57,30 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use crossbeam_utils::Backoff;
 
-use crate::arrival::{Arrival, AsyncWait, Waiting};
+use worker_threads_wait::{AsyncWait, Deadline, Gate, Waiting};
+
 use crate::close::{CloseSignal, Ended};
 use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
 use crate::termination;
 
-/// When a blocking operation gives up.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Deadline {
-    /// Wait as long as it takes.
-    Never,
-    /// Wait until this instant.
-    At(Instant),
-}
-
-impl Deadline {
-    /// The deadline `timeout` from now; `Never` if that instant cannot be represented.
-    pub(crate) fn after(timeout: Duration) -> Self {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Self::Never, Self::At)
-    }
-
-    fn has_passed(self) -> bool {
-        match self {
-            Self::Never => false,
-            Self::At(at) => Instant::now() >= at,
-        }
-    }
-}
-
-/// Creates one direction: its queue and the inbox's [`Arrival`] (which the caller hands to
+/// Creates one direction: its queue and the inbox's [`Gate`] (which the caller hands to
 /// the close signal).
-pub(crate) fn direction<T>(cap: Option<usize>) -> (cb::Sender<T>, cb::Receiver<T>, Arc<Arrival>) {
+pub(crate) fn direction<T>(cap: Option<usize>) -> (cb::Sender<T>, cb::Receiver<T>, Arc<Gate>) {
     let (tx, rx) = match cap {
         Some(cap) => cb::bounded(cap),
         None => cb::unbounded(),
     };
-    (tx, rx, Arrival::new())
+    (tx, rx, Gate::new())
 }
 
 /// The posting half of a direction.
 pub(crate) struct Outbox<T> {
     tx: cb::Sender<T>,
-    arrived: Arc<Arrival>,
+    arrived: Arc<Gate>,
     close: Arc<CloseSignal>,
 }
 
@@ -120,7 +96,7 @@ impl<T> Clone for Outbox<T> {
 
 impl<T> Outbox<T> {
     /// `close` is the signal of the *posting* side: a post fails once it is closed.
-    pub(crate) fn new(tx: cb::Sender<T>, arrived: Arc<Arrival>, close: Arc<CloseSignal>) -> Self {
+    pub(crate) fn new(tx: cb::Sender<T>, arrived: Arc<Gate>, close: Arc<CloseSignal>) -> Self {
         Self { tx, arrived, close }
     }
 
@@ -194,12 +170,12 @@ impl<T> Outbox<T> {
 /// The receiving half of a direction.
 pub(crate) struct Inbox<T> {
     rx: cb::Receiver<T>,
-    arrived: Arc<Arrival>,
+    arrived: Arc<Gate>,
     close: Arc<CloseSignal>,
 }
 
 impl<T> Inbox<T> {
-    pub(crate) fn new(rx: cb::Receiver<T>, arrived: Arc<Arrival>, close: Arc<CloseSignal>) -> Self {
+    pub(crate) fn new(rx: cb::Receiver<T>, arrived: Arc<Gate>, close: Arc<CloseSignal>) -> Self {
         Self { rx, arrived, close }
     }
 

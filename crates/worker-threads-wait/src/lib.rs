@@ -1,0 +1,31 @@
+//! The waiting machinery the worker-threads crates share: poison-tolerant locks and
+//! condvar waits ([`lock`], [`wait`], [`wait_until`]), deadlines that cannot overflow
+//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`]), the gate between
+//! posters and async receivers ([`Gate`]), and panic messages ([`panic_message`]).
+//!
+//! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
+//! what the other crates need, with no stability promise.
+//!
+//! # The loom switch
+//!
+//! Built with `RUSTFLAGS="--cfg worker_threads_loom"`, [`sync`] is loom's (atomics, locks,
+//! condvars, `Arc`), the event under the [`Gate`] is a loom-visible one, and spinning
+//! yields to loom's scheduler: the loom models in this crate's tests, and in the crates
+//! that build on it, then explore this code itself rather than a copy of it. A cfg of our
+//! own (not `cfg(loom)`), so that crates that know `cfg(loom)` (tokio) are not switched
+//! with ours.
+#![forbid(unsafe_code)]
+
+mod deadline;
+pub mod event;
+mod gate;
+mod lock;
+mod panic;
+mod spin;
+pub mod sync;
+
+pub use deadline::Deadline;
+pub use gate::{AsyncWait, Gate, Waiting};
+pub use lock::{lock, wait, wait_until};
+pub use panic::panic_message;
+pub use spin::{snooze_until, spin_while};
