@@ -32,12 +32,13 @@
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_utils::Backoff;
 use event_listener::Event;
+use worker_threads_wait::sync::{Condvar, Mutex, MutexGuard};
+use worker_threads_wait::{Deadline, lock, spin_while, wait, wait_until};
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError, TaskError};
@@ -190,7 +191,7 @@ thread_local! {
 
 impl<T, R> Inner<T, R> {
     fn lock(&self) -> MutexGuard<'_, State<T, R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     pub(crate) fn emit(&self, event: PoolEvent) {
@@ -275,28 +276,16 @@ impl<T, R> Inner<T, R> {
             }
             state.idle += 1;
             drop(state);
-            let backoff = Backoff::new();
-            while self.queue_len.load(Ordering::Acquire) == 0 && !backoff.is_completed() {
-                backoff.snooze();
-            }
+            spin_while(|| self.queue_len.load(Ordering::Acquire) == 0);
             state = self.lock();
             if state.queue.is_empty() && state.phase == Phase::Open {
                 let can_retire = state.threads > self.config.min_threads;
                 state.sleeping += 1;
                 let timed_out;
                 (state, timed_out) = if can_retire {
-                    let (state, result) = self
-                        .work
-                        .wait_timeout(state, self.config.idle_timeout)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    (state, result.timed_out())
+                    wait_until(&self.work, state, Deadline::after(self.config.idle_timeout))
                 } else {
-                    (
-                        self.work
-                            .wait(state)
-                            .unwrap_or_else(PoisonError::into_inner),
-                        false,
-                    )
+                    (wait(&self.work, state), false)
                 };
                 state.sleeping -= 1;
                 let retire =
@@ -363,10 +352,7 @@ impl<T, R> Inner<T, R> {
         key: thread::ThreadId,
         hook: Option<Box<dyn Fn() + Send>>,
     ) {
-        let mut hooks = self
-            .destroy_hooks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut hooks = lock(&self.destroy_hooks);
         match hook {
             // The destroy may have run the hooks before this one was in: run it now.
             // (`begin_shut_down` raises the flag before it takes this lock.)
@@ -401,17 +387,11 @@ impl<T, R> Inner<T, R> {
         }
         let epoch = state.drain_epoch;
         drop(state);
-        let backoff = Backoff::new();
-        while self.queue_len.load(Ordering::Acquire) != 0 && !backoff.is_completed() {
-            backoff.snooze();
-        }
+        spin_while(|| self.queue_len.load(Ordering::Acquire) != 0);
         state = self.lock();
         while state.drain_epoch == epoch && !state.queue.is_empty() {
             state.drain_waiters += 1;
-            state = self
-                .shrunk
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.shrunk, state);
             state.drain_waiters -= 1;
         }
     }
@@ -529,10 +509,7 @@ impl<T, R> Inner<T, R> {
         self.shutdown_event.notify(usize::MAX);
         drop(state);
         if destroy {
-            let hooks = self
-                .destroy_hooks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let hooks = lock(&self.destroy_hooks);
             for stop in hooks.values() {
                 stop();
             }
@@ -548,23 +525,14 @@ impl<T, R> Inner<T, R> {
         if self.is_current_worker() {
             return false;
         }
+        let deadline = Deadline::from_instant(deadline);
         let mut state = self.lock();
         while state.threads > 0 {
-            state = match deadline {
-                None => self
-                    .exited
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(at) => {
-                    let Some(left) = at.checked_duration_since(Instant::now()) else {
-                        return false;
-                    };
-                    self.exited
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
+            let passed;
+            (state, passed) = wait_until(&self.exited, state, deadline);
+            if passed && state.threads > 0 {
+                return false;
+            }
         }
         drop(state);
         self.deadlines.close();
@@ -818,8 +786,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
 
     /// The deadline `task_timeout` gives a task accepted now.
     pub(crate) fn default_deadline(&self) -> Option<Instant> {
-        let timeout = self.config.task_timeout?;
-        Instant::now().checked_add(timeout)
+        Deadline::after(self.config.task_timeout?).instant()
     }
 
     /// Registers `handle`'s deadline, if it has one and has not resolved yet.
@@ -987,17 +954,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     ) -> MutexGuard<'a, State<T, R>> {
         let max = self.config.max_queue.unwrap_or(usize::MAX);
         drop(state);
-        let backoff = Backoff::new();
-        while self.queue_len.load(Ordering::Acquire) >= max && !backoff.is_completed() {
-            backoff.snooze();
-        }
+        spin_while(|| self.queue_len.load(Ordering::Acquire) >= max);
         let mut state = self.lock();
         if self.is_full(&state) && state.phase == Phase::Open {
             state.room_waiters += 1;
-            state = self
-                .shrunk
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.shrunk, state);
             state.room_waiters -= 1;
         }
         state
@@ -1022,7 +983,7 @@ pub(crate) struct AsyncWaiter<'a, T, R>(&'a Inner<T, R>);
 
 impl<T, R> Drop for AsyncWaiter<'_, T, R> {
     fn drop(&mut self) {
-        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.0.lock();
         state.async_waiters -= 1;
     }
 }
@@ -1056,13 +1017,7 @@ impl<T: Send + 'static, R: Send + 'static> PoolHooks for Inner<T, R> {
     }
 }
 
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
-}
+pub(crate) use worker_threads_wait::panic_message;
 
 #[cfg(feature = "tokio")]
 pub(crate) mod async_worker;

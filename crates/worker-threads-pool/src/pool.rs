@@ -320,7 +320,8 @@ impl<T, R> Pool<T, R> {
     /// `is_cancelled()` end when it returns, on their own.
     pub fn destroy_timeout(&self, timeout: Duration) -> bool {
         self.inner.begin_shut_down(true);
-        self.inner.wait_threads(Instant::now().checked_add(timeout))
+        self.inner
+            .wait_threads(worker_threads_wait::Deadline::after(timeout).instant())
     }
 
     /// [`close`](Self::close), awaited under any executor instead of blocking its thread.

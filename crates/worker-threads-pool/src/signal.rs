@@ -2,8 +2,10 @@
 //! it was given to, queued or running, when it is cancelled.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+
+use worker_threads_wait::sync::{Mutex, MutexGuard};
 
 /// Cancels the tasks it was given to ([`Pool::run_with_token`](crate::Pool::run_with_token)):
 /// piscina's `signal` option, with [`cancel`](CancelToken::cancel) as
@@ -107,11 +109,8 @@ impl CancelToken {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
-        self.inner
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Registered> {
+        worker_threads_wait::lock(&self.inner.tasks)
     }
 }
 

@@ -1,8 +1,11 @@
 //! Counters and latency histograms (hdrhistogram), recorded per thread and merged on read.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+
 use std::time::{Duration, Instant};
+use worker_threads_wait::lock;
+use worker_threads_wait::sync::Mutex;
 
 use hdrhistogram::Histogram;
 
@@ -89,22 +92,14 @@ impl Stats {
     /// A new thread's histograms, kept after the thread ends.
     pub(crate) fn for_thread(&self) -> Arc<Mutex<ThreadStats>> {
         let stats = Arc::new(Mutex::new(ThreadStats::new()));
-        self.threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::clone(&stats));
+        lock(&self.threads).push(Arc::clone(&stats));
         stats
     }
 
     pub(crate) fn merged(&self, pick: impl Fn(&ThreadStats) -> &Histogram<u64>) -> Latency {
         let mut merged = new_histogram();
-        for thread in self
-            .threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let thread = thread.lock().unwrap_or_else(PoisonError::into_inner);
+        for thread in lock(&self.threads).iter() {
+            let thread = lock(thread);
             // Auto-resizing histograms of the same precision always merge.
             let _ = merged.add(pick(&thread));
         }

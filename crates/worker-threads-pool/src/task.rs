@@ -4,11 +4,14 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use crossbeam_utils::Backoff;
+// The slot's own primitives come through the wait crate's switch, so that under
+// `--cfg worker_threads_loom` the slot itself is what the loom model below explores.
+use worker_threads_wait::sync::atomic::{AtomicBool, Ordering};
+use worker_threads_wait::sync::{Condvar, Mutex, MutexGuard};
+use worker_threads_wait::{lock, spin_while, wait};
 
 use crate::error::TaskError;
 
@@ -81,7 +84,7 @@ impl<R> Slot<R> {
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState<R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -223,17 +226,11 @@ impl<R> Slot<R> {
 
     /// Waits for the result: spin briefly, then sleep.
     fn wait(&self) -> Result<R, TaskError> {
-        let backoff = Backoff::new();
-        while !self.is_done() && !backoff.is_completed() {
-            backoff.snooze();
-        }
+        spin_while(|| !self.is_done());
         let mut state = self.lock();
         while !state.resolved {
             state.sleeping = true;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.ready, state);
         }
         Self::take(&mut state)
     }
@@ -266,6 +263,9 @@ impl<R: Send> Expire for Slot<R> {
     }
 }
 
+#[cfg(all(test, worker_threads_loom))]
+mod loom_model;
+
 /// A type-erased view of the running task's slot, for [`is_cancelled`].
 trait CancelFlag {
     fn is_cancelled(&self) -> bool;
@@ -280,11 +280,11 @@ impl<R> CancelFlag for Slot<R> {
 thread_local! {
     static RUNNING: RefCell<Option<Arc<dyn CancelFlag>>> = const { RefCell::new(None) };
     /// On a pool thread, the pool's "destroyed" flag: `destroy` cancels every running task.
-    static POOL_DESTROYED: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    static POOL_DESTROYED: RefCell<Option<Arc<std::sync::atomic::AtomicBool>>> = const { RefCell::new(None) };
 }
 
 /// Makes `destroyed` the calling pool thread's pool flag (once, as the thread starts).
-pub(crate) fn set_pool_destroyed_flag(destroyed: Arc<AtomicBool>) {
+pub(crate) fn set_pool_destroyed_flag(destroyed: Arc<std::sync::atomic::AtomicBool>) {
     POOL_DESTROYED.with(|flag| *flag.borrow_mut() = Some(destroyed));
 }
 

@@ -9,8 +9,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
+
 use std::time::Instant;
+use worker_threads_wait::sync::{Condvar, Mutex, MutexGuard};
+use worker_threads_wait::{Deadline as Until, lock, wait_until};
 
 use super::Inner;
 use crate::task::Expire;
@@ -94,9 +97,7 @@ impl Default for Keeper {
 
 impl Keeper {
     fn lock(&self) -> MutexGuard<'_, Deadlines> {
-        self.deadlines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.deadlines)
     }
 
     /// How many deadlines are kept (for white-box tests).
@@ -175,20 +176,8 @@ fn keep_deadlines<T: Send + 'static, R: Send + 'static>(keeper: &Keeper, pool: &
             if deadlines.closed {
                 return;
             }
-            let next = deadlines.heap.peek().map(|next| next.0.at - now);
-            drop(match next {
-                Some(wait) => {
-                    keeper
-                        .changed
-                        .wait_timeout(deadlines, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => keeper
-                    .changed
-                    .wait(deadlines)
-                    .unwrap_or_else(PoisonError::into_inner),
-            });
+            let next = Until::from_instant(deadlines.heap.peek().map(|next| next.0.at));
+            drop(wait_until(&keeper.changed, deadlines, next));
             continue;
         }
         drop(deadlines);

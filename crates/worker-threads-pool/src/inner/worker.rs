@@ -2,9 +2,12 @@
 //! each job run under `catch_unwind`, timed, and resolved exactly once.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+
 use std::time::{Duration, Instant};
+use worker_threads_wait::lock;
+use worker_threads_wait::sync::Mutex;
 
 use super::{
     ChunkSlot, Handler, Init, Inner, Job, Phase, WORKER_OF, Work, panic_message, resolve_chunk,
@@ -165,10 +168,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         items: u64,
     ) {
         let each = run / u32::try_from(items.max(1)).unwrap_or(u32::MAX);
-        thread_stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record_n(wait, each, items);
+        lock(thread_stats).record_n(wait, each, items);
         self.stats.run_nanos.fetch_add(
             u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
