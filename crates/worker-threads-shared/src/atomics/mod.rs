@@ -4,7 +4,7 @@
 //! # Protocol
 //!
 //! [`wait`] compares the cell with `expected` (`NotEqual` at once if it differs), then
-//! spins briefly (crossbeam's `Backoff`, about a microsecond) watching the cell, then
+//! spins briefly (`worker_threads_wait::spin_while`, about a microsecond) watching the cell, then
 //! sleeps in the kernel: the futex on Linux (`FUTEX_WAIT` compares the cell with
 //! `expected` atomically with going to sleep, so a change made before the sleep is never
 //! missed), a parking table elsewhere (which re-checks under its lock). [`notify`] wakes
@@ -22,13 +22,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_utils::Backoff;
+use worker_threads_wait::sync::{Mutex, MutexGuard};
+use worker_threads_wait::{Deadline, spin_while};
 
 use crate::buffer::SharedArrayBuffer;
 use crate::error::ViewError;
@@ -56,42 +57,20 @@ pub enum WaitResult {
     TimedOut,
 }
 
-/// Spins briefly while `unchanged()`; true if it stayed unchanged throughout.
-fn spin_while(unchanged: impl Fn() -> bool) -> bool {
-    let backoff = Backoff::new();
-    while !backoff.is_completed() {
-        backoff.snooze();
-        if !unchanged() {
-            return false;
-        }
-    }
-    true
-}
-
 /// The common loop of the 32- and 64-bit waits: `sleep(remaining)` until something other
 /// than an interruption ends it.
-fn sleep_until(
-    deadline: Option<Instant>,
-    mut sleep: impl FnMut(Option<Duration>) -> Park,
-) -> WaitResult {
+fn sleep_until(deadline: Deadline, mut sleep: impl FnMut(Option<Duration>) -> Park) -> WaitResult {
     loop {
-        let remaining = match deadline {
-            None => None,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(remaining) if !remaining.is_zero() => Some(remaining),
-                _ => return WaitResult::TimedOut,
-            },
-        };
+        let remaining = deadline.remaining();
+        if remaining.is_some_and(|remaining| remaining.is_zero()) {
+            return WaitResult::TimedOut;
+        }
         match sleep(remaining) {
             Park::Woken | Park::Changed => return WaitResult::Ok,
             Park::TimedOut => return WaitResult::TimedOut,
             Park::Interrupted => continue,
         }
     }
-}
-
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// Waits until notified while `cell` holds `expected`: Node's `Atomics.wait(i32a, index,
@@ -126,7 +105,7 @@ pub fn wait(cell: &AtomicI32, expected: i32, timeout: Option<Duration>) -> WaitR
 /// The rest of [`wait`], once the cell was seen to hold `expected`: a change from now on
 /// ends the wait with `Ok`.
 fn wait_after_check(cell: &AtomicI32, expected: i32, timeout: Option<Duration>) -> WaitResult {
-    let deadline = deadline(timeout);
+    let deadline = Deadline::from_timeout(timeout);
     if !spin_while(|| cell.load(Ordering::SeqCst) == expected) {
         return WaitResult::Ok;
     }
@@ -152,7 +131,7 @@ pub fn wait64(cell: &AtomicI64, expected: i64, timeout: Option<Duration>) -> Wai
     if cell.load(Ordering::SeqCst) != expected {
         return WaitResult::NotEqual;
     }
-    let deadline = deadline(timeout);
+    let deadline = Deadline::from_timeout(timeout);
     if !spin_while(|| cell.load(Ordering::SeqCst) == expected) {
         return WaitResult::Ok;
     }
@@ -247,8 +226,8 @@ struct AsyncState {
     waker: Option<Waker>,
 }
 
-fn lock(state: &Mutex<AsyncState>) -> std::sync::MutexGuard<'_, AsyncState> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(state: &Mutex<AsyncState>) -> MutexGuard<'_, AsyncState> {
+    worker_threads_wait::lock(state)
 }
 
 /// The future of [`wait_async`].

@@ -1,7 +1,7 @@
 //! Waiting keyed by address in a process-wide table (parking_lot_core): the 64-bit forms
 //! everywhere, and the 32-bit forms where there is no futex. Process-local.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN, FilterOp, ParkResult};
 
@@ -14,7 +14,7 @@ pub(super) fn wait(
     still_expected: impl FnOnce() -> bool,
     timeout: Option<Duration>,
 ) -> Park {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let deadline = worker_threads_wait::Deadline::from_timeout(timeout).instant();
     // SAFETY: `key` is the address of the caller's atomic cell, which only this module
     // uses as a parking key (the addresses of parking_lot's own locks cannot be the address
     // of a live atomic of ours). The callbacks do not panic and do not park.
