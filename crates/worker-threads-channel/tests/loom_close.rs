@@ -27,7 +27,7 @@ const CLOSED: u8 = 1;
 
 #[derive(Default)]
 struct Port {
-    /// Posters inside their critical section (the poster half of `Arrival::gate`).
+    /// Posters inside their critical section (the poster half of `worker_threads_wait::Gate`).
     gate: AtomicUsize,
     state: AtomicU8,
     queue: Mutex<VecDeque<u32>>,
@@ -60,7 +60,7 @@ impl Port {
         if self.state.load(SeqCst) == OPEN {
             return Ok(None);
         }
-        // `Arrival::wait_for_posters`, then one more look.
+        // `Gate::wait_for_posters`, then one more look.
         fence(SeqCst);
         while self.gate.load(SeqCst) != 0 {
             thread::yield_now();

@@ -92,10 +92,6 @@ pub use worker::listener::{Listener, listen};
 pub use worker::primary::{Primary, primary, try_primary};
 pub use worker_threads_process::{IpcError, Signal};
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-/// Locks `mutex`, going on after a panic on another thread (what the crate keeps under
+/// Locks a mutex, going on after a panic on another thread (what the crate keeps under
 /// its locks is counts and lists that a panic cannot leave half-written).
-fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use worker_threads_wait::lock;

@@ -72,11 +72,7 @@ impl Outcome {
                 error: None,
             };
         }
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "<non-string panic payload>".to_owned());
+        let message = worker_threads_wait::panic_message(&*payload);
         let location = LAST_PANIC_LOCATION.with(|last| last.borrow_mut().take());
         Self {
             code: 1,

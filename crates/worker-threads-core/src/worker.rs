@@ -511,7 +511,7 @@ impl<In, Out> Worker<In, Out> {
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<i32, WorkerError>> {
         let outcome = self
-            .wait_outcome_until(Instant::now().checked_add(timeout))?
+            .wait_outcome_until(worker_threads_wait::Deadline::after(timeout).instant())?
             .clone();
         if let Some(thread) = self.thread.take() {
             // The outcome is the thread's last message: it is about to end.

@@ -8,10 +8,12 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
+
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use worker_threads_wait::sync::{Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use futures_core::Stream;

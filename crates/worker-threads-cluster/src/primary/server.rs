@@ -4,7 +4,9 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use worker_threads_wait::sync::{Mutex, MutexGuard};
 
 use worker_threads_process::{Channel as Ipc, IpcError};
 

@@ -3,9 +3,11 @@
 
 use std::ffi::OsString;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
 use std::time::Instant;
+use worker_threads_wait::sync::{Condvar, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -184,10 +186,7 @@ impl WorkerInner {
             if let Some(value) = done(&status) {
                 return value;
             }
-            status = self
-                .changed
-                .wait(status)
-                .unwrap_or_else(PoisonError::into_inner);
+            status = worker_threads_wait::wait(&self.changed, status);
         }
     }
 

@@ -122,10 +122,10 @@ where
     /// [`RecvTimeoutError::Timeout`] when none came in time; otherwise as
     /// [`recv`](Primary::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.recv_deadline(deadline),
+        match worker_threads_wait::Deadline::after(timeout) {
+            worker_threads_wait::Deadline::At(deadline) => self.recv_deadline(deadline),
             // Further than an `Instant` reaches: wait as long as it takes.
-            None => self.recv().map_err(|err| match err {
+            worker_threads_wait::Deadline::Never => self.recv().map_err(|err| match err {
                 RecvError::Disconnected => RecvTimeoutError::Disconnected,
                 RecvError::Decode(why) => RecvTimeoutError::Decode(why),
             }),

@@ -11,8 +11,10 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+
+use worker_threads_wait::sync::Mutex;
 
 use crossbeam_channel::Sender;
 use worker_threads_process::{Channel as Ipc, IpcError, Marker};
