@@ -32,6 +32,23 @@ impl Counted {
     }
 }
 
+/// A worker thread that resolves `slot` with its value.
+fn worker(slot: &Arc<Slot<u32>>, counted: &Arc<Counted>) -> thread::JoinHandle<()> {
+    let (slot, counted) = (Arc::clone(slot), Arc::clone(counted));
+    thread::spawn(move || slot.resolve(Ok(7), counted.count()))
+}
+
+/// A thread that cancels `slot` as `TaskHandle::cancel` of a queued task does: mark, then
+/// the pool resolves it.
+fn canceller(slot: &Arc<Slot<u32>>, counted: &Arc<Counted>) -> thread::JoinHandle<()> {
+    let (slot, counted) = (Arc::clone(slot), Arc::clone(counted));
+    thread::spawn(move || {
+        if slot.cancel() {
+            slot.resolve(Err(TaskError::Cancelled), counted.count());
+        }
+    })
+}
+
 /// The outcome a handle sees, as the pool counts it.
 fn as_counted(result: &Result<u32, TaskError>) -> Resolved {
     match result {
@@ -47,10 +64,7 @@ fn a_blocking_join_is_woken_by_the_resolution() {
     loom::model(|| {
         let slot = Slot::<u32>::new();
         let counted = Arc::new(Counted::default());
-        let worker = {
-            let (slot, counted) = (Arc::clone(&slot), Arc::clone(&counted));
-            thread::spawn(move || slot.resolve(Ok(7), counted.count()))
-        };
+        let worker = worker(&slot, &counted);
         assert_eq!(slot.wait(), Ok(7));
         worker.join().unwrap();
         assert_eq!(counted.once(), Resolved::Value);
@@ -62,19 +76,8 @@ fn a_value_a_cancel_and_a_deadline_resolve_a_joined_task_exactly_once() {
     loom::model(|| {
         let slot = Slot::<u32>::new();
         let counted = Arc::new(Counted::default());
-        let worker = {
-            let (slot, counted) = (Arc::clone(&slot), Arc::clone(&counted));
-            thread::spawn(move || slot.resolve(Ok(7), counted.count()))
-        };
-        let canceller = {
-            let (slot, counted) = (Arc::clone(&slot), Arc::clone(&counted));
-            thread::spawn(move || {
-                // `TaskHandle::cancel` of a queued task: mark, then the pool resolves it.
-                if slot.cancel() {
-                    slot.resolve(Err(TaskError::Cancelled), counted.count());
-                }
-            })
-        };
+        let worker = worker(&slot, &counted);
+        let canceller = canceller(&slot, &counted);
         slot.expire(counted.count());
         let seen = slot.wait();
         worker.join().unwrap();
@@ -92,14 +95,7 @@ fn an_awaited_handle_is_woken_by_the_resolution() {
     loom::model(|| {
         let slot = Slot::<u32>::new();
         let counted = Arc::new(Counted::default());
-        let canceller = {
-            let (slot, counted) = (Arc::clone(&slot), Arc::clone(&counted));
-            thread::spawn(move || {
-                if slot.cancel() {
-                    slot.resolve(Err(TaskError::Cancelled), counted.count());
-                }
-            })
-        };
+        let canceller = canceller(&slot, &counted);
         let seen = loom::future::block_on(std::future::poll_fn(|cx| slot.poll(cx)));
         canceller.join().unwrap();
         assert_eq!(seen, Err(TaskError::Cancelled));
