@@ -44,6 +44,7 @@ pub(crate) const NAMES: &[&str] = &[
     "async_pool",
     "sqrt_process_map",
     "rt_process_pool",
+    "rt_process_fn",
     #[cfg(target_os = "linux")]
     "rt_ipc_channel",
 ];
@@ -87,6 +88,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "async_pool" => async_pool(n)?,
         "sqrt_process_map" => sqrt_process_map(n)?,
         "rt_process_pool" => rt_process_pool(n)?,
+        "rt_process_fn" => rt_process_fn(n)?,
         #[cfg(target_os = "linux")]
         "rt_ipc_channel" => rt_ipc_channel(n)?,
         other => bail!("no case {other}"),
@@ -537,6 +539,21 @@ fn rt_process_pool(n: u64) -> anyhow::Result<f64> {
     }
     let us = per_op_us(start, n);
     pool.close();
+    Ok(us)
+}
+
+/// One call at a time to a `ProcessFn` (the process pool's runner, without the pool's
+/// hand-off to its thread): microseconds per call.
+fn rt_process_fn(n: u64) -> anyhow::Result<f64> {
+    let mut served = worker_threads::process::ProcessFn::spawn(square_root)?;
+    served.call(&0)?; // the process is started
+    let start = Instant::now();
+    for i in 0..n {
+        let root = served.call(&i)?;
+        anyhow::ensure!(root == (i as f64).sqrt(), "wrong root");
+    }
+    let us = per_op_us(start, n);
+    served.close();
     Ok(us)
 }
 

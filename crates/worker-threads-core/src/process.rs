@@ -22,6 +22,13 @@
 //! }
 //! ```
 //!
+//! # A function in a process
+//!
+//! [`ProcessFn`] is the leaner form: a `fn(Req) -> Rep` served by a process of its own,
+//! each [`call`](ProcessFn::call) made from the calling thread (no thread of ours on
+//! either side, so a call costs one socket round trip), a crash or a [`Killer`] giving
+//! [`CallError::Ended`]. The process pool's isolation runs on it.
+//!
 //! # How the child finds its entry
 //!
 //! A process worker is the running executable started again. Its `main` must call
@@ -70,10 +77,12 @@ use crate::outcome::IntoExitCode;
 use crate::worker::Worker;
 
 mod child;
+mod function;
 mod parent;
 mod wire;
 
 pub use child::init;
+pub use function::{CallError, Ended, Killer, ProcessFn};
 pub(crate) use parent::ProcessLink;
 
 /// Caps on a process worker (Node's `resourceLimits`), enforced by the kernel with

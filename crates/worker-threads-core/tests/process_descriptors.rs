@@ -1,8 +1,14 @@
-//! Descriptors after many process workers, in a test binary of its own: the count is the
-//! whole process's, so no other test may open or close descriptors meanwhile.
+//! Descriptors after many process workers and process functions, in a test binary of its
+//! own: the count is the whole process's, so no other test may open or close descriptors
+//! meanwhile (the tests here take turns on `ALONE`).
 #![cfg(target_os = "linux")]
 
+use std::sync::{Mutex, PoisonError, mpsc};
+
+use worker_threads_core::process::{CallError, ProcessFn};
 use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
+
+static ALONE: Mutex<()> = Mutex::new(());
 
 worker_threads_core::process_test_support!();
 
@@ -16,6 +22,7 @@ fn quick(_ctx: WorkerContext<(), u8>) -> i32 {
 
 #[test]
 fn a_thousand_process_workers_leave_no_descriptor_behind() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
     // Warm up (lazily opened descriptors of the runtime), then count.
     Worker::<u8>::spawn(WorkerOptions::new().isolation(Process), quick)
         .unwrap()
@@ -26,5 +33,42 @@ fn a_thousand_process_workers_leave_no_descriptor_behind() {
         let worker = Worker::<u8>::spawn(WorkerOptions::new().isolation(Process), quick).unwrap();
         assert_eq!(worker.join().unwrap(), 7);
     }
+    assert_eq!(open_descriptors(), before);
+}
+
+/// 0: double it; 1: spin forever.
+fn double_or_spin((spin, n): (bool, u64)) -> u64 {
+    #[allow(clippy::empty_loop)]
+    if spin {
+        loop {}
+    }
+    n * 2
+}
+
+#[test]
+fn dropped_process_functions_are_killed_and_reaped_leaving_no_descriptor_behind() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    drop(ProcessFn::<(bool, u64), u64>::spawn(double_or_spin).unwrap());
+    let before = open_descriptors();
+    for n in 0..100 {
+        let mut served = ProcessFn::<(bool, u64), u64>::spawn(double_or_spin).unwrap();
+        assert_eq!(served.call(&(false, n)), Ok(n * 2));
+        drop(served);
+    }
+    // One stuck in a call: its killer ends the call, and dropping it does not wait.
+    let mut stuck = ProcessFn::<(bool, u64), u64>::spawn(double_or_spin).unwrap();
+    let killer = stuck.killer();
+    let (started_tx, started) = mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        let result = stuck.call(&(true, 0));
+        (result, stuck)
+    });
+    started.recv().unwrap();
+    killer.kill();
+    let (result, stuck) = caller.join().unwrap();
+    assert!(matches!(result, Err(CallError::Ended(ended)) if ended.signal == Some(9)));
+    // The killer holds the process's pidfd: it goes with the last of them.
+    drop((stuck, killer));
     assert_eq!(open_descriptors(), before);
 }

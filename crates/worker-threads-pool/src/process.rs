@@ -23,7 +23,8 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker_threads_core::{Process, SpawnError, Worker, WorkerContext, WorkerOptions};
+use worker_threads_core::process::{CallError, Killer, ProcessFn};
+use worker_threads_core::{Process, SpawnError};
 
 use crate::builder::PoolBuilder;
 use crate::error::BuildError;
@@ -46,8 +47,44 @@ pub(crate) enum Reply<R> {
     Chunk(Vec<Result<R, String>>),
 }
 
-/// The worker process of a process pool.
-pub(crate) type ProcessWorker<T, R> = Worker<Request<T>, Reply<R>>;
+/// The worker process of a process pool: the pool thread calls it directly (a
+/// [`ProcessFn`]: one socket round trip per job, no bridge threads). Boxed, so that the
+/// pool's core needs no serde bounds: the spawner, which has them, makes it.
+pub(crate) type ProcessWorker<T, R> = Box<dyn Served<T, R>>;
+
+/// A [`ProcessFn`] serving a pool's requests, type-erased.
+pub(crate) trait Served<T, R>: Send {
+    /// [`ProcessFn::call`].
+    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError>;
+    /// [`ProcessFn::killer`].
+    fn killer(&self) -> Killer;
+    /// [`ProcessFn::pid`].
+    fn pid(&self) -> u32;
+    /// [`ProcessFn::close`].
+    fn close(self: Box<Self>);
+}
+
+impl<T, R> Served<T, R> for ProcessFn<Request<T>, Reply<R>>
+where
+    T: Serialize + Send,
+    R: DeserializeOwned + Send,
+{
+    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError> {
+        ProcessFn::call(self, request)
+    }
+
+    fn killer(&self) -> Killer {
+        ProcessFn::killer(self)
+    }
+
+    fn pid(&self) -> u32 {
+        ProcessFn::pid(self)
+    }
+
+    fn close(self: Box<Self>) {
+        ProcessFn::close(*self);
+    }
+}
 
 /// How a pool thread starts its worker process.
 pub(crate) type ProcessSpawner<T, R> =
@@ -109,17 +146,16 @@ impl ProcessPoolBuilder {
         // many items per chunk.
         config.chunks = (PROCESS_CHUNKS.0, PROCESS_CHUNKS.1);
         let spawner: Box<ProcessSpawner<T, R>> = Box::new(move || {
-            Worker::spawn(
-                WorkerOptions::new().isolation(Process),
-                move |ctx: WorkerContext<(), Request<T>, Reply<R>>| serve(&ctx, handler),
-            )
+            let served = ProcessFn::spawn(move |request| serve(request, handler))?;
+            Ok(Box::new(served) as ProcessWorker<T, R>)
         });
         Pool::start_process(config, self.builder.on_event, spawner, self.settings)
     }
 }
 
-/// The worker process: each request answered, a panic caught per task.
-fn serve<T, R, F>(ctx: &WorkerContext<(), Request<T>, Reply<R>>, handler: F)
+/// One request, in the worker process: a panic caught per task (a chunk's other items
+/// still run).
+fn serve<T, R, F>(request: Request<T>, handler: F) -> Reply<R>
 where
     F: Fn(T) -> R,
 {
@@ -127,14 +163,8 @@ where
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(task)))
             .map_err(|payload| crate::inner::panic_message(&*payload))
     };
-    let port = ctx.parent_port();
-    for request in port.iter() {
-        let reply = match request {
-            Request::One(task) => Reply::One(run(task)),
-            Request::Chunk(tasks) => Reply::Chunk(tasks.into_iter().map(run).collect()),
-        };
-        if port.post_message(reply).is_err() {
-            break;
-        }
+    match request {
+        Request::One(task) => Reply::One(run(task)),
+        Request::Chunk(tasks) => Reply::Chunk(tasks.into_iter().map(run).collect()),
     }
 }

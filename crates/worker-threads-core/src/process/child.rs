@@ -27,6 +27,7 @@ use worker_threads_process::{Channel, IpcError, Marker, fds};
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+use crate::process::function::Answer;
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
     ToChild,
@@ -224,6 +225,56 @@ where
         );
     }
     forward(&channel, &port, &lifecycle)
+}
+
+/// The trampoline of a [`ProcessFn`](crate::process::ProcessFn): answers each call on
+/// this (the process's main) thread, until the parent closes the channel.
+pub(crate) fn function_main<Req, Rep, F>(child: ChildStart)
+where
+    Req: DeserializeOwned,
+    Rep: Serialize,
+    F: Fn(Req) -> Rep + Copy,
+{
+    const {
+        assert!(
+            size_of::<F>() == 0,
+            "a process function must capture nothing: it runs in another process"
+        );
+    }
+    // SAFETY: as in `child_main`: `F` is zero-sized (asserted at compile time) and `Copy`,
+    // so the value made from zero bytes is the one the parent had.
+    let function: F = unsafe { std::mem::zeroed() };
+    let channel = child.channel;
+    let mut buf = Vec::new();
+    loop {
+        let frame = match channel.recv(&mut buf) {
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE => frame,
+            Ok(None) | Err(IpcError::Closed) => std::process::exit(0),
+            Ok(Some(_)) | Err(_) => {
+                tracing::error!("bad frame from the parent; exiting");
+                std::process::exit(70);
+            }
+        };
+        let request = match fds::provide(frame.fds, || decode::<Req>(&frame.body)) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::error!(%error, "undecodable request from the parent; exiting");
+                std::process::exit(70);
+            }
+        };
+        let answer =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| function(request))) {
+                Ok(value) => Answer::Value(value),
+                Err(payload) => Answer::Panicked(worker_threads_wait::panic_message(&*payload)),
+            };
+        let (body, fds) = fds::collect(|| encode(&answer));
+        let body = body.or_else(|error| encode(&Answer::<Rep>::Unencodable(error.to_string())));
+        let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+        let sent = body.and_then(|body| channel.send(TAG_MESSAGE, &body, &borrowed));
+        if sent.is_err() {
+            std::process::exit(1); // the parent has gone
+        }
+    }
 }
 
 fn failed(message: String) -> Outcome {

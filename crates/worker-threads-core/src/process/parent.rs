@@ -107,22 +107,6 @@ where
         }
         false => (None, None),
     };
-    let mut command = Command::new(std::env::current_exe().map_err(SpawnError::new)?);
-    command.args(CHILD_ARGS);
-    let limits = Limits::none()
-        .address_space(settings.limits.max_memory)
-        .cpu_seconds(
-            settings
-                .limits
-                .max_cpu_time
-                .map(|t| t.as_secs() + u64::from(t.subsec_nanos() > 0)),
-        );
-    let spawned =
-        worker_threads_process::spawn(&mut command, MARKER, &thread_id.to_string(), &limits)
-            .map_err(SpawnError::new)?;
-    let mut child_process = spawned.child;
-    let process = Arc::new(spawned.process);
-    let channel = Arc::new(Channel::new(spawned.channel, MAX_FRAME));
     let start = Start {
         entry: child::offset_of(child_main::<D, In, Out, F, R> as Trampoline),
         exe,
@@ -140,15 +124,15 @@ where
         .chain(&data_fds)
         .map(|fd| fd.as_fd())
         .collect();
-    let sent =
-        encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, &fds));
+    let launched = launch(&settings.limits, start, &fds);
     drop(fds);
     drop((stdout_write, stderr_write, data_fds));
-    if let Err(error) = sent {
-        let _ = process.signal(Signal::KILL);
-        let _ = child_process.wait();
-        return Err(io_error(format!("starting the worker process: {error}")));
-    }
+    let Launched {
+        child: mut child_process,
+        process,
+        channel,
+    } = launched?;
+    let (process, channel) = (Arc::new(process), Arc::new(channel));
 
     let Ports {
         parent: port1,
@@ -262,6 +246,47 @@ where
         stdout: stdout_read.map(File::from),
         stderr: user_stderr,
     }))
+}
+
+/// A started child, told what to run.
+pub(super) struct Launched {
+    pub(super) child: std::process::Child,
+    pub(super) process: Process,
+    pub(super) channel: Channel,
+}
+
+/// Starts this executable again as a child under `limits` and sends it `start` (with
+/// `fds`, the child's stdio first, then the data's): what a process worker and a
+/// [`ProcessFn`](super::ProcessFn) both begin with.
+pub(super) fn launch(
+    limits: &crate::process::ResourceLimits,
+    start: Start,
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> Result<Launched, SpawnError> {
+    let mut command = Command::new(std::env::current_exe().map_err(SpawnError::new)?);
+    command.args(CHILD_ARGS);
+    let rlimits = Limits::none().address_space(limits.max_memory).cpu_seconds(
+        limits
+            .max_cpu_time
+            .map(|t| t.as_secs() + u64::from(t.subsec_nanos() > 0)),
+    );
+    let spawned =
+        worker_threads_process::spawn(&mut command, MARKER, &start.thread_id.to_string(), &rlimits)
+            .map_err(SpawnError::new)?;
+    let mut child = spawned.child;
+    let channel = Channel::new(spawned.channel, MAX_FRAME);
+    let sent =
+        encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, fds));
+    if let Err(error) = sent {
+        let _ = spawned.process.signal(Signal::KILL);
+        let _ = child.wait();
+        return Err(io_error(format!("starting the worker process: {error}")));
+    }
+    Ok(Launched {
+        child,
+        process: spawned.process,
+        channel,
+    })
 }
 
 /// What the reader needs to decide how the worker ended.

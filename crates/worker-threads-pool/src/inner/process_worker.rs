@@ -7,10 +7,11 @@
 //! terminates the process, and the pool a destroy hook that does the same; both are
 //! removed before the thread looks at the process again, so neither outlives the task.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use worker_threads_core::WorkerError;
+use worker_threads_core::process::CallError;
+use worker_threads_wait::sync::Mutex;
 
 use super::{ChunkSlot, Inner, Job, Work, resolve_chunk, resolve_one};
 use crate::error::TaskError;
@@ -22,8 +23,9 @@ use crate::task::Slot;
 /// How the process answered.
 enum Answer<R> {
     Reply(Reply<R>),
-    /// It ended (crashed, or killed by a cancel) before answering.
-    Ended,
+    /// It ended (crashed, or killed by a cancel) before answering, or its answer did not
+    /// cross: the task's error.
+    Failed(TaskError),
     /// The slot was cancelled before the task was sent.
     NotSent,
 }
@@ -56,15 +58,14 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     }
                 }
             }
-            let Some(current) = worker.take() else {
+            let Some(mut current) = worker.take() else {
                 continue;
             };
             let Job { work, enqueued, .. } = job;
             let started = Instant::now();
-            let current = Arc::new(current);
             match work {
                 Work::One { task, slot } => {
-                    let answer = self.exchange(&current, Request::One(task), &slot, hook_key);
+                    let answer = self.exchange(&mut current, &Request::One(task), &slot, hook_key);
                     worker = match answer {
                         Answer::Reply(Reply::One(result)) => {
                             self.record(&thread_stats, started, enqueued, 1);
@@ -76,12 +77,12 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                             resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
                             self.keep(current, settings)
                         }
-                        Answer::Reply(Reply::Chunk(_)) | Answer::Ended => {
+                        Answer::Reply(Reply::Chunk(_)) | Answer::Failed(_) => {
                             self.record(&thread_stats, started, enqueued, 1);
                             // A cancelled slot (a cancel, a destroy) resolves `Cancelled`
                             // whatever is given here.
                             self.cancel_if_destroyed(&slot);
-                            let error = ended(current);
+                            let error = failure(answer);
                             resolve_one(&self.stats, &slot, Err(error));
                             None
                         }
@@ -89,7 +90,8 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 }
                 Work::Chunk { tasks, slot } => {
                     let items = tasks.len();
-                    let answer = self.exchange(&current, Request::Chunk(tasks), &slot, hook_key);
+                    let answer =
+                        self.exchange(&mut current, &Request::Chunk(tasks), &slot, hook_key);
                     worker = match answer {
                         Answer::Reply(Reply::Chunk(results)) if results.len() == items => {
                             self.record(&thread_stats, started, enqueued, items as u64);
@@ -106,10 +108,10 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                             resolve_chunk(&self.stats, &slot, results);
                             self.keep(current, settings)
                         }
-                        Answer::Reply(_) | Answer::Ended => {
+                        Answer::Reply(_) | Answer::Failed(_) => {
                             self.record(&thread_stats, started, enqueued, items as u64);
                             self.cancel_if_destroyed(&slot);
-                            let error = ended(current);
+                            let error = failure(answer);
                             let results = (0..items).map(|_| Err(error.clone())).collect();
                             resolve_chunk(&self.stats, &slot, results);
                             None
@@ -119,40 +121,35 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             }
         }
         if let Some(worker) = worker {
-            worker.port().close();
-            let _ = worker.join();
+            worker.close();
         }
         self.emit(PoolEvent::WorkerDestroyed { name });
         self.worker_exited();
     }
 
     /// Sends a request and waits for its answer, with the slot's stopper and the pool's
-    /// destroy hook set to terminate the process meanwhile.
+    /// destroy hook set to kill the process meanwhile.
     fn exchange<X>(
         &self,
-        worker: &Arc<ProcessWorker<T, R>>,
-        request: Request<T>,
+        worker: &mut ProcessWorker<T, R>,
+        request: &Request<T>,
         slot: &Arc<Slot<X>>,
         hook_key: std::thread::ThreadId,
     ) -> Answer<R> {
-        let stop = {
-            let weak = Arc::downgrade(worker);
-            move || {
-                if let Some(worker) = weak.upgrade() {
-                    worker.terminate();
-                }
-            }
-        };
+        let killer = worker.killer();
+        let stop = move || killer.kill();
         if !slot.set_stopper(Box::new(stop.clone())) {
             return Answer::NotSent;
         }
         self.set_destroy_hook(hook_key, Some(Box::new(stop)));
-        let answer = match worker.post_message(request) {
-            Ok(()) => match worker.recv() {
-                Ok(reply) => Answer::Reply(reply),
-                Err(_) => Answer::Ended,
-            },
-            Err(_) => Answer::Ended,
+        let answer = match worker.call(request) {
+            Ok(reply) => Answer::Reply(reply),
+            Err(CallError::Ended(ended)) => Answer::Failed(TaskError::Crashed {
+                signal: ended.signal,
+            }),
+            // The request or the reply did not cross (a `Serialize` that fails): the
+            // process is fine, the task's value is lost; say so as a crash of nothing.
+            Err(error) => Answer::Failed(TaskError::Panicked(error.to_string())),
         };
         slot.clear_stopper();
         self.set_destroy_hook(hook_key, None);
@@ -160,18 +157,15 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 
     /// The process after a task that answered: kept, or (isolated workers, over
-    /// `max_memory`) ended gracefully and `None`, for a new one at the next task.
+    /// `max_memory`) closed and `None`, for a new one at the next task.
     fn keep(
         &self,
-        worker: Arc<ProcessWorker<T, R>>,
+        worker: ProcessWorker<T, R>,
         settings: ProcessSettings,
     ) -> Option<ProcessWorker<T, R>> {
-        // The stopper and the hook are gone: this is the only reference.
-        let worker = Arc::into_inner(worker)?;
         let over_memory = settings
             .max_memory
-            .zip(worker.pid())
-            .is_some_and(|(max, pid)| resident_bytes(pid).is_some_and(|rss| rss > max));
+            .is_some_and(|max| resident_bytes(worker.pid()).is_some_and(|rss| rss > max));
         if settings.isolate_workers || over_memory {
             if over_memory {
                 tracing::debug!(
@@ -179,8 +173,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     "worker process over max_memory: replaced"
                 );
             }
-            worker.port().close();
-            let _ = worker.join();
+            worker.close();
             return None;
         }
         Some(worker)
@@ -206,14 +199,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     }
 }
 
-/// The task error for a process that ended under its task, read from its outcome.
-fn ended<T, R>(worker: Arc<ProcessWorker<T, R>>) -> TaskError {
-    // The stopper and the hook are gone: this is the only reference.
-    let outcome = Arc::into_inner(worker).map(ProcessWorker::join);
-    match outcome {
-        Some(Err(WorkerError::Crashed { signal })) => TaskError::Crashed {
-            signal: Some(signal),
-        },
+/// The task error of an answer that gave no value.
+fn failure<R>(answer: Answer<R>) -> TaskError {
+    match answer {
+        Answer::Failed(error) => error,
+        // A reply of the wrong shape: the process broke the protocol.
         _ => TaskError::Crashed { signal: None },
     }
 }

@@ -1,0 +1,272 @@
+//! [`ProcessFn`]: a `fn` served by a process of its own, called from the caller's thread.
+//!
+//! No thread of ours on either side: `call` sends the request on the channel and blocks
+//! in the receive of the reply; the child's main thread receives, runs the function
+//! under `catch_unwind`, and sends the reply. A round trip is the socket's two wake-ups,
+//! where a process worker's message crosses two bridge threads on each side.
+
+use std::marker::PhantomData;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker_threads_process::codec::{decode, encode};
+use worker_threads_process::{Channel, IpcError, Process, Signal, fds};
+
+use crate::error::SpawnError;
+use crate::process::ResourceLimits;
+use crate::process::child::{self, Trampoline, function_main};
+use crate::process::parent::{Launched, launch};
+use crate::process::wire::{ExeId, Start, TAG_MESSAGE};
+use crate::worker::next_thread_id;
+
+/// What the child sends back for one call.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Answer<Rep> {
+    Value(Rep),
+    Panicked(String),
+    /// The reply did not encode; the message of the codec.
+    Unencodable(String),
+}
+
+/// How a [`ProcessFn`]'s process ended: its exit code, or the signal that ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ended {
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did (`SIGKILL` is 9, `SIGABRT` 6).
+    pub signal: Option<i32>,
+}
+
+/// Why a [`ProcessFn::call`] gave no value.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The function panicked; the process serves on.
+    #[error("the function panicked: {0}")]
+    Panicked(String),
+    /// The process has ended (a crash, a kill, or an earlier protocol error); every later
+    /// call gives this too.
+    #[error("the function's process ended (code {:?}, signal {:?})", .0.code, .0.signal)]
+    Ended(Ended),
+    /// The request did not encode: it was not sent, and the process serves on.
+    #[error("the request does not encode: {0}")]
+    Encode(String),
+    /// The reply did not encode in the child, or did not decode here: the call's value is
+    /// lost, the process serves on.
+    #[error("the reply does not cross: {0}")]
+    Reply(String),
+}
+
+/// Kills a [`ProcessFn`]'s process from any thread (its running call then gives
+/// [`CallError::Ended`]): what stops a call that does not return.
+#[derive(Debug, Clone)]
+pub struct Killer(Arc<Process>);
+
+impl Killer {
+    /// Sends `SIGKILL` (nothing happens if the process has ended).
+    pub fn kill(&self) {
+        let _ = self.0.signal(Signal::KILL);
+    }
+}
+
+/// A function served by a process of its own (Linux, feature `process`): procspawn's
+/// one-shot `spawn`, kept alive for many calls. Each [`call`](Self::call) sends the
+/// request and waits on the calling thread for the reply: no thread of ours on either
+/// side, so a call costs one socket round trip. A panic in the function is that call's
+/// [`CallError::Panicked`]; a crash (abort, segfault, a [`Killer`]) ends the process,
+/// and that call and every later one give [`CallError::Ended`].
+///
+/// The function is a `fn` item or a closure that captures nothing (checked at compile
+/// time), request and reply are `Serialize + DeserializeOwned`, and `main` calls
+/// [`init`](crate::process::init) first, as for process workers.
+///
+/// ```no_run
+/// use worker_threads_core::process::{CallError, ProcessFn};
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init();
+///     let mut square = ProcessFn::spawn(|n: u64| n * n)?;
+///     assert_eq!(square.call(&12)?, 144);
+///     let mut abort = ProcessFn::spawn(|(): ()| std::process::abort())?;
+///     assert!(matches!(abort.call(&()), Err(CallError::Ended(ended)) if ended.signal == Some(6)));
+///     Ok(())
+/// }
+/// ```
+///
+/// Dropping it kills the process (it may be stuck in a call that never returned);
+/// [`close`](Self::close) lets it end by itself.
+pub struct ProcessFn<Req, Rep> {
+    channel: Channel,
+    process: Arc<Process>,
+    child: Option<std::process::Child>,
+    ended: Option<Ended>,
+    buf: Vec<u8>,
+    _types: PhantomData<fn(Req) -> Rep>,
+}
+
+impl<Req, Rep> ProcessFn<Req, Rep>
+where
+    Req: Serialize + DeserializeOwned + 'static,
+    Rep: Serialize + DeserializeOwned + 'static,
+{
+    /// Starts a process serving `function`.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the process cannot start, or if this process is a process
+    /// worker whose `main` did not call [`init`](crate::process::init).
+    pub fn spawn<F>(function: F) -> Result<Self, SpawnError>
+    where
+        F: Fn(Req) -> Rep + Copy + Send + 'static,
+    {
+        Self::spawn_limited(function, &ResourceLimits::new())
+    }
+
+    /// [`spawn`](Self::spawn), with the process under `limits` (rlimits: see
+    /// [`ResourceLimits`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_limited<F>(_function: F, limits: &ResourceLimits) -> Result<Self, SpawnError>
+    where
+        F: Fn(Req) -> Rep + Copy + Send + 'static,
+    {
+        if child::init_missing() {
+            return Err(SpawnError::new(std::io::Error::other(
+                "this process is a process worker whose main did not call \
+                 worker_threads::process::init() first",
+            )));
+        }
+        let start = Start {
+            entry: child::offset_of(function_main::<Req, Rep, F> as Trampoline),
+            exe: ExeId::current().map_err(SpawnError::new)?,
+            thread_id: next_thread_id(),
+            name: None,
+            data: Vec::new(),
+            stack_size: None,
+            port_capacity: None,
+            stdout: false,
+            stderr: false,
+        };
+        let Launched {
+            child,
+            process,
+            channel,
+        } = launch(limits, start, &[])?;
+        tracing::debug!(pid = process.pid(), "process function spawned");
+        Ok(Self {
+            channel,
+            process: Arc::new(process),
+            child: Some(child),
+            ended: None,
+            buf: Vec::new(),
+            _types: PhantomData,
+        })
+    }
+}
+
+impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
+    /// Calls the function with `request` in its process and waits for the reply.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Panicked`] (the process serves on), [`CallError::Ended`] (it has
+    /// ended: now or before), [`CallError::Encode`] / [`CallError::Reply`] (the value
+    /// did not cross; the process serves on).
+    pub fn call(&mut self, request: &Req) -> Result<Rep, CallError> {
+        if let Some(ended) = self.ended {
+            return Err(CallError::Ended(ended));
+        }
+        let (body, fds) = fds::collect(|| encode(request));
+        let body = body.map_err(|error| CallError::Encode(error.to_string()))?;
+        let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+        match self.channel.send(TAG_MESSAGE, &body, &borrowed) {
+            Ok(()) => {}
+            Err(IpcError::Closed) => return Err(CallError::Ended(self.reap())),
+            Err(error) => return Err(self.broken(&error)),
+        }
+        drop(borrowed);
+        drop(fds);
+        let frame = match self.channel.recv(&mut self.buf) {
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE => frame,
+            Ok(None) | Err(IpcError::Closed) => return Err(CallError::Ended(self.reap())),
+            Ok(Some(_)) => return Err(self.broken(&"a frame that is not a reply")),
+            Err(error) => return Err(self.broken(&error)),
+        };
+        match fds::provide(frame.fds, || decode::<Answer<Rep>>(&frame.body)) {
+            Ok(Answer::Value(value)) => Ok(value),
+            Ok(Answer::Panicked(message)) => Err(CallError::Panicked(message)),
+            Ok(Answer::Unencodable(message)) => Err(CallError::Reply(message)),
+            Err(error) => Err(CallError::Reply(error.to_string())),
+        }
+    }
+}
+
+impl<Req, Rep> ProcessFn<Req, Rep> {
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// What kills the process from another thread.
+    pub fn killer(&self) -> Killer {
+        Killer(Arc::clone(&self.process))
+    }
+
+    /// Ends the process by closing its channel (it exits 0 once the call it runs, if
+    /// any, returns), and waits for it.
+    pub fn close(mut self) -> Ended {
+        self.channel.shutdown();
+        self.reap()
+    }
+
+    /// A channel that broke under a call: kill the process, it cannot be trusted.
+    fn broken(&mut self, why: &dyn std::fmt::Display) -> CallError {
+        tracing::error!(pid = self.pid(), %why, "process function channel broken: killed");
+        let _ = self.process.signal(Signal::KILL);
+        CallError::Ended(self.reap())
+    }
+
+    /// Waits for the process (it has ended, or is ending) and records how it ended.
+    fn reap(&mut self) -> Ended {
+        if let Some(ended) = self.ended {
+            return ended;
+        }
+        let ended = match self.child.take().map(|mut child| child.wait()) {
+            Some(Ok(status)) => {
+                let (code, signal) = worker_threads_process::exit_of(status);
+                Ended {
+                    code,
+                    signal: signal.map(Signal::as_raw),
+                }
+            }
+            Some(Err(_)) | None => Ended {
+                code: None,
+                signal: None,
+            },
+        };
+        self.ended = Some(ended);
+        ended
+    }
+}
+
+impl<Req, Rep> Drop for ProcessFn<Req, Rep> {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = self.process.signal(Signal::KILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl<Req, Rep> std::fmt::Debug for ProcessFn<Req, Rep> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessFn")
+            .field("pid", &self.process.pid())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

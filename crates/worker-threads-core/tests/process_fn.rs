@@ -1,0 +1,117 @@
+//! `ProcessFn`: a function served by a process of its own, called from the caller's
+//! thread (this test binary started again: `process_test_support!`).
+#![cfg(target_os = "linux")]
+
+use std::sync::mpsc;
+
+use worker_threads_core::process::{CallError, Ended, ProcessFn};
+
+worker_threads_core::process_test_support!();
+
+/// 0: the number's square and the serving process's id; 1: panic; 2: abort; 3: spin.
+fn serve((what, n): (u8, u64)) -> (u64, u32) {
+    match what {
+        1 => panic!("no square for {n}"),
+        2 => std::process::abort(),
+        3 =>
+        {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        _ => (n * n, std::process::id()),
+    }
+}
+
+type Served = ProcessFn<(u8, u64), (u64, u32)>;
+
+#[test]
+fn calls_run_in_the_other_process_and_return_exact_values() {
+    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    let pid = served.pid();
+    assert_ne!(pid, std::process::id());
+    for n in 0..1_000 {
+        assert_eq!(served.call(&(0, n)), Ok((n * n, pid)));
+    }
+    assert_eq!(
+        served.close(),
+        Ended {
+            code: Some(0),
+            signal: None
+        }
+    );
+}
+
+#[test]
+fn a_panic_is_that_calls_error_and_the_process_serves_on() {
+    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    assert_eq!(
+        served.call(&(1, 7)),
+        Err(CallError::Panicked("no square for 7".into()))
+    );
+    let pid = served.pid();
+    assert_eq!(served.call(&(0, 9)), Ok((81, pid)));
+}
+
+#[test]
+fn a_crash_ends_the_process_for_this_call_and_every_later_one() {
+    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    let aborted = Ended {
+        code: None,
+        signal: Some(6),
+    };
+    assert_eq!(served.call(&(2, 0)), Err(CallError::Ended(aborted)));
+    assert_eq!(served.call(&(0, 3)), Err(CallError::Ended(aborted)));
+    assert_eq!(served.close(), aborted);
+}
+
+#[test]
+fn a_killer_stops_a_call_that_never_returns() {
+    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    let killer = served.killer();
+    let (started_tx, started) = mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        served.call(&(3, 0))
+    });
+    started.recv().unwrap();
+    killer.kill();
+    assert_eq!(
+        caller.join().unwrap(),
+        Err(CallError::Ended(Ended {
+            code: None,
+            signal: Some(9)
+        }))
+    );
+}
+
+#[test]
+fn kills_racing_calls_end_each_run_with_exact_values_then_ended() {
+    // 200 trials: one thread calls in a loop, another kills at a random moment. Every
+    // call before the kill returned its exact value, every one after gives Ended, and
+    // nothing hangs or panics.
+    for trial in 0..200_u64 {
+        let mut served: Served = ProcessFn::spawn(serve).unwrap();
+        let pid = served.pid();
+        let killer = served.killer();
+        let caller = std::thread::spawn(move || {
+            let mut values = 0;
+            for n in 0.. {
+                match served.call(&(0, n)) {
+                    Ok(value) => {
+                        assert_eq!(value, (n * n, pid));
+                        values += 1;
+                    }
+                    Err(CallError::Ended(ended)) => return (values, ended),
+                    Err(other) => panic!("trial {trial}: {other}"),
+                }
+            }
+            unreachable!()
+        });
+        for _ in 0..(trial % 7) * 50 {
+            std::hint::spin_loop();
+        }
+        killer.kill();
+        let (_, ended) = caller.join().unwrap();
+        assert_eq!(ended.signal, Some(9), "trial {trial}");
+    }
+}
