@@ -29,6 +29,9 @@ fn ten_thousand_connections_leave_the_primarys_descriptors_as_they_were() {
     for _ in 0..10_000 {
         served[ask(addr).unwrap() - 1] += 1;
     }
-    assert_eq!(open_fds(), before);
     assert_eq!(served, [5_000, 5_000]);
+    // The primary closes its copy of a connection after handing it over, which may come
+    // after the client had its answer: the count settles back to where it was (a leak
+    // would leave thousands open, and never settle).
+    common::settles("the primary's descriptor count", || open_fds() <= before);
 }

@@ -13,6 +13,20 @@ use worker_threads_cluster::{Cluster, Event, Listener};
 /// timing assertion: every wait ends on the event itself).
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Polls `done` (yielding between looks) until it holds; panics, saying `what`, if it does
+/// not within `PATIENCE`. For a state that settles by itself a moment after an event we
+/// cannot wait on (a descriptor the primary closes after the client got its answer).
+pub(crate) fn settles(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not settle within the patience bound"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// Reads events until `f` picks one; panics if none comes within `PATIENCE`.
 pub(crate) fn until<T, R>(cluster: &Cluster<T>, mut f: impl FnMut(Event<T>) -> Option<R>) -> R
 where
