@@ -89,7 +89,7 @@ impl Killer {
 ///     worker_threads_core::process::init();
 ///     let mut square = ProcessFn::spawn(|n: u64| n * n)?;
 ///     assert_eq!(square.call(&12)?, 144);
-///     let mut abort = ProcessFn::spawn(|(): ()| std::process::abort())?;
+///     let mut abort = ProcessFn::<(), ()>::spawn(|()| std::process::abort())?;
 ///     assert!(matches!(abort.call(&()), Err(CallError::Ended(ended)) if ended.signal == Some(6)));
 ///     Ok(())
 /// }
