@@ -315,6 +315,31 @@ impl Channel {
         Ok(Some(Frame { tag, body, fds }))
     }
 
+    /// Watches the socket for up to `spin` without sleeping (a `poll` with no timeout, in a
+    /// loop); true as soon as a record (or end of file) is there to read. For a caller
+    /// that expects an answer within microseconds: a reader that sleeps in `recv` pays the
+    /// scheduler's wake-up on top of the peer's work.
+    pub fn spin_until_readable(&self, spin: Duration) -> bool {
+        let start = std::time::Instant::now();
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            let mut fds = [rustix::event::PollFd::new(
+                &self.fd,
+                rustix::event::PollFlags::IN,
+            )];
+            if matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0) {
+                return true;
+            }
+            if start.elapsed() >= spin {
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
     pub fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);

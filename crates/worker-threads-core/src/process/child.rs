@@ -27,7 +27,7 @@ use worker_threads_process::{Channel, IpcError, Marker, fds};
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
-use crate::process::function::Answer;
+use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
     ToChild,
@@ -247,6 +247,7 @@ where
     let channel = child.channel;
     let mut buf = Vec::new();
     loop {
+        channel.spin_until_readable(ANSWER_WATCH);
         let frame = match channel.recv(&mut buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE => frame,
             Ok(None) | Err(IpcError::Closed) => std::process::exit(0),

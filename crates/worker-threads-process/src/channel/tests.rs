@@ -222,3 +222,21 @@ mod properties {
         assert_eq!(HEADER, std::mem::size_of::<u32>());
     }
 }
+
+#[test]
+fn spin_until_readable_sees_a_waiting_frame_and_end_of_file_and_gives_up_on_neither() {
+    use std::time::Duration;
+    let (a, b) = ends(1 << 20);
+    // Nothing sent: it gives up (after the shortest watch) and says so.
+    assert!(!b.spin_until_readable(Duration::ZERO));
+    a.send(3, b"ready", &[]).unwrap();
+    assert!(b.spin_until_readable(Duration::ZERO));
+    // Watching takes nothing: the frame is still there, whole.
+    let frame = b.recv(&mut Vec::new()).unwrap().unwrap();
+    assert_eq!((frame.tag, frame.body.as_slice()), (3, &b"ready"[..]));
+    assert!(!b.spin_until_readable(Duration::ZERO));
+    // The peer's end of file is readable too (`recv` then returns `None`).
+    drop(a);
+    assert!(b.spin_until_readable(Duration::from_secs(60)));
+    assert!(b.recv(&mut Vec::new()).unwrap().is_none());
+}
