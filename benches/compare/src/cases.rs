@@ -42,6 +42,7 @@ pub(crate) const NAMES: &[&str] = &[
     "atomics_process",
     "sab_process",
     "async_pool",
+    "async_pool_bounded",
     "sqrt_process_map",
     "rt_process_pool",
     "rt_process_fn",
@@ -86,6 +87,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "atomics_process" => atomics_process(n)?,
         "sab_process" => sab_process(n)?,
         "async_pool" => async_pool(n)?,
+        "async_pool_bounded" => async_pool_bounded(n)?,
         "sqrt_process_map" => sqrt_process_map(n)?,
         "rt_process_pool" => rt_process_pool(n)?,
         "rt_process_fn" => rt_process_fn(n)?,
@@ -483,10 +485,20 @@ fn atomics_ours(n: u64) -> f64 {
 /// `n` tasks that each await a 10 ms timer, through an async pool (2 threads, 64 tasks
 /// each, an unbounded queue as piscina's default): milliseconds for all of them.
 fn async_pool(n: u64) -> anyhow::Result<f64> {
+    async_pool_with(n, worker_threads::MaxQueue::Unbounded)
+}
+
+/// `async_pool` with the queue's default bound (`MaxQueue::Auto`), submitting with
+/// `run_wait`: what a user who sets nothing gets.
+fn async_pool_bounded(n: u64) -> anyhow::Result<f64> {
+    async_pool_with(n, worker_threads::MaxQueue::Auto)
+}
+
+fn async_pool_with(n: u64, max_queue: worker_threads::MaxQueue) -> anyhow::Result<f64> {
     let pool = worker_threads::Pool::builder()
         .max_threads(2)
         .min_threads(2)
-        .max_queue(worker_threads::MaxQueue::Unbounded)
+        .max_queue(max_queue)
         .concurrent_tasks_per_worker(64)
         .build_async(|i: u64| async move {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -495,7 +507,7 @@ fn async_pool(n: u64) -> anyhow::Result<f64> {
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n as usize);
     for i in 0..n {
-        handles.push(pool.run(i).map_err(|e| anyhow::anyhow!("{e}"))?);
+        handles.push(pool.run_wait(i).map_err(|e| anyhow::anyhow!("{e}"))?);
     }
     for (i, handle) in handles.into_iter().enumerate() {
         anyhow::ensure!(handle.join()? == i as u64, "wrong result");
