@@ -115,3 +115,62 @@ fn kills_racing_calls_end_each_run_with_exact_values_then_ended() {
         assert_eq!(ended.signal, Some(9), "trial {trial}");
     }
 }
+
+/// A value whose `Serialize` fails when it says so: a request or a reply that cannot
+/// cross.
+#[derive(Debug, PartialEq)]
+struct Fragile(bool);
+
+impl serde::Serialize for Fragile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 {
+            return Err(serde::ser::Error::custom("this value refuses to serialize"));
+        }
+        serializer.serialize_bool(false)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bool::deserialize(deserializer).map(Fragile)
+    }
+}
+
+/// Answers with a fragile value when asked to.
+fn answer_fragile(fragile: bool) -> Fragile {
+    Fragile(fragile)
+}
+
+/// Echoes its request.
+fn echo_fragile(request: Fragile) -> bool {
+    request.0
+}
+
+#[test]
+fn a_request_that_does_not_encode_is_a_typed_error_and_nothing_is_sent() {
+    let mut served = ProcessFn::<Fragile, bool>::spawn(echo_fragile).unwrap();
+    match served.call(&Fragile(true)) {
+        // postcard keeps no custom message: the codec says what failed.
+        Err(CallError::Encode(why)) => assert!(why.contains("unencodable"), "{why}"),
+        other => panic!("expected an encode error, got {other:?}"),
+    }
+    // The process never saw it, and serves on.
+    assert_eq!(served.call(&Fragile(false)), Ok(false));
+    assert_eq!(
+        served.close(),
+        Ended {
+            code: Some(0),
+            signal: None
+        }
+    );
+}
+
+#[test]
+fn a_reply_that_does_not_encode_is_that_calls_typed_error_and_the_process_serves_on() {
+    let mut served = ProcessFn::<bool, Fragile>::spawn(answer_fragile).unwrap();
+    match served.call(&true) {
+        Err(CallError::Reply(why)) => assert!(why.contains("unencodable"), "{why}"),
+        other => panic!("expected a reply error, got {other:?}"),
+    }
+    assert_eq!(served.call(&false), Ok(Fragile(false)));
+}
