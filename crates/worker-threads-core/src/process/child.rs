@@ -141,6 +141,23 @@ fn redirect(
     dup2(&fd).map_err(|e| e.to_string())
 }
 
+/// The parent's value of `F` (a process worker's entry, a process function), made here
+/// from its type alone. A capturing closure or a `fn` pointer carries data that cannot
+/// cross: the build fails.
+fn conjure<F: Copy>() -> F {
+    const {
+        assert!(
+            size_of::<F>() == 0,
+            "a process worker's entry or a process function must capture nothing: it runs in \
+             another process"
+        );
+    }
+    // SAFETY: `F` is zero-sized (asserted above, at compile time) and `Copy`: a value of
+    // it carries no bytes and has no drop, so every value is the one the parent had (the
+    // parent holding one proves the type inhabited). Zeroing zero bytes makes that value.
+    unsafe { std::mem::zeroed() }
+}
+
 /// The trampoline for one entry type: runs the entry as a worker and ends the process.
 pub(crate) fn child_main<D, In, Out, F, R>(child: ChildStart)
 where
@@ -150,16 +167,7 @@ where
     F: FnOnce(WorkerContext<D, In, Out>) -> R + Copy + Send + 'static,
     R: IntoExitCode,
 {
-    const {
-        assert!(
-            size_of::<F>() == 0,
-            "a process worker's entry must capture nothing: it runs in another process"
-        );
-    }
-    // SAFETY: `F` is zero-sized (asserted above, at compile time) and `Copy`: a value of
-    // it carries no bytes and has no drop, so every value is the one the parent had (the
-    // parent holding one proves the type inhabited). Zeroing zero bytes makes that value.
-    let entry: F = unsafe { std::mem::zeroed() };
+    let entry: F = conjure();
     let ChildStart {
         channel,
         start,
@@ -235,15 +243,7 @@ where
     Rep: Serialize,
     F: Fn(Req) -> Rep + Copy,
 {
-    const {
-        assert!(
-            size_of::<F>() == 0,
-            "a process function must capture nothing: it runs in another process"
-        );
-    }
-    // SAFETY: as in `child_main`: `F` is zero-sized (asserted at compile time) and `Copy`,
-    // so the value made from zero bytes is the one the parent had.
-    let function: F = unsafe { std::mem::zeroed() };
+    let function: F = conjure();
     let channel = child.channel;
     let mut buf = Vec::new();
     loop {

@@ -145,12 +145,6 @@ where
     where
         F: Fn(Req) -> Rep + Copy + Send + 'static,
     {
-        if child::init_missing() {
-            return Err(SpawnError::new(std::io::Error::other(
-                "this process is a process worker whose main did not call \
-                 worker_threads::process::init() first",
-            )));
-        }
         let start = Start {
             entry: child::offset_of(function_main::<Req, Rep, F> as Trampoline),
             exe: ExeId::current().map_err(SpawnError::new)?,

@@ -70,13 +70,6 @@ where
     F: FnOnce(WorkerContext<D, In, Out>) -> R + Copy + Send + 'static,
     R: IntoExitCode,
 {
-    if child::init_missing() {
-        return Err(io_error(
-            "this process is a process worker whose main did not call \
-             worker_threads::process::init() first: starting another would start this \
-             program again, and again",
-        ));
-    }
     let settings = options.process;
     // Buffers in the data bring their memory's descriptors (`fds`): sent with `Start`.
     let (data, data_fds) = fds::collect(|| encode(&options.data));
@@ -263,6 +256,13 @@ pub(super) fn launch(
     start: Start,
     fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> Result<Launched, SpawnError> {
+    if child::init_missing() {
+        return Err(io_error(
+            "this process is a process worker whose main did not call \
+             worker_threads::process::init() first: starting another would start this \
+             program again, and again",
+        ));
+    }
     let mut command = Command::new(std::env::current_exe().map_err(SpawnError::new)?);
     command.args(CHILD_ARGS);
     let rlimits = Limits::none().address_space(limits.max_memory).cpu_seconds(
