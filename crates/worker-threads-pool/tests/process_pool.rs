@@ -183,3 +183,47 @@ fn task_timeout_kills_a_map_item_in_loop_and_the_rest_of_the_map_completes() {
     pool.close();
     assert_eq!((pool.timed_out(), pool.completed()), (1, 9));
 }
+
+/// A task whose `Serialize` fails when it says so: it cannot reach a worker process.
+#[derive(Debug)]
+struct Fragile(bool);
+
+impl serde::Serialize for Fragile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 {
+            return Err(serde::ser::Error::custom("this task refuses to serialize"));
+        }
+        serializer.serialize_bool(false)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bool::deserialize(deserializer).map(Fragile)
+    }
+}
+
+fn fragile_handler(task: Fragile) -> u8 {
+    u8::from(task.0) + 7
+}
+
+#[test]
+fn a_task_that_does_not_serialize_fails_alone_as_panicked_and_the_pool_serves_on() {
+    let pool = Pool::builder()
+        .max_threads(1)
+        .isolation(Process)
+        .build(fragile_handler)
+        .unwrap();
+    match pool.run_wait(Fragile(true)).unwrap().join() {
+        Err(TaskError::Panicked(why)) => {
+            assert!(why.contains("request does not encode"), "{why}")
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    assert_eq!(pool.run_wait(Fragile(false)).unwrap().join(), Ok(7));
+    pool.close();
+    assert_eq!(
+        (pool.panicked(), pool.completed(), pool.crashed()),
+        (1, 1, 0)
+    );
+}

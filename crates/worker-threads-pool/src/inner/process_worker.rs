@@ -148,7 +148,9 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 signal: ended.signal,
             }),
             // The request or the reply did not cross (a `Serialize` that fails): the
-            // process is fine, the task's value is lost; say so as a crash of nothing.
+            // task's failure, counted as a panic with the codec's message (a serializer
+            // that fails is the task's own code failing); the thread then starts a new
+            // process, as after any failed answer.
             Err(error) => Answer::Failed(TaskError::Panicked(error.to_string())),
         };
         slot.clear_stopper();
