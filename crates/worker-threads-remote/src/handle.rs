@@ -1,0 +1,104 @@
+//! [`RemoteHandle`]: one remote task's result, to `join`, `.await` or `cancel`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+use crate::core::{Answer, Core};
+use crate::error::TaskError;
+
+/// The handle of a task in a [`RemotePool`](crate::RemotePool): [`join`](Self::join)
+/// blocks for its result, `.await` waits for it under any executor,
+/// [`cancel`](Self::cancel) cancels it. It resolves exactly once. Dropping the handle does
+/// not cancel the task.
+#[must_use = "dropping a RemoteHandle lets the task run but loses its result"]
+pub struct RemoteHandle<R> {
+    id: u64,
+    rx: oneshot::Receiver<Answer<R>>,
+    core: Arc<Core<R>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<R: Send + 'static> RemoteHandle<R> {
+    pub(crate) fn new(
+        id: u64,
+        rx: oneshot::Receiver<Answer<R>>,
+        core: Arc<Core<R>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            id,
+            rx,
+            core,
+            runtime,
+        }
+    }
+
+    /// Waits for the task and returns its value.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError`]: the worker's `Panicked`, `TimedOut`, `Crashed`; `Cancelled`;
+    /// `MaxDeliveries`; `BadTask` / `BadResult`; `Disconnected`; `Closed`.
+    pub fn join(self) -> Result<R, TaskError> {
+        futures_executor::block_on(self)
+    }
+
+    /// True once the task has resolved.
+    pub fn is_finished(&self) -> bool {
+        !self.core.is_pending(self.id)
+    }
+
+    /// Cancels the task: its handle resolves `Cancelled` at once. A task still queued is
+    /// removed from the queue; a running one is told (its handler sees
+    /// [`is_cancelled`](worker_threads_pool::is_cancelled) turn true), and its result, if
+    /// it comes, is dropped. Returns false if the task had already resolved.
+    pub fn cancel(&self) -> bool {
+        match self.core.resolve(self.id, Err(TaskError::Cancelled)) {
+            Some(seq) => {
+                let (core, id) = (Arc::clone(&self.core), self.id);
+                self.runtime
+                    .spawn(async move { core.withdraw(id, seq).await });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The task's id in its pool (increasing in submission order).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<R> Future for RemoteHandle<R> {
+    type Output = Result<R, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|answer| match answer {
+            Ok(Ok(results)) => {
+                let mut results = results.into_iter();
+                match (results.next(), results.next()) {
+                    (Some(result), None) => result,
+                    _ => Err(TaskError::BadResult(
+                        "a reply for one task did not hold exactly one result".into(),
+                    )),
+                }
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(TaskError::Closed),
+        })
+    }
+}
+
+impl<R: Send + 'static> std::fmt::Debug for RemoteHandle<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,61 @@
+//! The worker-threads pool past one machine: tasks go into a NATS JetStream work queue,
+//! and workers on any machine serve it, each with a local
+//! [`Pool`](worker_threads_pool::Pool).
+//!
+//! ```no_run
+//! use worker_threads_pool::Pool;
+//! use worker_threads_remote::{RemotePool, RemoteWorker};
+//!
+//! // On each worker machine: a local pool behind the queue.
+//! let local = Pool::builder().build(|n: f64| n.sqrt())?;
+//! let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "sqrt").serve(local)?;
+//!
+//! // On the submitting machine: the pool's surface.
+//! let pool: RemotePool<f64, f64> =
+//!     RemotePool::builder("nats://127.0.0.1:4222", "sqrt").connect()?;
+//! assert_eq!(pool.run(9.0)?.join()?, 3.0);
+//! let roots: Vec<f64> = pool.map((0..10_000).map(f64::from)).collect::<Result<_, _>>()?;
+//! assert_eq!(roots[16], 4.0);
+//! worker.stop()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What holds
+//!
+//! - **At-least-once execution, exactly-once resolution.** A worker answers a task, then
+//!   acknowledges it; one that dies before has the task delivered again after the queue's
+//!   `ack_wait`. A second answer for a task is dropped at the submitter, so each
+//!   [`RemoteHandle`] resolves once. Running tasks send progress acknowledgements, so a
+//!   long task is not delivered again while it runs.
+//! - **A bounded queue.** The stream holds at most `max_queue` messages (discard-new): a
+//!   full queue refuses the publish and [`RunError::QueueFull`] hands the task back.
+//!   [`RemotePool::wait_drain`] returns when the queue is empty.
+//! - **Poison tasks end.** A task delivered `max_deliver` times without an answer (its
+//!   workers died) resolves [`TaskError::MaxDeliveries`] and is removed. A handler's
+//!   panic is that task's [`TaskError::Panicked`], not a redelivery.
+//! - **Cancel** resolves the handle `Cancelled` at once, removes a queued task from the
+//!   stream and tells the worker running one.
+//! - **A lost connection** fails every pending handle with [`TaskError::Disconnected`]
+//!   (the tasks may still run; their answers are dropped); a submission while the server
+//!   is away fails after the publish timeout with the task handed back. Nothing hangs.
+//! - Results come back on a subject only their submitter reads
+//!   (`wt.<queue>.results.<submitter>`).
+#![forbid(unsafe_code)]
+
+mod core;
+mod error;
+mod handle;
+mod map;
+mod pool;
+mod queue;
+mod wire;
+mod worker;
+
+pub use crate::error::{ConnectError, RunError, ServeError, TaskError};
+pub use crate::handle::RemoteHandle;
+pub use crate::map::{RemoteMap, RemoteMapUnordered};
+pub use crate::pool::{RemotePool, RemotePoolBuilder};
+pub use crate::queue::QueueConfig;
+pub use crate::worker::{RemoteWorker, RemoteWorkerBuilder};
+/// The NATS client, for [`ConnectOptions`](async_nats::ConnectOptions) (credentials, TLS).
+pub use async_nats;

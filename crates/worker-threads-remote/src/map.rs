@@ -1,0 +1,187 @@
+//! [`RemotePool::map`] and [`RemotePool::map_unordered`]: tasks sent in chunks (one
+//! message holds `chunk_size` tasks), a bounded number of chunks in flight.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::core::{Answer, Core};
+use crate::error::TaskError;
+use crate::pool::{RemotePool, block_on, encode};
+use crate::wire;
+
+/// Chunks in flight at most (each is one message in the queue).
+const WINDOW: usize = 32;
+
+impl<T, R> RemotePool<T, R>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    /// Runs every task and yields the results in the order of the tasks. Tasks go in
+    /// chunks of [`chunk_size`](crate::RemotePoolBuilder::chunk_size), at most 32 chunks
+    /// (and at most `max_queue`) in flight, waiting for room when the queue is full; a
+    /// worker runs a chunk on its local pool. A chunk that could not be submitted or
+    /// answered gives its error for each of its tasks. Dropping the iterator drops the
+    /// results still to come (the tasks run).
+    pub fn map<I: IntoIterator<Item = T>>(&self, tasks: I) -> RemoteMap<'_, T, R, I::IntoIter> {
+        RemoteMap {
+            flight: Flight::new(self, tasks.into_iter()),
+            chunks: VecDeque::new(),
+            ready: Vec::new().into_iter(),
+        }
+    }
+
+    /// As [`map`](Self::map), yielding each chunk's results as soon as it comes back.
+    pub fn map_unordered<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> RemoteMapUnordered<'_, T, R, I::IntoIter> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        RemoteMapUnordered {
+            flight: Flight::new(self, tasks.into_iter()),
+            in_flight: 0,
+            tx,
+            rx,
+            ready: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// The part both orders share: the input, and submitting its next chunk.
+struct Flight<'p, T, R, I> {
+    pool: &'p RemotePool<T, R>,
+    input: I,
+    window: usize,
+}
+
+impl<'p, T, R, I> Flight<'p, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    fn new(pool: &'p RemotePool<T, R>, input: I) -> Self {
+        Self {
+            window: WINDOW.min(pool.max_queue()).max(1),
+            pool,
+            input,
+        }
+    }
+
+    /// Submits the next chunk on the pool's runtime; `None` when the input is done. The
+    /// task resolves to one result per item.
+    fn next_chunk(&mut self) -> Option<JoinHandle<Vec<Result<R, TaskError>>>> {
+        let chunk: Vec<T> = self.input.by_ref().take(self.pool.chunk_size()).collect();
+        if chunk.is_empty() {
+            return None;
+        }
+        let items = chunk.len();
+        let encoded = encode(&chunk);
+        let core: Arc<Core<R>> = Arc::clone(self.pool.core());
+        Some(self.pool.runtime().spawn(async move {
+            let answer: Answer<R> = match encoded {
+                Err(error) => Err(TaskError::BadTask(error)),
+                Ok(payload) => match core.submit_wait(payload, wire::CHUNK).await {
+                    Ok((_, rx)) => rx.await.unwrap_or(Err(TaskError::Closed)),
+                    Err(refusal) => Err(refusal.into_task_error()),
+                },
+            };
+            match answer {
+                Ok(results) if results.len() == items => results,
+                Ok(results) => {
+                    let error = TaskError::BadResult(format!(
+                        "a chunk of {items} tasks came back with {} results",
+                        results.len()
+                    ));
+                    (0..items).map(|_| Err(error.clone())).collect()
+                }
+                Err(error) => (0..items).map(|_| Err(error.clone())).collect(),
+            }
+        }))
+    }
+}
+
+fn joined<R>(
+    chunk: Result<Vec<Result<R, TaskError>>, tokio::task::JoinError>,
+) -> Vec<Result<R, TaskError>> {
+    chunk.unwrap_or_else(|_| vec![Err(TaskError::Closed)])
+}
+
+/// The iterator of [`RemotePool::map`].
+pub struct RemoteMap<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    chunks: VecDeque<JoinHandle<Vec<Result<R, TaskError>>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<T, R, I> Iterator for RemoteMap<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(result) = self.ready.next() {
+                return Some(result);
+            }
+            while self.chunks.len() < self.flight.window {
+                match self.flight.next_chunk() {
+                    Some(chunk) => self.chunks.push_back(chunk),
+                    None => break,
+                }
+            }
+            let chunk = self.chunks.pop_front()?;
+            self.ready = joined(block_on(chunk)).into_iter();
+        }
+    }
+}
+
+/// The iterator of [`RemotePool::map_unordered`].
+pub struct RemoteMapUnordered<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    in_flight: usize,
+    tx: mpsc::UnboundedSender<Vec<Result<R, TaskError>>>,
+    rx: mpsc::UnboundedReceiver<Vec<Result<R, TaskError>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<T, R, I> Iterator for RemoteMapUnordered<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(result) = self.ready.next() {
+                return Some(result);
+            }
+            while self.in_flight < self.flight.window {
+                let Some(chunk) = self.flight.next_chunk() else {
+                    break;
+                };
+                let tx = self.tx.clone();
+                self.flight.pool.runtime().spawn(async move {
+                    let _ = tx.send(joined(chunk.await));
+                });
+                self.in_flight += 1;
+            }
+            if self.in_flight == 0 {
+                return None;
+            }
+            let results = block_on(self.rx.recv())?;
+            self.in_flight -= 1;
+            self.ready = results.into_iter();
+        }
+    }
+}

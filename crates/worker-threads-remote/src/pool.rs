@@ -1,0 +1,356 @@
+//! [`RemotePool`]: the pool's surface, for tasks that run on other machines.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::runtime::Runtime;
+
+use crate::core::{self, Core, Refusal};
+use crate::error::{ConnectError, RunError};
+use crate::handle::RemoteHandle;
+use crate::queue::{self, QueueConfig};
+use crate::wire::{self, Names};
+
+/// Settings of a [`RemotePool`]: [`RemotePool::builder`].
+#[derive(Debug)]
+pub struct RemotePoolBuilder {
+    url: String,
+    queue: String,
+    options: Option<async_nats::ConnectOptions>,
+    config: QueueConfig,
+    chunk_size: usize,
+    publish_timeout: Duration,
+}
+
+impl RemotePoolBuilder {
+    /// Connection options passed to `async-nats` as they are: credentials, TLS, names,
+    /// reconnection. Their `event_callback` is replaced by the pool's own (it watches for
+    /// a lost connection).
+    pub fn options(mut self, options: async_nats::ConnectOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// The queue's settings, used if this pool creates the queue; see [`QueueConfig`].
+    pub fn queue_config(mut self, config: QueueConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Tasks per message in [`map`](RemotePool::map) and
+    /// [`map_unordered`](RemotePool::map_unordered) (default 1,024; at least 1).
+    pub fn chunk_size(mut self, items: usize) -> Self {
+        self.chunk_size = items.max(1);
+        self
+    }
+
+    /// How long a submission waits for JetStream to acknowledge it (default 5 s); after it
+    /// the task comes back in [`RunError::Nats`].
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.publish_timeout = timeout;
+        self
+    }
+
+    /// Connects, creating the queue if it does not exist. Blocks the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: the name, the server, JetStream.
+    pub fn connect<T, R>(self) -> Result<RemotePool<T, R>, ConnectError>
+    where
+        T: Serialize + Send + 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let names = Names::new(&self.queue)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("wt-remote")
+            .enable_all()
+            .build()?;
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let options = self
+            .options
+            .unwrap_or_default()
+            .event_callback(move |event| {
+                let events_tx = events_tx.clone();
+                async move {
+                    let _ = events_tx.send(event);
+                }
+            });
+        let (url, config, publish_timeout) = (self.url, self.config, self.publish_timeout);
+        let core = runtime.block_on(async move {
+            let client = options.connect(url).await?;
+            let js = async_nats::jetstream::ContextBuilder::new()
+                .timeout(publish_timeout)
+                .backpressure_on_inflight(true)
+                .build(client.clone());
+            let (mut stream, _consumer) = queue::ensure(&js, &names, &config).await?;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| ConnectError::JetStream(e.to_string()))?;
+            let max_queue = usize::try_from(info.config.max_messages).unwrap_or(usize::MAX);
+            let core = Arc::new(Core::new(client, js, stream, names, max_queue));
+            core::listen(Arc::clone(&core), events)
+                .await
+                .map_err(ConnectError::Subscribe)?;
+            Ok::<_, ConnectError>(core)
+        })?;
+        tracing::debug!(queue = %self.queue, results = core.results_subject(), "remote pool connected");
+        Ok(RemotePool {
+            core,
+            runtime: Some(runtime),
+            chunk_size: self.chunk_size,
+            _task: PhantomData,
+        })
+    }
+}
+
+/// A pool whose tasks run on other machines: they go into a NATS JetStream work queue,
+/// and [`RemoteWorker`](crate::RemoteWorker)s serve it, each with a local
+/// [`Pool`](worker_threads_pool::Pool). The surface is the pool's: [`run`](Self::run)
+/// gives a [`RemoteHandle`] to `join`, `.await` or `cancel`, the queue is bounded
+/// ([`RunError::QueueFull`] hands the task back), [`wait_drain`](Self::wait_drain) and
+/// [`map`](Self::map) work as they do locally.
+///
+/// Tasks run at least once (a worker that dies mid-task has it delivered again) and each
+/// handle resolves exactly once (a second result for a task is dropped here). The pool
+/// keeps a runtime thread of its own for the connection; its blocking methods may be
+/// called from any thread, and its async ones awaited under any executor.
+pub struct RemotePool<T, R> {
+    core: Arc<Core<R>>,
+    /// Always `Some` until dropped (taken to shut it down without blocking).
+    runtime: Option<Runtime>,
+    chunk_size: usize,
+    _task: PhantomData<fn(T)>,
+}
+
+impl RemotePool<(), ()> {
+    /// Settings for a pool that submits to the queue `queue` on the server at `url`
+    /// (`nats://127.0.0.1:4222`).
+    pub fn builder(url: impl Into<String>, queue: impl Into<String>) -> RemotePoolBuilder {
+        RemotePoolBuilder {
+            url: url.into(),
+            queue: queue.into(),
+            options: None,
+            config: QueueConfig::default(),
+            chunk_size: 1024,
+            publish_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl<T, R> RemotePool<T, R>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    /// Submits `task` if the queue has room; returns when JetStream stored it (one round
+    /// trip to the server).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::QueueFull`], [`RunError::Closed`], [`RunError::Encode`],
+    /// [`RunError::Nats`], each with the task.
+    pub fn run(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
+        let payload = match encode(&task) {
+            Ok(payload) => payload,
+            Err(error) => return Err(RunError::Encode { task, error }),
+        };
+        let core = Arc::clone(&self.core);
+        let submitted = block_on(
+            self.runtime()
+                .spawn(async move { core.submit(payload, wire::ONE).await }),
+        );
+        self.handle(submitted, task)
+    }
+
+    /// Submits `task`, waiting for room in the queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run), except `QueueFull`.
+    pub fn run_wait(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
+        let payload = match encode(&task) {
+            Ok(payload) => payload,
+            Err(error) => return Err(RunError::Encode { task, error }),
+        };
+        let core = Arc::clone(&self.core);
+        let submitted = block_on(
+            self.runtime()
+                .spawn(async move { core.submit_wait(payload, wire::ONE).await }),
+        );
+        self.handle(submitted, task)
+    }
+
+    /// Submits `task`, awaiting room in the queue, under any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_wait`](Self::run_wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// The submission runs on the pool's runtime: dropping this future does not stop it,
+    /// and a task stored in the queue then runs with no handle to see its result.
+    pub async fn run_async(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
+        let payload = match encode(&task) {
+            Ok(payload) => payload,
+            Err(error) => return Err(RunError::Encode { task, error }),
+        };
+        let core = Arc::clone(&self.core);
+        let submitted = self
+            .runtime()
+            .spawn(async move { core.submit_wait(payload, wire::ONE).await })
+            .await;
+        self.handle(submitted, task)
+    }
+
+    fn handle(
+        &self,
+        submitted: Result<
+            Result<(u64, tokio::sync::oneshot::Receiver<core::Answer<R>>), Refusal>,
+            tokio::task::JoinError,
+        >,
+        task: T,
+    ) -> Result<RemoteHandle<R>, RunError<T>> {
+        match submitted {
+            Ok(Ok((id, rx))) => Ok(RemoteHandle::new(
+                id,
+                rx,
+                Arc::clone(&self.core),
+                self.runtime().handle().clone(),
+            )),
+            Ok(Err(Refusal::Full)) => Err(RunError::QueueFull(task)),
+            Ok(Err(Refusal::Closed)) => Err(RunError::Closed(task)),
+            Ok(Err(Refusal::Nats(error))) => Err(RunError::Nats { task, error }),
+            Err(error) => Err(RunError::Nats {
+                task,
+                error: error.to_string(),
+            }),
+        }
+    }
+}
+
+impl<T, R: Send + 'static> RemotePool<T, R> {
+    /// Messages in the remote queue (queued and running tasks of every submitter; a `map`
+    /// chunk counts one), as the server counts them: one request to it. If the server
+    /// cannot answer, `0` (logged): the next submission reports why.
+    pub fn queue_size(&self) -> usize {
+        let core = Arc::clone(&self.core);
+        match block_on(self.runtime().spawn(async move { core.queue_size().await })) {
+            Ok(Ok(size)) => size,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "queue_size: the server did not answer");
+                0
+            }
+            Err(error) => {
+                tracing::warn!(%error, "queue_size: the runtime is gone");
+                0
+            }
+        }
+    }
+
+    /// The queue's bound: the stream's `max_msgs`, read from the server at connect.
+    pub fn max_queue(&self) -> usize {
+        self.core.max_queue
+    }
+
+    /// True when the queue is full (`queue_size() >= max_queue()`).
+    pub fn needs_drain(&self) -> bool {
+        self.queue_size() >= self.max_queue()
+    }
+
+    /// Tasks submitted through this pool that have not resolved.
+    pub fn pending(&self) -> usize {
+        self.core.pending()
+    }
+
+    /// Waits until the remote queue is empty: every task in it (this pool's and other
+    /// submitters') was acknowledged by a worker, removed, or cancelled.
+    pub fn wait_drain(&self) {
+        let core = Arc::clone(&self.core);
+        let _ = block_on(self.runtime().spawn(async move { core.drained().await }));
+    }
+
+    /// [`wait_drain`](Self::wait_drain) under any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops nothing but the wait.
+    pub async fn drained(&self) {
+        let core = Arc::clone(&self.core);
+        let _ = self
+            .runtime()
+            .spawn(async move { core.drained().await })
+            .await;
+    }
+
+    /// Refuses new tasks ([`RunError::Closed`]) and waits until every task submitted here
+    /// resolved.
+    pub fn close(&self) {
+        self.core.close();
+        let core = Arc::clone(&self.core);
+        let _ = block_on(self.runtime().spawn(async move {
+            core.settled().await;
+            let _ = core.client.flush().await;
+        }));
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core<R>> {
+        &self.core
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        match &self.runtime {
+            Some(runtime) => runtime,
+            None => unreachable!("the runtime is taken only by drop"),
+        }
+    }
+
+    pub(crate) fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+}
+
+impl<T, R> std::fmt::Debug for RemotePool<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemotePool")
+            .field("queue", &self.core.names().stream)
+            .field("max_queue", &self.core.max_queue)
+            .field("pending", &self.core.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, R> Drop for RemotePool<T, R> {
+    fn drop(&mut self) {
+        // Pending handles resolve `Closed` as their senders go with the runtime's tasks;
+        // the runtime stops without blocking, so a pool may be dropped in async code.
+        self.core.fail_all(&crate::TaskError::Closed);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(task: &T) -> Result<bytes::Bytes, String> {
+    postcard::to_stdvec(task)
+        .map(bytes::Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+/// Blocks the calling thread on a future driven elsewhere (the pool's runtime). Safe on
+/// any thread, inside another runtime too (it blocks that thread, as a blocking call
+/// does).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}

@@ -1,0 +1,81 @@
+//! The queue on the server: one JetStream stream with work-queue retention (a message
+//! leaves when a worker acknowledges it), bounded by `max_msgs` with discard-new (a full
+//! queue refuses the publish), and one durable pull consumer that all workers share.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+
+use crate::error::ConnectError;
+use crate::wire::Names;
+
+/// The queue's settings. Whoever connects first (a submitter or a worker) creates the
+/// stream and the consumer with them; later ones use what exists, and read
+/// [`max_queue`](crate::RemotePool::max_queue) back from the server.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Messages the stream holds at most (queued and running tasks; a `map` chunk is one).
+    pub max_queue: usize,
+    /// How long a delivered task may go without an acknowledgement before JetStream
+    /// delivers it again (a worker that died). Running tasks send progress
+    /// acknowledgements every third of it, so a long task is not redelivered.
+    pub ack_wait: Duration,
+    /// Deliveries of one task before it ends with
+    /// [`TaskError::MaxDeliveries`](crate::TaskError::MaxDeliveries).
+    pub max_deliver: u32,
+    /// Tasks delivered and not yet acknowledged, over all workers.
+    pub max_ack_pending: u32,
+    /// Keep the queue in memory instead of files (lost if the server restarts).
+    pub memory: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_queue: 65_536,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 5,
+            max_ack_pending: 10_000,
+            memory: false,
+        }
+    }
+}
+
+/// The stream and the consumer of a queue, created if missing.
+pub(crate) async fn ensure(
+    js: &jetstream::Context,
+    names: &Names,
+    config: &QueueConfig,
+) -> Result<(stream::Stream, consumer::PullConsumer), ConnectError> {
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: names.stream.clone(),
+            subjects: vec![names.tasks.clone()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            discard: stream::DiscardPolicy::New,
+            max_messages: i64::try_from(config.max_queue).unwrap_or(i64::MAX),
+            storage: if config.memory {
+                stream::StorageType::Memory
+            } else {
+                stream::StorageType::File
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ConnectError::JetStream(format!("stream {}: {e}", names.stream)))?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &names.consumer,
+            consumer::pull::Config {
+                durable_name: Some(names.consumer.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                max_deliver: i64::from(config.max_deliver),
+                max_ack_pending: i64::from(config.max_ack_pending),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ConnectError::JetStream(format!("consumer {}: {e}", names.consumer)))?;
+    Ok((stream, consumer))
+}

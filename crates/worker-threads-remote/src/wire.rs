@@ -1,0 +1,158 @@
+//! What goes over NATS: the names of the queue's stream, consumer and subjects, the
+//! headers of a task message, and the reply a worker sends back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ConnectError, TaskError};
+
+/// The task's id, unique in its submitter (a decimal `u64`).
+pub(crate) const ID: &str = "Wt-Id";
+/// The subject the result goes to (only its submitter subscribes to it).
+pub(crate) const REPLY: &str = "Wt-Reply";
+/// `one` (the payload is a task) or `chunk` (the payload is a `Vec` of tasks).
+pub(crate) const KIND: &str = "Wt-Kind";
+pub(crate) const ONE: &str = "one";
+pub(crate) const CHUNK: &str = "chunk";
+
+/// The names that one queue name gives.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// The JetStream stream: `WT_<queue>`.
+    pub(crate) stream: String,
+    /// Where tasks are published: `wt.<queue>.tasks`.
+    pub(crate) tasks: String,
+    /// The durable pull consumer every worker shares: `wt-<queue>`.
+    pub(crate) consumer: String,
+    /// Where submitters announce cancellations: `wt.<queue>.cancel`.
+    pub(crate) cancel: String,
+    /// The server's advisory when a task reaches `max_deliver`.
+    pub(crate) max_deliveries: String,
+    queue: String,
+}
+
+impl Names {
+    pub(crate) fn new(queue: &str) -> Result<Self, ConnectError> {
+        let valid = !queue.is_empty()
+            && queue
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(ConnectError::QueueName(queue.to_string()));
+        }
+        let stream = format!("WT_{queue}");
+        let consumer = format!("wt-{queue}");
+        Ok(Self {
+            tasks: format!("wt.{queue}.tasks"),
+            cancel: format!("wt.{queue}.cancel"),
+            max_deliveries: format!(
+                "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+            ),
+            stream,
+            consumer,
+            queue: queue.to_string(),
+        })
+    }
+
+    /// The results subject of one submitter.
+    pub(crate) fn results(&self, submitter: &str) -> String {
+        format!("wt.{}.results.{submitter}", self.queue)
+    }
+}
+
+/// A worker's answer to one task message.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply<R> {
+    /// One outcome per task in the message (one for `run`, the chunk's length for `map`).
+    Done(Vec<Outcome<R>>),
+    /// The worker could not decode the message.
+    BadTask(String),
+    /// The worker could not encode the results.
+    BadResult(String),
+}
+
+/// One task's outcome on the worker.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Outcome<R> {
+    Ok(R),
+    Panicked(String),
+    Cancelled,
+    TimedOut,
+    Crashed(Option<i32>),
+}
+
+impl<R> Outcome<R> {
+    pub(crate) fn into_result(self) -> Result<R, TaskError> {
+        match self {
+            Self::Ok(value) => Ok(value),
+            Self::Panicked(message) => Err(TaskError::Panicked(message)),
+            Self::Cancelled => Err(TaskError::Cancelled),
+            Self::TimedOut => Err(TaskError::TimedOut),
+            Self::Crashed(signal) => Err(TaskError::Crashed { signal }),
+        }
+    }
+}
+
+impl<R> From<Result<R, worker_threads_pool::TaskError>> for Outcome<R> {
+    fn from(result: Result<R, worker_threads_pool::TaskError>) -> Self {
+        use worker_threads_pool::TaskError as Local;
+        match result {
+            Ok(value) => Self::Ok(value),
+            Err(Local::Panicked(message)) => Self::Panicked(message),
+            Err(Local::Cancelled) => Self::Cancelled,
+            Err(Local::TimedOut) => Self::TimedOut,
+            Err(Local::Crashed { signal }) => Self::Crashed(signal),
+            Err(other) => Self::Panicked(other.to_string()),
+        }
+    }
+}
+
+/// The advisory JetStream publishes when a message reaches `max_deliver` (the fields we
+/// read).
+#[derive(Deserialize, Debug)]
+pub(crate) struct MaxDeliveriesAdvisory {
+    pub(crate) stream_seq: u64,
+    pub(crate) deliveries: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_checked_and_give_the_subjects() {
+        assert!(matches!(Names::new("a.b"), Err(ConnectError::QueueName(_))));
+        assert!(matches!(Names::new(""), Err(ConnectError::QueueName(_))));
+        assert!(matches!(Names::new("a*"), Err(ConnectError::QueueName(_))));
+        let names = Names::new("sq-rt_1").unwrap();
+        assert_eq!(names.stream, "WT_sq-rt_1");
+        assert_eq!(names.tasks, "wt.sq-rt_1.tasks");
+        assert_eq!(names.consumer, "wt-sq-rt_1");
+        assert_eq!(names.results("abc"), "wt.sq-rt_1.results.abc");
+        assert_eq!(
+            names.max_deliveries,
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.WT_sq-rt_1.wt-sq-rt_1"
+        );
+    }
+
+    #[test]
+    fn a_reply_round_trips_and_maps_to_the_handle_errors() {
+        let reply: Reply<u64> = Reply::Done(vec![
+            Outcome::Ok(7),
+            Outcome::Panicked("boom".into()),
+            Outcome::Crashed(Some(6)),
+        ]);
+        let bytes = postcard::to_stdvec(&reply).unwrap();
+        let Reply::Done(outcomes) = postcard::from_bytes::<Reply<u64>>(&bytes).unwrap() else {
+            panic!("not Done")
+        };
+        let results: Vec<_> = outcomes.into_iter().map(Outcome::into_result).collect();
+        assert_eq!(
+            results,
+            vec![
+                Ok(7),
+                Err(TaskError::Panicked("boom".into())),
+                Err(TaskError::Crashed { signal: Some(6) })
+            ]
+        );
+    }
+}

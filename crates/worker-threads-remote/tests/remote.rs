@@ -1,0 +1,251 @@
+//! A RemotePool and RemoteWorkers in this process, against a real nats-server.
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{Answer, Job, NatsServer, PATIENCE, handle};
+use worker_threads_pool::{MaxQueue, Pool};
+use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
+
+fn worker(url: &str, queue: &str) -> Result<RemoteWorker> {
+    let local = Pool::builder().max_threads(2).build(handle)?;
+    Ok(RemoteWorker::builder(url, queue).serve(local)?)
+}
+
+fn pool(url: &str, queue: &str, max_queue: usize) -> Result<RemotePool<Job, Answer>> {
+    Ok(RemotePool::builder(url, queue)
+        .queue_config(QueueConfig {
+            max_queue,
+            ..Default::default()
+        })
+        .connect()?)
+}
+
+#[test]
+fn run_join_await_map_and_the_handlers_panic() -> Result<()> {
+    let server = NatsServer::start();
+    let pool = pool(&server.url, "basics", 1024)?;
+    let worker = worker(&server.url, "basics")?;
+
+    assert_eq!(pool.run(Job::Square(7))?.join()?.value, 49);
+    let awaited = futures_executor::block_on(async {
+        let handle = pool.run_async(Job::Square(9)).await?;
+        anyhow::Ok(handle.await?)
+    });
+    assert_eq!(awaited?.value, 81);
+
+    // A panic is the task's result, not a redelivery; the worker goes on.
+    assert!(matches!(
+        pool.run(Job::Panic)?.join(),
+        Err(TaskError::Panicked(message)) if message.contains("asked to panic")
+    ));
+    assert_eq!(pool.run(Job::Square(3))?.join()?.value, 9);
+
+    // map: in order, in chunks (10,000 tasks in chunks of 1,024 and a last of 784).
+    let squares: Vec<u64> = pool
+        .map((0..10_000).map(Job::Square))
+        .map(|answer| answer.map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(squares, (0..10_000u64).map(|n| n * n).collect::<Vec<_>>());
+    let mut unordered: Vec<u64> = pool
+        .map_unordered((0..5_000).map(Job::Square))
+        .map(|answer| answer.map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    unordered.sort_unstable();
+    assert_eq!(unordered, (0..5_000u64).map(|n| n * n).collect::<Vec<_>>());
+    // A chunk with a panicking item: that item's error, the others' values.
+    let mixed: Vec<_> = pool
+        .map([Job::Square(2), Job::Panic, Job::Square(4)])
+        .map(|answer| answer.map(|a| a.value))
+        .collect();
+    assert_eq!(mixed[0], Ok(4));
+    assert!(matches!(&mixed[1], Err(TaskError::Panicked(_))));
+    assert_eq!(mixed[2], Ok(16));
+
+    pool.wait_drain();
+    assert_eq!(pool.queue_size(), 0);
+    assert_eq!(pool.pending(), 0);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_full_queue_hands_the_task_back_and_cancel_removes_a_queued_task() -> Result<()> {
+    let server = NatsServer::start();
+    // No worker: the tasks stay queued.
+    let pool = pool(&server.url, "full", 4)?;
+    assert_eq!(pool.max_queue(), 4);
+    let queued: Vec<_> = (0..4)
+        .map(|n| pool.run(Job::Square(n)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(pool.queue_size(), 4);
+    assert!(pool.needs_drain());
+    match pool.run(Job::Square(99)) {
+        Err(RunError::QueueFull(task)) => assert_eq!(task, Job::Square(99)),
+        other => panic!("expected QueueFull, got {other:?}"),
+    }
+
+    // Cancel a queued task: its handle resolves Cancelled, and it leaves the stream.
+    let mut queued = queued.into_iter();
+    let first = queued.next().expect("four tasks");
+    assert!(first.cancel());
+    assert!(!first.cancel(), "a second cancel changes nothing");
+    assert!(first.is_finished());
+    assert_eq!(first.join(), Err(TaskError::Cancelled));
+    let mut size = pool.queue_size();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while size != 3 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+        size = pool.queue_size();
+    }
+    assert_eq!(size, 3, "the cancelled task left the queue");
+    let again = pool.run(Job::Square(99))?; // room again
+
+    // A worker serves the rest; the cancelled one never runs.
+    let worker = worker(&server.url, "full")?;
+    let mut values: Vec<u64> = queued
+        .map(|h| h.join().map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    values.push(again.join()?.value);
+    assert_eq!(values, vec![1, 4, 9, 99 * 99]);
+    pool.wait_drain();
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn cancel_reaches_a_running_task() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<u32, bool> = RemotePool::builder(&server.url, "cancel").connect()?;
+    let (started_tx, started) = mpsc::channel();
+    let (saw_cancel_tx, saw_cancel) = mpsc::channel();
+    let local = Pool::builder().max_threads(1).build(move |_: u32| {
+        let _ = started_tx.send(());
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !worker_threads_pool::is_cancelled() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let seen = worker_threads_pool::is_cancelled();
+        let _ = saw_cancel_tx.send(seen);
+        seen
+    })?;
+    let worker = RemoteWorker::builder(&server.url, "cancel").serve(local)?;
+    let running = pool.run(1)?;
+    started.recv_timeout(PATIENCE)?;
+    assert!(running.cancel());
+    assert_eq!(running.join(), Err(TaskError::Cancelled));
+    assert!(
+        saw_cancel.recv_timeout(PATIENCE)?,
+        "the handler saw is_cancelled()"
+    );
+    pool.wait_drain();
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn the_seed_loop_drains_and_completes() -> Result<()> {
+    let server = NatsServer::start();
+    let pool = pool(&server.url, "seed", 8)?;
+    let worker = worker(&server.url, "seed")?;
+    let mut handles = Vec::new();
+    let mut drains = 0;
+    for i in 0..300 {
+        if pool.queue_size() == pool.max_queue() {
+            pool.wait_drain();
+            drains += 1;
+            assert_eq!(
+                pool.queue_size(),
+                0,
+                "drained means the remote queue emptied"
+            );
+        }
+        handles.push(pool.run(Job::Square(i))?);
+    }
+    let sum: u64 = handles
+        .into_iter()
+        .map(|h| h.join().map(|a| a.value))
+        .sum::<Result<u64, _>>()?;
+    assert_eq!(sum, (0..300u64).map(|n| n * n).sum::<u64>());
+    assert!(drains <= 300 / 8);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn an_undecodable_task_is_a_typed_error_on_its_handle() -> Result<()> {
+    let server = NatsServer::start();
+    let worker = worker(&server.url, "bad")?;
+    // A submitter whose task type the worker cannot read (a string of 300 bytes reads as
+    // the enum's variant 300).
+    let wrong: RemotePool<String, Answer> = RemotePool::builder(&server.url, "bad").connect()?;
+    assert!(matches!(
+        wrong.run("x".repeat(300))?.join(),
+        Err(TaskError::BadTask(_))
+    ));
+    // The worker goes on serving the right type.
+    let right = pool(&server.url, "bad", 1024)?;
+    assert_eq!(right.run(Job::Square(5))?.join()?.value, 25);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_stopped_server_fails_pending_handles_and_new_runs_and_nothing_hangs() -> Result<()> {
+    let mut server = NatsServer::start();
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "gone")
+        .publish_timeout(Duration::from_secs(2))
+        .connect()?;
+    // No worker: these stay pending.
+    let pending: Vec<_> = (0..50)
+        .map(|n| pool.run(Job::Square(n)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(pool.pending(), 50);
+    server.stop();
+    for handle in pending {
+        assert_eq!(handle.join(), Err(TaskError::Disconnected));
+    }
+    assert_eq!(pool.pending(), 0);
+    match pool.run(Job::Square(1)) {
+        Err(RunError::Nats { task, .. }) => assert_eq!(task, Job::Square(1)),
+        other => panic!("expected a NATS error with the task, got {other:?}"),
+    }
+    pool.wait_drain(); // returns: the server cannot be asked
+    assert_eq!(pool.queue_size(), 0);
+    Ok(())
+}
+
+#[test]
+fn a_closed_pool_refuses_and_waits_for_its_tasks() -> Result<()> {
+    let server = NatsServer::start();
+    let pool = pool(&server.url, "close", 64)?;
+    let worker = worker(&server.url, "close")?;
+    let handles: Vec<_> = (0..20)
+        .map(|n| pool.run(Job::Slow { n, ms: 1 }))
+        .collect::<Result<_, _>>()?;
+    pool.close();
+    assert_eq!(pool.pending(), 0, "close waited for every task");
+    assert!(matches!(
+        pool.run(Job::Square(1)),
+        Err(RunError::Closed(Job::Square(1)))
+    ));
+    let values: Vec<u64> = handles
+        .into_iter()
+        .map(|h| h.join().map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(values, (0..20u64).map(|n| n * n).collect::<Vec<_>>());
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_bad_queue_name_is_refused() {
+    let err = RemotePool::builder("nats://127.0.0.1:1", "a.b").connect::<u32, u32>();
+    assert!(
+        matches!(err, Err(worker_threads_remote::ConnectError::QueueName(name)) if name == "a.b")
+    );
+    let _ = MaxQueue::Auto; // the local pool's bound is its own
+}
