@@ -14,11 +14,14 @@ use tokio::sync::{Notify, oneshot};
 use worker_threads_wait::lock;
 
 use crate::error::TaskError;
-use crate::wire::{self, MaxDeliveriesAdvisory, Names, Outcome, Reply};
+use crate::wire::{self, Batch, MaxDeliveriesAdvisory, Names, Outcome, Reply};
 
 /// What a pending task's handle receives: one result per task in its message, or an
 /// error for all of them.
 pub(crate) type Answer<R> = Result<Vec<Result<R, TaskError>>, TaskError>;
+
+/// A submission's outcome: the task's id and its answer to come, or why not.
+pub(crate) type Submitted<R> = Result<(u64, oneshot::Receiver<Answer<R>>), Refusal>;
 
 /// Why a message was not accepted (the caller hands its task back).
 #[derive(Debug)]
@@ -55,8 +58,6 @@ pub(crate) struct Core<R> {
     js: jetstream::Context,
     stream: stream::Stream,
     names: Names,
-    /// This submitter's id (a NUID): part of every message id, and of the results subject.
-    submitter: String,
     results: String,
     pub(crate) max_queue: usize,
     pending: Mutex<Pending<R>>,
@@ -81,7 +82,6 @@ impl<R> Core<R> {
             js,
             stream,
             names,
-            submitter,
             results,
             max_queue,
             pending: Mutex::new(Pending {
@@ -156,11 +156,7 @@ impl<R> Core<R> {
     /// Publishes one task message (`kind` is `one` or `chunk`) and waits for JetStream to
     /// store it. The task is pending from before the publish, so a result that comes back
     /// before the acknowledgement finds it.
-    pub(crate) async fn submit(
-        &self,
-        payload: bytes::Bytes,
-        kind: &'static str,
-    ) -> Result<(u64, oneshot::Receiver<Answer<R>>), Refusal> {
+    pub(crate) async fn submit(&self, payload: bytes::Bytes, kind: &'static str) -> Submitted<R> {
         if self.is_closed() {
             return Err(Refusal::Closed);
         }
@@ -173,10 +169,9 @@ impl<R> Core<R> {
         headers.insert(wire::ID, id.to_string());
         headers.insert(wire::REPLY, self.results.as_str());
         headers.insert(wire::KIND, kind);
-        let message = PublishMessage::build()
-            .payload(payload)
-            .headers(headers)
-            .message_id(self.message_id(id));
+        // No `Nats-Msg-Id`: a publish is not retried (a timeout hands the task back), and
+        // the server's duplicate window would cost it a map entry per task.
+        let message = PublishMessage::build().payload(payload).headers(headers);
         let published = match self
             .js
             .send_publish(self.names.tasks.clone(), message)
@@ -221,7 +216,7 @@ impl<R> Core<R> {
         &self,
         payload: bytes::Bytes,
         kind: &'static str,
-    ) -> Result<(u64, oneshot::Receiver<Answer<R>>), Refusal> {
+    ) -> Submitted<R> {
         let mut backoff = Duration::from_micros(200);
         loop {
             match self.submit(payload.clone(), kind).await {
@@ -244,15 +239,14 @@ impl<R> Core<R> {
         }
         if let Err(error) = self
             .client
-            .publish(self.names.cancel.clone(), self.message_id(id).into())
+            .publish(
+                self.names.cancel.clone(),
+                wire::task_key(&self.results, id).into(),
+            )
             .await
         {
             tracing::debug!(%error, "cancel notice not sent");
         }
-    }
-
-    fn message_id(&self, id: u64) -> String {
-        format!("{}.{id}", self.submitter)
     }
 
     /// Messages in the queue now (queued and running), as the server counts them.
@@ -294,27 +288,26 @@ impl<R> Core<R> {
 }
 
 impl<R: serde::de::DeserializeOwned> Core<R> {
-    /// One message on the results subject: its task's answer.
-    fn on_result(&self, message: &async_nats::Message) {
-        let Some(id) = message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get(wire::ID))
-            .and_then(|id| id.as_str().parse::<u64>().ok())
-        else {
-            tracing::warn!(subject = %message.subject, "a result without a task id: dropped");
+    /// One message on the results subject: a worker's batch of answers.
+    fn on_results(&self, message: &async_nats::Message) {
+        let Ok(batch) = postcard::from_bytes::<Batch>(&message.payload) else {
+            // Not from a worker of ours: no task id can be read from it.
+            tracing::warn!(subject = %message.subject, "an unreadable results message: dropped");
             return;
         };
-        let answer = match postcard::from_bytes::<Reply<R>>(&message.payload) {
-            Ok(Reply::Done(outcomes)) => {
-                Ok(outcomes.into_iter().map(Outcome::into_result).collect())
-            }
-            Ok(Reply::BadTask(error)) => Err(TaskError::BadTask(error)),
-            Ok(Reply::BadResult(error)) => Err(TaskError::BadResult(error)),
-            Err(error) => Err(TaskError::BadResult(error.to_string())),
-        };
-        // A second result for the same task (it ran twice: at-least-once) finds nothing.
-        let _ = self.resolve(id, answer);
+        for (id, reply) in batch {
+            let answer = match postcard::from_bytes::<Reply<R>>(&reply) {
+                Ok(Reply::Done(outcomes)) => {
+                    Ok(outcomes.into_iter().map(Outcome::into_result).collect())
+                }
+                Ok(Reply::BadTask(error)) => Err(TaskError::BadTask(error)),
+                Ok(Reply::BadResult(error)) => Err(TaskError::BadResult(error)),
+                Err(error) => Err(TaskError::BadResult(error.to_string())),
+            };
+            // A second answer for the same task (it ran twice: at-least-once) finds
+            // nothing.
+            let _ = self.resolve(id, answer);
+        }
     }
 
     /// The server's advisory that a task reached `max_deliver`: fail it, and remove it
@@ -365,7 +358,7 @@ where
             tokio::select! {
                 message = results.next() => {
                     let (Some(message), Some(core)) = (message, weak.upgrade()) else { break };
-                    core.on_result(&message);
+                    core.on_results(&message);
                 }
                 message = advisories.next() => {
                     let (Some(message), Some(core)) = (message, weak.upgrade()) else { break };

@@ -160,12 +160,11 @@ where
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
-        let core = Arc::clone(&self.core);
-        let submitted = block_on(
-            self.runtime()
-                .spawn(async move { core.submit(payload, wire::ONE).await }),
-        );
-        self.handle(submitted, task)
+        // On this thread, with the runtime's context for the client's timers: no hop to
+        // the runtime thread and back (the connection task still sends and receives).
+        let _context = self.runtime().enter();
+        let submitted = block_on(self.core.submit(payload, wire::ONE));
+        self.handle(Ok(submitted), task)
     }
 
     /// Submits `task`, waiting for room in the queue.
@@ -178,12 +177,9 @@ where
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
-        let core = Arc::clone(&self.core);
-        let submitted = block_on(
-            self.runtime()
-                .spawn(async move { core.submit_wait(payload, wire::ONE).await }),
-        );
-        self.handle(submitted, task)
+        let _context = self.runtime().enter();
+        let submitted = block_on(self.core.submit_wait(payload, wire::ONE));
+        self.handle(Ok(submitted), task)
     }
 
     /// Submits `task`, awaiting room in the queue, under any executor.
@@ -211,10 +207,7 @@ where
 
     fn handle(
         &self,
-        submitted: Result<
-            Result<(u64, tokio::sync::oneshot::Receiver<core::Answer<R>>), Refusal>,
-            tokio::task::JoinError,
-        >,
+        submitted: Result<core::Submitted<R>, tokio::task::JoinError>,
         task: T,
     ) -> Result<RemoteHandle<R>, RunError<T>> {
         match submitted {
@@ -240,15 +233,11 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
     /// chunk counts one), as the server counts them: one request to it. If the server
     /// cannot answer, `0` (logged): the next submission reports why.
     pub fn queue_size(&self) -> usize {
-        let core = Arc::clone(&self.core);
-        match block_on(self.runtime().spawn(async move { core.queue_size().await })) {
-            Ok(Ok(size)) => size,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "queue_size: the server did not answer");
-                0
-            }
+        let _context = self.runtime().enter();
+        match block_on(self.core.queue_size()) {
+            Ok(size) => size,
             Err(error) => {
-                tracing::warn!(%error, "queue_size: the runtime is gone");
+                tracing::warn!(%error, "queue_size: the server did not answer");
                 0
             }
         }
@@ -272,8 +261,8 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
     /// Waits until the remote queue is empty: every task in it (this pool's and other
     /// submitters') was acknowledged by a worker, removed, or cancelled.
     pub fn wait_drain(&self) {
-        let core = Arc::clone(&self.core);
-        let _ = block_on(self.runtime().spawn(async move { core.drained().await }));
+        let _context = self.runtime().enter();
+        block_on(self.core.drained());
     }
 
     /// [`wait_drain`](Self::wait_drain) under any executor.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConnectError, TaskError};
 
-/// The task's id, unique in its submitter (a decimal `u64`).
+/// The task's id, unique in its submitter (a decimal `u64`), in a task message's headers.
 pub(crate) const ID: &str = "Wt-Id";
 /// The subject the result goes to (only its submitter subscribes to it).
 pub(crate) const REPLY: &str = "Wt-Reply";
@@ -13,6 +13,12 @@ pub(crate) const REPLY: &str = "Wt-Reply";
 pub(crate) const KIND: &str = "Wt-Kind";
 pub(crate) const ONE: &str = "one";
 pub(crate) const CHUNK: &str = "chunk";
+
+/// A task's name among every submitter's: its results subject and its id. Cancel notices
+/// carry it; workers hold running tasks by it.
+pub(crate) fn task_key(results: &str, id: u64) -> String {
+    format!("{results}#{id}")
+}
 
 /// The names that one queue name gives.
 #[derive(Debug, Clone)]
@@ -58,6 +64,10 @@ impl Names {
         format!("wt.{}.results.{submitter}", self.queue)
     }
 }
+
+/// A worker's results for one submitter, in one message: each task message's id with its
+/// [`Reply`] encoded apart, so a reply that cannot be read costs only its own handle.
+pub(crate) type Batch = Vec<(u64, Vec<u8>)>;
 
 /// A worker's answer to one task message.
 #[derive(Serialize, Deserialize, Debug)]

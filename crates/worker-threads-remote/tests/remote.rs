@@ -249,3 +249,43 @@ fn a_bad_queue_name_is_refused() {
     );
     let _ = MaxQueue::Auto; // the local pool's bound is its own
 }
+
+#[test]
+fn a_hostile_message_in_the_queue_costs_only_itself() -> Result<()> {
+    let server = NatsServer::start();
+    let pool = pool(&server.url, "hostile", 64)?;
+    let worker = worker(&server.url, "hostile")?;
+    // Another client publishes straight to the task subject: no headers, and our headers
+    // with a payload that is not a task.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = worker_threads_remote::async_nats::connect(&server.url).await?;
+        let js = worker_threads_remote::async_nats::jetstream::new(client.clone());
+        js.publish(
+            "wt.hostile.tasks",
+            bytes::Bytes::from_static(b"\xff\xff\xff"),
+        )
+        .await?
+        .await?;
+        let mut headers = worker_threads_remote::async_nats::HeaderMap::new();
+        headers.insert("Wt-Id", "not-a-number");
+        headers.insert("Wt-Reply", "wt.hostile.results.nobody");
+        headers.insert("Wt-Kind", "chunk");
+        js.publish_with_headers(
+            "wt.hostile.tasks",
+            headers,
+            bytes::Bytes::from_static(b"\xff"),
+        )
+        .await?
+        .await?;
+        anyhow::Ok(())
+    })?;
+    // The worker goes on, and both messages leave the queue.
+    assert_eq!(pool.run(Job::Square(6))?.join()?.value, 36);
+    pool.wait_drain();
+    assert_eq!(pool.queue_size(), 0);
+    worker.stop()?;
+    Ok(())
+}

@@ -45,10 +45,10 @@ impl NatsServer {
             let mut ready_tx = Some(ready_tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("Server is ready") {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    }
+                if line.contains("Server is ready")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
                 }
             }
         });
@@ -145,10 +145,10 @@ impl WorkerProcess {
             let mut ready_tx = Some(ready_tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line.trim() == "serving" {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    }
+                if line.trim() == "serving"
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
                 }
             }
         });
