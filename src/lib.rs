@@ -17,12 +17,15 @@
 //! - `process`: workers in processes of their own, the same [`Worker`] with
 //!   `WorkerOptions::isolation(Process)`: hard terminate, crash isolation, resource
 //!   limits (Linux, feature `process`, on by default).
+//! - `remote`: the pool past one machine, `RemotePool` and `RemoteWorker` over a NATS
+//!   JetStream work queue (the `worker-threads-remote` crate; feature `remote`).
 //!
 //! # Features
 //!
 //! - `cluster` (default): the `cluster` module, on Linux.
 //! - `process` (default): the `process` module and `Process` isolation, on Linux.
 //! - `tokio`: `cluster::Listener::into_tokio` for tokio servers; implies `cluster`.
+//! - `remote`: the `remote` module (brings `async-nats` and tokio's runtime).
 //!
 //! ```
 //! use worker_threads::MessageChannel;
@@ -62,4 +65,6 @@ pub use worker_threads_pool::{
     BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
     Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle, is_cancelled,
 };
+#[cfg(feature = "remote")]
+pub use worker_threads_remote as remote;
 pub use worker_threads_shared::{AllocError, Element, SharedArrayBuffer, ViewError, atomics};
