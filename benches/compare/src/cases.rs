@@ -48,6 +48,12 @@ pub(crate) const NAMES: &[&str] = &[
     "rt_process_fn",
     #[cfg(target_os = "linux")]
     "rt_ipc_channel",
+    "remote_map",
+    "remote_run",
+    "remote_rtt",
+    "nats_rr",
+    "js_ceiling",
+    "js_rtt",
 ];
 
 /// The argument that makes this binary the echoing child of `rt_ipc_channel`.
@@ -93,6 +99,12 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "rt_process_fn" => rt_process_fn(n)?,
         #[cfg(target_os = "linux")]
         "rt_ipc_channel" => rt_ipc_channel(n)?,
+        "remote_map" => crate::remote::remote_map(n)?,
+        "remote_run" => crate::remote::remote_run(n)?,
+        "remote_rtt" => crate::remote::remote_rtt(n)?,
+        "nats_rr" => crate::remote::nats_rr(n)?,
+        "js_ceiling" => crate::remote::js_ceiling(n)?,
+        "js_rtt" => crate::remote::js_rtt(n)?,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));

@@ -4,6 +4,7 @@
 mod cases;
 mod chart;
 mod http;
+mod remote;
 mod runner;
 
 use std::path::PathBuf;
@@ -60,6 +61,18 @@ fn main() -> anyhow::Result<()> {
     #[cfg(target_os = "linux")]
     if std::env::args().nth(1).as_deref() == Some(cases::IPC_CHANNEL_CHILD) {
         return cases::ipc_channel_child();
+    }
+    let args: Vec<String> = std::env::args().skip(1).take(3).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [remote::WORKER_CHILD, url, queue] => return remote::worker_child(url, queue),
+        [remote::RESPONDER_CHILD, url, subject] => return remote::responder_child(url, subject),
+        [remote::CONSUMER_CHILD, url] => return remote::consumer_child(url),
+        _ => {}
     }
     if worker_threads::cluster::is_worker() {
         cases::ipc_echo();

@@ -60,6 +60,13 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// The HTTP group: 2 workers, loaded by `wrk -t1 -c64 -d10s` on loopback.
 const HTTP: &str = "HTTP hello, 2 workers, wrk -t1 -c64 -d10s";
 
+/// The "past one machine" groups: a nats-server (or Redis) of their own on loopback, two
+/// worker processes, the median of each case's runs.
+const REMOTE_MAP: &str = "past one machine: the seed's square roots, 2 worker processes";
+const REMOTE_RUN: &str =
+    "past one machine: one task per message, 512 in flight, 2 worker processes";
+const REMOTE_RTT: &str = "past one machine: one task's round trip (median)";
+
 const fn node(script: &'static str, args: &'static [&'static str]) -> Program {
     Program::Node {
         script,
@@ -117,6 +124,14 @@ const CASES: &[Case] = &[
     Case { group: "process pool, one task at a time", name: "ProcessFn::call (the pool's runner, no pool)", side: Side::Ours, program: Program::Rust("rt_process_fn"), unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: None },
     Case { group: "process pool, one task at a time", name: "tinypool 2.2.0, runtime: 'child_process'", side: Side::Node, program: Program::Node { script: "tinypool_rt.js", args: &[], npm: true }, unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: Some("run + join, isolation(Process)") },
     Case { group: "process pool, one task at a time", name: "piscina 4.9.4 (worker threads, not processes)", side: Side::Node, program: Program::Node { script: "piscina_rt.js", args: &["piscina4"], npm: true }, unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: Some("run + join, isolation(Process)") },
+    Case { group: REMOTE_MAP, name: "RemotePool::map (chunks of 1,024)", side: Side::Ours, program: Program::Rust("remote_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 10_000, timeout: MINUTE, versus: None },
+    Case { group: REMOTE_RUN, name: "RemotePool::run_async, one task per message", side: Side::Ours, program: Program::Rust("remote_run"), unit: "k tasks/s", better: Better::Higher, full: 100_000, smoke: 1_000, timeout: MINUTE, versus: None },
+    Case { group: REMOTE_RUN, name: "JetStream alone: publish + pull + ack, no handler, no result (ceiling)", side: Side::BareRust, program: Program::Rust("js_ceiling"), unit: "k tasks/s", better: Better::Higher, full: 200_000, smoke: 1_000, timeout: MINUTE, versus: Some("RemotePool::run_async, one task per message") },
+    Case { group: REMOTE_RUN, name: "BullMQ 6.7 on Redis, add() x 512 in flight, 2 workers x concurrency 64", side: Side::Node, program: Program::Node { script: "bullmq.js", args: &["run"], npm: true }, unit: "k tasks/s", better: Better::Higher, full: 20_000, smoke: 200, timeout: MINUTE, versus: Some("RemotePool::run_async, one task per message") },
+    Case { group: REMOTE_RTT, name: "RemotePool::run + join", side: Side::Ours, program: Program::Rust("remote_rtt"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: None },
+    Case { group: REMOTE_RTT, name: "NATS core request/reply (no JetStream)", side: Side::BareRust, program: Program::Rust("nats_rr"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
+    Case { group: REMOTE_RTT, name: "JetStream alone: publish + ack, a bare consumer answers (floor)", side: Side::BareRust, program: Program::Rust("js_rtt"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
+    Case { group: REMOTE_RTT, name: "BullMQ 6.7 on Redis, add + waitUntilFinished", side: Side::Node, program: Program::Node { script: "bullmq.js", args: &["rtt"], npm: true }, unit: "us", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: Some("RemotePool::run + join") },
     Case { group: HTTP, name: "cluster_http, RoundRobin (default)", side: Side::Ours, program: Program::Http(Server::Ours("rr")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, Shared", side: Side::Ours, program: Program::Http(Server::Ours("shared")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, ReusePort", side: Side::Ours, program: Program::Http(Server::Ours("reuseport")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
@@ -260,7 +275,7 @@ fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, Strin
                 return Err("node is not installed".into());
             }
             if npm && !npm_ready {
-                return Err("the npm packages (piscina, tinypool) are not installed (npm install failed or was skipped)".into());
+                return Err("the npm packages (piscina, tinypool, bullmq) are not installed (npm install failed or was skipped)".into());
             }
             let mut command = Command::new("node");
             command
@@ -399,7 +414,7 @@ pub(crate) fn main(options: Options) -> anyhow::Result<()> {
         if options.smoke { "smoke" } else { "full" }
     );
     // Every pinned package must be there (an older install may lack the newer ones).
-    let installed = ["piscina4", "piscina5", "tinypool"]
+    let installed = ["piscina4", "piscina5", "tinypool", "bullmq", "ioredis"]
         .iter()
         .all(|package| node_dir().join("node_modules").join(package).exists());
     let npm_ready = installed || (!options.smoke && install_node_packages());
@@ -442,7 +457,7 @@ fn install_node_packages() -> bool {
         return false;
     }
     println!(
-        "installing piscina 4 and 5 and tinypool with npm into {}",
+        "installing piscina 4 and 5, tinypool and bullmq with npm into {}",
         node_dir().display()
     );
     Command::new("npm")
