@@ -35,7 +35,7 @@ impl Server {
             .local_addr()?
             .port();
         let store = std::env::temp_dir().join(format!("wt-compare-{}-{port}", std::process::id()));
-        let mut child = Command::new("nats-server")
+        let mut child = Command::new(nats_server())
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&store)
             .stdout(Stdio::null())
@@ -380,4 +380,17 @@ pub(crate) fn js_rtt(n: u64) -> anyhow::Result<f64> {
     })?;
     drop(pool);
     Ok(median_us)
+}
+
+/// `nats-server` on the `PATH`, else where Debian's package puts it (`/usr/sbin`, which is
+/// not on every user's `PATH`).
+fn nats_server() -> &'static str {
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
+    });
+    if on_path {
+        "nats-server"
+    } else {
+        "/usr/sbin/nats-server"
+    }
 }

@@ -3,11 +3,11 @@
 //! [`Pool`](worker_threads_pool::Pool).
 //!
 //! ```no_run
-//! use worker_threads_pool::Pool;
+//! use worker_threads_pool::{MaxQueue, Pool};
 //! use worker_threads_remote::{RemotePool, RemoteWorker};
 //!
-//! // On each worker machine: a local pool behind the queue.
-//! let local = Pool::builder().build(|n: f64| n.sqrt())?;
+//! // On each worker machine: a local pool with a deep queue behind the queue.
+//! let local = Pool::builder().max_queue(MaxQueue::Bounded(256)).build(|n: f64| n.sqrt())?;
 //! let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "sqrt").serve(local)?;
 //!
 //! // On the submitting machine: the pool's surface.

@@ -32,7 +32,7 @@ impl NatsServer {
             .port();
         let store =
             std::env::temp_dir().join(format!("wt-remote-test-{}-{port}", std::process::id()));
-        let mut child = Command::new("nats-server")
+        let mut child = Command::new(nats_server())
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&store)
             .stdout(Stdio::null())
@@ -188,5 +188,18 @@ pub fn config_from(encoded: &str) -> worker_threads_remote::QueueConfig {
         ack_wait: Duration::from_millis(parts[1]),
         max_deliver: u32::try_from(parts[2]).expect("fits"),
         ..Default::default()
+    }
+}
+
+/// `nats-server` on the `PATH`, else where Debian's package puts it (`/usr/sbin`, which is
+/// not on every user's `PATH`).
+fn nats_server() -> &'static str {
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
+    });
+    if on_path {
+        "nats-server"
+    } else {
+        "/usr/sbin/nats-server"
     }
 }
