@@ -289,3 +289,35 @@ fn a_hostile_message_in_the_queue_costs_only_itself() -> Result<()> {
     worker.stop()?;
     Ok(())
 }
+
+#[test]
+fn cancel_racing_the_answer_resolves_each_task_once() -> Result<()> {
+    let server = NatsServer::start();
+    let pool = pool(&server.url, "race", 4096)?;
+    let worker = worker(&server.url, "race")?;
+    let (mut answered, mut cancelled) = (0, 0);
+    for round in 0..2_000u64 {
+        let handle = pool.run(Job::Square(round))?;
+        // Cancel while the answer may be on its way: exactly one of the two wins.
+        let won = handle.cancel();
+        assert!(handle.is_finished());
+        match handle.join() {
+            Err(TaskError::Cancelled) => {
+                assert!(won, "round {round}: Cancelled but cancel() said it lost");
+                cancelled += 1;
+            }
+            Ok(answer) => {
+                assert!(!won, "round {round}: a value but cancel() said it won");
+                assert_eq!(answer.value, round * round);
+                answered += 1;
+            }
+            Err(other) => panic!("round {round}: {other}"),
+        }
+    }
+    assert_eq!(answered + cancelled, 2_000);
+    assert_eq!(pool.pending(), 0, "nothing left pending");
+    pool.wait_drain();
+    assert_eq!(pool.queue_size(), 0, "cancelled tasks left the queue or ran");
+    worker.stop()?;
+    Ok(())
+}
