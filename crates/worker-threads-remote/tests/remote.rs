@@ -317,7 +317,35 @@ fn cancel_racing_the_answer_resolves_each_task_once() -> Result<()> {
     assert_eq!(answered + cancelled, 2_000);
     assert_eq!(pool.pending(), 0, "nothing left pending");
     pool.wait_drain();
-    assert_eq!(pool.queue_size(), 0, "cancelled tasks left the queue or ran");
+    assert_eq!(
+        pool.queue_size(),
+        0,
+        "cancelled tasks left the queue or ran"
+    );
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<Vec<u8>, Vec<u8>> = RemotePool::builder(&server.url, "big").connect()?;
+    // The handler answers with as many bytes as the task's first byte says, in 100 KiB.
+    let local =
+        Pool::builder().build(|task: Vec<u8>| vec![7u8; usize::from(task[0]) * 100 * 1024])?;
+    let worker = RemoteWorker::builder(&server.url, "big").serve(local)?;
+
+    // A task over the server's max_payload (1 MiB by default) comes back with its bytes.
+    let big = vec![1u8; 2 * 1024 * 1024];
+    match pool.run(big.clone()) {
+        Err(RunError::Nats { task, .. }) => assert_eq!(task, big),
+        other => panic!("expected the task back, got {other:?}"),
+    }
+    // An answer too big for one message is that task's BadResult; the worker goes on.
+    assert!(
+        matches!(pool.run(vec![9])?.join(), Err(TaskError::BadResult(message)) if message.contains("max_payload"))
+    );
+    assert_eq!(pool.run(vec![2])?.join()?, vec![7u8; 200 * 1024]);
     worker.stop()?;
     Ok(())
 }
