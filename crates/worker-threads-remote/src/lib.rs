@@ -48,6 +48,7 @@ mod handle;
 mod map;
 mod pool;
 mod queue;
+mod runtime;
 mod wire;
 mod worker;
 

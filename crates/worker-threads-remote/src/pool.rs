@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::runtime::Runtime;
 
 use crate::core::{self, Core, Refusal};
 use crate::error::{ConnectError, RunError};
 use crate::handle::RemoteHandle;
 use crate::queue::{self, QueueConfig};
+use crate::runtime::Driver;
 use crate::wire::{self, Names};
 
 /// Settings of a [`RemotePool`]: [`RemotePool::builder`].
@@ -65,11 +65,7 @@ impl RemotePoolBuilder {
         R: DeserializeOwned + Send + 'static,
     {
         let names = Names::new(&self.queue)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wt-remote")
-            .enable_all()
-            .build()?;
+        let runtime = Driver::start("wt-remote")?;
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let options = self
             .options
@@ -102,7 +98,7 @@ impl RemotePoolBuilder {
         tracing::debug!(queue = %self.queue, results = core.results_subject(), "remote pool connected");
         Ok(RemotePool {
             core,
-            runtime: Some(runtime),
+            runtime,
             chunk_size: self.chunk_size,
             _task: PhantomData,
         })
@@ -122,8 +118,7 @@ impl RemotePoolBuilder {
 /// called from any thread, and its async ones awaited under any executor.
 pub struct RemotePool<T, R> {
     core: Arc<Core<R>>,
-    /// Always `Some` until dropped (taken to shut it down without blocking).
-    runtime: Option<Runtime>,
+    runtime: Driver,
     chunk_size: usize,
     _task: PhantomData<fn(T)>,
 }
@@ -162,8 +157,9 @@ where
         };
         // On this thread, with the runtime's context for the client's timers: no hop to
         // the runtime thread and back (the connection task still sends and receives).
-        let _context = self.runtime().enter();
-        let submitted = block_on(self.core.submit(payload, wire::ONE));
+        let submitted = self
+            .runtime()
+            .block_on(self.core.submit(payload, wire::ONE));
         self.handle(Ok(submitted), task)
     }
 
@@ -177,8 +173,9 @@ where
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
-        let _context = self.runtime().enter();
-        let submitted = block_on(self.core.submit_wait(payload, wire::ONE));
+        let submitted = self
+            .runtime()
+            .block_on(self.core.submit_wait(payload, wire::ONE));
         self.handle(Ok(submitted), task)
     }
 
@@ -233,8 +230,7 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
     /// chunk counts one), as the server counts them: one request to it. If the server
     /// cannot answer, `0` (logged): the next submission reports why.
     pub fn queue_size(&self) -> usize {
-        let _context = self.runtime().enter();
-        match block_on(self.core.queue_size()) {
+        match self.runtime().block_on(self.core.queue_size()) {
             Ok(size) => size,
             Err(error) => {
                 tracing::warn!(%error, "queue_size: the server did not answer");
@@ -261,8 +257,7 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
     /// Waits until the remote queue is empty: every task in it (this pool's and other
     /// submitters') was acknowledged by a worker, removed, or cancelled.
     pub fn wait_drain(&self) {
-        let _context = self.runtime().enter();
-        block_on(self.core.drained());
+        self.runtime().block_on(self.core.drained());
     }
 
     /// [`wait_drain`](Self::wait_drain) under any executor.
@@ -298,11 +293,8 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
         &self.core
     }
 
-    pub(crate) fn runtime(&self) -> &Runtime {
-        match &self.runtime {
-            Some(runtime) => runtime,
-            None => unreachable!("the runtime is taken only by drop"),
-        }
+    pub(crate) fn runtime(&self) -> &Driver {
+        &self.runtime
     }
 
     pub(crate) fn chunk_size(&self) -> usize {
@@ -325,9 +317,6 @@ impl<T, R> Drop for RemotePool<T, R> {
         // Pending handles resolve `Closed` as their senders go with the runtime's tasks;
         // the runtime stops without blocking, so a pool may be dropped in async code.
         self.core.fail_all(&crate::TaskError::Closed);
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -13,7 +13,6 @@ use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::runtime::Runtime;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use worker_threads_pool::{Pool, TaskHandle};
@@ -21,6 +20,7 @@ use worker_threads_wait::lock;
 
 use crate::error::{ConnectError, ServeError};
 use crate::queue::{self, QueueConfig};
+use crate::runtime::Driver;
 use crate::wire::{self, Batch, Names, Outcome, Reply};
 
 /// Settings of a [`RemoteWorker`]: [`RemoteWorker::builder`].
@@ -73,11 +73,7 @@ impl RemoteWorkerBuilder {
                  before it is submitted; MaxQueue::Bounded(256) keeps the threads busy"
             );
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wt-remote-worker")
-            .enable_all()
-            .build()?;
+        let runtime = Driver::start("wt-remote-worker")?;
         let options = self.options.unwrap_or_default();
         let (url, config, prefetch) = (self.url, self.config, self.prefetch);
         let served = Arc::new(AtomicU64::new(0));
@@ -116,7 +112,7 @@ impl RemoteWorkerBuilder {
             Ok::<_, ConnectError>(tokio::spawn(serve(serving, consumer, prefetch, stop)))
         })?;
         Ok(RemoteWorker {
-            runtime: Some(runtime),
+            _runtime: runtime,
             stop: stop_tx,
             task: Some(task),
             served,
@@ -137,7 +133,8 @@ impl RemoteWorkerBuilder {
 /// apply. A cancel from the submitter cancels the running task
 /// ([`is_cancelled`](worker_threads_pool::is_cancelled) turns true).
 pub struct RemoteWorker {
-    runtime: Option<Runtime>,
+    /// Stops its thread when dropped.
+    _runtime: Driver,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
     served: Arc<AtomicU64>,
@@ -202,9 +199,6 @@ impl std::fmt::Debug for RemoteWorker {
 impl Drop for RemoteWorker {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
