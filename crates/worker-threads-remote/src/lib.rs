@@ -54,7 +54,7 @@ mod worker;
 
 pub use crate::error::{ConnectError, RunError, ServeError, TaskError};
 pub use crate::handle::RemoteHandle;
-pub use crate::map::{RemoteMap, RemoteMapUnordered};
+pub use crate::map::{RemoteMap, RemoteMapStream, RemoteMapUnordered, RemoteMapUnorderedStream};
 pub use crate::pool::{RemotePool, RemotePoolBuilder};
 pub use crate::queue::QueueConfig;
 pub use crate::worker::{RemoteWorker, RemoteWorkerBuilder};

@@ -1,8 +1,11 @@
-//! [`RemotePool::map`] and [`RemotePool::map_unordered`]: tasks sent in chunks (one
-//! message holds `chunk_size` tasks), a bounded number of chunks in flight.
+//! [`RemotePool::map`] and [`RemotePool::map_unordered`], and their streams: tasks sent
+//! in chunks (one message holds `chunk_size` tasks), a bounded number of chunks in flight.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +51,138 @@ where
             tx,
             rx,
             ready: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<T, R> RemotePool<T, R>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+{
+    /// [`map`](Self::map) as a [`Stream`](futures_util::Stream), for async code under any
+    /// executor: the input iterator is read as the stream is polled, and nothing blocks.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream (or a pending `next()`) loses no task: chunks already submitted
+    /// run, and their results are dropped.
+    pub fn map_stream<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> RemoteMapStream<'_, T, R, I::IntoIter> {
+        RemoteMapStream {
+            flight: Flight::new(self, tasks.into_iter()),
+            chunks: VecDeque::new(),
+            ready: Vec::new().into_iter(),
+        }
+    }
+
+    /// [`map_unordered`](Self::map_unordered) as a [`Stream`](futures_util::Stream).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`map_stream`](Self::map_stream).
+    pub fn map_unordered_stream<I: IntoIterator<Item = T>>(
+        &self,
+        tasks: I,
+    ) -> RemoteMapUnorderedStream<'_, T, R, I::IntoIter> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        RemoteMapUnorderedStream {
+            flight: Flight::new(self, tasks.into_iter()),
+            in_flight: 0,
+            tx,
+            rx,
+            ready: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// The stream of [`RemotePool::map_stream`]: results in the order of the tasks.
+pub struct RemoteMapStream<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    chunks: VecDeque<JoinHandle<Vec<Result<R, TaskError>>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<T, R, I: Unpin> Unpin for RemoteMapStream<'_, T, R, I> {}
+
+impl<T, R, I> futures_util::Stream for RemoteMapStream<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T> + Unpin,
+{
+    type Item = Result<R, TaskError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(result) = this.ready.next() {
+                return Poll::Ready(Some(result));
+            }
+            while this.chunks.len() < this.flight.window {
+                match this.flight.next_chunk() {
+                    Some(chunk) => this.chunks.push_back(chunk),
+                    None => break,
+                }
+            }
+            let Some(front) = this.chunks.front_mut() else {
+                return Poll::Ready(None);
+            };
+            let results = std::task::ready!(Pin::new(front).poll(cx));
+            this.chunks.pop_front();
+            this.ready = joined(results).into_iter();
+        }
+    }
+}
+
+/// The stream of [`RemotePool::map_unordered_stream`]: each chunk's results as it comes
+/// back.
+pub struct RemoteMapUnorderedStream<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    in_flight: usize,
+    tx: mpsc::UnboundedSender<Vec<Result<R, TaskError>>>,
+    rx: mpsc::UnboundedReceiver<Vec<Result<R, TaskError>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<T, R, I: Unpin> Unpin for RemoteMapUnorderedStream<'_, T, R, I> {}
+
+impl<T, R, I> futures_util::Stream for RemoteMapUnorderedStream<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T> + Unpin,
+{
+    type Item = Result<R, TaskError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(result) = this.ready.next() {
+                return Poll::Ready(Some(result));
+            }
+            while this.in_flight < this.flight.window {
+                let Some(chunk) = this.flight.next_chunk() else {
+                    break;
+                };
+                let tx = this.tx.clone();
+                this.flight.pool.runtime().spawn(async move {
+                    let _ = tx.send(joined(chunk.await));
+                });
+                this.in_flight += 1;
+            }
+            if this.in_flight == 0 {
+                return Poll::Ready(None);
+            }
+            match std::task::ready!(this.rx.poll_recv(cx)) {
+                Some(results) => {
+                    this.in_flight -= 1;
+                    this.ready = results.into_iter();
+                }
+                None => return Poll::Ready(None),
+            }
         }
     }
 }

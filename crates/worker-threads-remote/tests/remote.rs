@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::{Answer, Job, NatsServer, PATIENCE, handle};
+use futures_util::StreamExt;
 use worker_threads_pool::{MaxQueue, Pool};
 use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
 
@@ -56,6 +57,24 @@ fn run_join_await_map_and_the_handlers_panic() -> Result<()> {
         .collect::<Result<_, _>>()?;
     unordered.sort_unstable();
     assert_eq!(unordered, (0..5_000u64).map(|n| n * n).collect::<Vec<_>>());
+    // The same as streams, under an executor, nothing blocking.
+    let streamed: Vec<u64> = futures_executor::block_on(
+        pool.map_stream((0..3_000).map(Job::Square))
+            .map(|answer| answer.map(|a| a.value))
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    assert_eq!(streamed, (0..3_000u64).map(|n| n * n).collect::<Vec<_>>());
+    let mut streamed: Vec<u64> = futures_executor::block_on(
+        pool.map_unordered_stream((0..3_000).map(Job::Square))
+            .map(|answer| answer.map(|a| a.value))
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    streamed.sort_unstable();
+    assert_eq!(streamed, (0..3_000u64).map(|n| n * n).collect::<Vec<_>>());
     // A chunk with a panicking item: that item's error, the others' values.
     let mixed: Vec<_> = pool
         .map([Job::Square(2), Job::Panic, Job::Square(4)])
