@@ -368,3 +368,58 @@ fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Resu
     worker.stop()?;
     Ok(())
 }
+
+#[test]
+fn a_server_killed_while_tasks_are_submitted_loses_none_and_hangs_nothing() -> Result<()> {
+    for round in 0..10u64 {
+        let mut server = NatsServer::start();
+        let queue = format!("kill{round}");
+        let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, &queue)
+            .publish_timeout(Duration::from_millis(500))
+            .connect()?;
+        let worker = worker(&server.url, &queue)?;
+        let (submitted_tx, submitted) = mpsc::channel();
+        let outcome = std::thread::scope(|scope| {
+            let submitter = scope.spawn(|| {
+                let mut handles = Vec::new();
+                for n in 0.. {
+                    match pool.run(Job::Square(n)) {
+                        Ok(handle) => handles.push((n, handle)),
+                        // Refused while the server goes: the task comes back.
+                        Err(RunError::Nats { task, .. }) => {
+                            assert_eq!(task, Job::Square(n));
+                            break;
+                        }
+                        Err(other) => panic!("round {round}, task {n}: {other:?}"),
+                    }
+                    if n == 50 {
+                        let _ = submitted_tx.send(());
+                    }
+                }
+                handles
+            });
+            // Kill the server mid-stream of submissions.
+            submitted
+                .recv_timeout(PATIENCE)
+                .expect("50 tasks submitted");
+            server.stop();
+            submitter.join().expect("the submitter")
+        });
+        // Every accepted task resolves: its exact value, or Disconnected. None hangs.
+        let accepted = outcome.len();
+        let mut resolved = 0;
+        for (n, handle) in outcome {
+            match handle.join() {
+                Ok(answer) => assert_eq!(answer.value, n * n),
+                Err(TaskError::Disconnected) => {}
+                Err(other) => panic!("round {round}, task {n}: {other}"),
+            }
+            resolved += 1;
+        }
+        assert_eq!(resolved, accepted);
+        assert!(accepted > 50);
+        assert_eq!(pool.pending(), 0);
+        drop(worker);
+    }
+    Ok(())
+}
