@@ -313,6 +313,11 @@ pub(crate) fn run<D, In, Out, F, R>(
         Ok(value) => Outcome::from_return(value),
         Err(payload) => Outcome::from_unwind(payload),
     };
+    // The entry's last post has usually just woken a receiver, which on a machine with
+    // few cores the scheduler often queues behind this thread (wake-affine): give it the
+    // CPU before the exit work below (children, lifecycle, closing the ports). A spawned
+    // worker's first message: 64-66 us without, 52-53 with (a bare thread: 33; 2 vCPUs).
+    std::thread::yield_now();
     let children = take_children();
     drop(guard);
     if let Some(&code) = shared.exit_code.get() {
