@@ -23,6 +23,8 @@ if (process.argv[2] === 'worker') {
     if (completed % 100 === 0) process.send({ completed: 100 });
   });
   worker.waitUntilReady().then(() => process.send({ ready: true }));
+  // The parent gone (its IPC channel closed): nothing to serve.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', async (m) => {
     if (m.flush) {
       process.send({ completed: completed % 100 });
@@ -55,6 +57,10 @@ async function main() {
   const n = Number(process.argv[3]);
   const port = await freePort();
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  // The server goes with this process however it ends (the runner may stop it once it
+  // has the value).
+  process.on('exit', () => redis.kill());
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(1));
   const connection = { host: '127.0.0.1', port };
   const queue = new Queue(QUEUE, { connection });
   await queue.waitUntilReady();
