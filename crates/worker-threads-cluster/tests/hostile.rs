@@ -107,6 +107,9 @@ fn a_stopped_worker_does_not_stall_round_robin() {
     let serving = cluster.fork().unwrap();
     let addr = listening(&cluster, 2);
     stopped.kill(Signal::STOP).unwrap();
+    // `kill` returns before the signal takes effect: wait until the process is stopped,
+    // or a connection handed to it meanwhile is answered (seen once in CI).
+    wait_until_stopped(stopped.pid());
     // 1,500 clients at once, each on its own thread. Those handed to the stopped worker
     // wait in its channel (a few hundred fit: the socket's send buffer); the rotation
     // must skip it from then on, so the running worker answers all the others. Before,
@@ -142,4 +145,23 @@ fn a_stopped_worker_does_not_stall_round_robin() {
     assert_eq!(by_serving + rx.iter().count(), CLIENTS);
     stopped.kill(Signal::KILL).unwrap();
     serving.kill(Signal::KILL).unwrap();
+}
+
+/// Returns once process `pid` is stopped (state `T` in `/proc/<pid>/stat`); panics after
+/// a minute (a hang fails, it does not wait forever).
+fn wait_until_stopped(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+        if state == Some("T") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} did not stop"
+        );
+        std::thread::yield_now();
+    }
 }
