@@ -277,11 +277,10 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
     /// resolved.
     pub fn close(&self) {
         self.core.close();
-        let core = Arc::clone(&self.core);
-        let _ = block_on(self.runtime().spawn(async move {
-            core.settled().await;
-            let _ = core.client.flush().await;
-        }));
+        self.runtime().block_on(async {
+            self.core.settled().await;
+            let _ = self.core.client.flush().await;
+        });
     }
 
     /// True once [`close`](Self::close) was called.

@@ -87,6 +87,14 @@ fn run_join_await_map_and_the_handlers_panic() -> Result<()> {
     pool.wait_drain();
     assert_eq!(pool.queue_size(), 0);
     assert_eq!(pool.pending(), 0);
+    // Messages served: 4 runs, 10 + 5 chunks (10,000 and 5,000 by 1,024), 3 + 3 chunks
+    // (the streams' 3,000 each) and the mixed chunk. The count follows the acks, which
+    // the drain has seen; the worker counts just after sending them.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while worker.served() < 26 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(worker.served(), 26);
     worker.stop()?;
     Ok(())
 }
