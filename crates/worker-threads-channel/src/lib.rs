@@ -111,6 +111,8 @@ mod listener;
 mod port;
 mod queue;
 mod termination;
+#[cfg(all(target_os = "linux", feature = "process"))]
+mod transfer;
 
 pub use crate::broadcast::BroadcastChannel;
 pub use crate::error::{

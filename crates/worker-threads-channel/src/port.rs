@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -125,11 +126,13 @@ impl<A: Send + 'static, B: Send + 'static> MessageChannel<A, B> {
                 outbox: Outbox::new(tx_a, Arc::clone(&event_a), Arc::clone(&close)),
                 inbox: Inbox::new(rx_b, Arc::clone(&event_b), Arc::clone(&close)),
                 waiting: None,
+                transferred: AtomicBool::new(false),
             },
             port2: MessagePort {
                 outbox: Outbox::new(tx_b, event_b, Arc::clone(&close)),
                 inbox: Inbox::new(rx_a, event_a, close),
                 waiting: None,
+                transferred: AtomicBool::new(false),
             },
         }
     }
@@ -179,6 +182,9 @@ pub struct MessagePort<S, R = S> {
     inbox: Inbox<R>,
     /// The async registration [`poll_recv`](Self::poll_recv) keeps between polls.
     waiting: Option<AsyncWait>,
+    /// Set when this handle was sent to another process: its drop leaves the pair open
+    /// (the relay's handle holds it).
+    transferred: AtomicBool,
 }
 
 impl<S, R> MessagePort<S, R> {
@@ -509,6 +515,22 @@ impl<S, R> MessagePort<S, R> {
     pub(crate) fn inbox(&self) -> &Inbox<R> {
         &self.inbox
     }
+
+    /// A second handle on this end, for the relay that carries it to another process;
+    /// this one no longer closes the pair when dropped. `None` if it was transferred
+    /// already.
+    #[cfg_attr(not(all(target_os = "linux", feature = "process")), allow(dead_code))]
+    pub(crate) fn transfer(&self) -> Option<MessagePort<S, R>> {
+        if self.transferred.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(MessagePort {
+            outbox: self.outbox.clone(),
+            inbox: self.inbox.clone(),
+            waiting: None,
+            transferred: AtomicBool::new(false),
+        })
+    }
 }
 
 /// Receives a message if one is waiting: Node's `receiveMessageOnPort(port)`, the same as
@@ -530,7 +552,9 @@ pub fn receive_message_on_port<S, R>(port: &MessagePort<S, R>) -> Option<R> {
 
 impl<S, R> Drop for MessagePort<S, R> {
     fn drop(&mut self) {
-        self.close();
+        if !*self.transferred.get_mut() {
+            self.close();
+        }
     }
 }
 

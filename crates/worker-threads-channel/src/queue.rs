@@ -174,6 +174,16 @@ pub(crate) struct Inbox<T> {
     close: Arc<CloseSignal>,
 }
 
+impl<T> Clone for Inbox<T> {
+    fn clone(&self) -> Self {
+        Self {
+            rx: self.rx.clone(),
+            arrived: Arc::clone(&self.arrived),
+            close: Arc::clone(&self.close),
+        }
+    }
+}
+
 impl<T> Inbox<T> {
     pub(crate) fn new(rx: cb::Receiver<T>, arrived: Arc<Gate>, close: Arc<CloseSignal>) -> Self {
         Self { rx, arrived, close }

@@ -5,6 +5,7 @@
 
 use std::sync::{Mutex, PoisonError, mpsc};
 
+use worker_threads_channel::{MessageChannel, MessagePort};
 use worker_threads_core::process::{CallError, ProcessFn};
 use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
 
@@ -33,6 +34,37 @@ fn a_thousand_process_workers_leave_no_descriptor_behind() {
         let worker = Worker::<u8>::spawn(WorkerOptions::new().isolation(Process), quick).unwrap();
         assert_eq!(worker.join().unwrap(), 7);
     }
+    assert_eq!(open_descriptors(), before);
+}
+
+/// Answers the number on each port it is sent with its double, then drops the port.
+fn double_on_each_port(ctx: WorkerContext<(), MessagePort<u64>, ()>) {
+    for port in ctx.parent_port().iter() {
+        if let Ok(n) = port.recv() {
+            let _ = port.post_message(n * 2);
+        }
+    }
+}
+
+#[test]
+fn a_thousand_ports_over_one_process_worker_take_no_descriptor_each() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = open_descriptors();
+    let worker = Worker::<MessagePort<u64>, ()>::spawn(
+        WorkerOptions::new().isolation(Process),
+        double_on_each_port,
+    )
+    .unwrap();
+    let with_worker = open_descriptors();
+    for n in 0..1_000 {
+        let MessageChannel { port1, port2 } = MessageChannel::new();
+        worker.post_message(port2).unwrap();
+        port1.post_message(n).unwrap();
+        assert_eq!(port1.recv(), Ok(n * 2));
+        assert_eq!(open_descriptors(), with_worker, "port {n}");
+    }
+    worker.port().close();
+    assert_eq!(worker.join().unwrap(), 0);
     assert_eq!(open_descriptors(), before);
 }
 

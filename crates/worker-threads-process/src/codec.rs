@@ -52,3 +52,19 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, IpcError> {
         Err(e) => Err(IpcError::Decode(explain(e))),
     }
 }
+
+/// Encodes a body at the end of `out` (after a header the caller wrote).
+///
+/// # Errors
+///
+/// As [`encode`]; `out` is then empty.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), IpcError> {
+    let taken = std::mem::take(out);
+    match postcard::to_extend(value, taken) {
+        Ok(full) => {
+            *out = full;
+            Ok(())
+        }
+        Err(e) => Err(IpcError::Encode(explain(e))),
+    }
+}

@@ -10,6 +10,9 @@
 //! - [`Channel`] sends and receives whole frames (`[len][tag][body]`, split into 64 KiB
 //!   records, a cap checked before any allocation, descriptors with `SCM_RIGHTS`), and
 //!   [`codec`] encodes bodies with postcard.
+//! - [`ports`] carries any number of message ports over one channel: a value that
+//!   stands for a port serializes as an id, and a [`ports::Router`] on each side relays
+//!   what is posted on it.
 //!
 //! Everything a peer sends is untrusted: a bad frame is an [`IpcError`], never a panic or
 //! an allocation past the cap (property tests in `src/channel/tests.rs`).
@@ -27,6 +30,7 @@ mod error;
 pub mod fds;
 #[allow(unsafe_code)]
 mod marker;
+pub mod ports;
 mod signal;
 #[allow(unsafe_code)]
 mod spawn;

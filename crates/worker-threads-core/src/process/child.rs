@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker_threads_channel::MessagePort;
 use worker_threads_process::codec::{decode, encode};
+use worker_threads_process::ports::{Router, Side};
 use worker_threads_process::{Channel, IpcError, Marker, fds};
 
 use crate::context::{Shared, WorkerContext};
@@ -30,7 +31,7 @@ use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
 use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
-    ToChild,
+    TAG_PORT, ToChild,
 };
 use crate::worker::{Lifecycle, Ports, run};
 
@@ -173,12 +174,12 @@ where
         start,
         data_fds,
     } = child;
-    let channel = Arc::new(channel);
+    let router = Router::new(Arc::new(channel), TAG_PORT, Side::Child);
     install_panic_hook();
-    let data: D = match fds::provide(data_fds, || decode(&start.data)) {
+    let data: D = match router.decode(data_fds, || decode(&start.data)) {
         Ok(data) => data,
         Err(error) => finish(
-            &channel,
+            &router,
             Outcome {
                 code: 1,
                 error: Some(WorkerError::Failed(Arc::from(Box::<
@@ -208,13 +209,13 @@ where
     );
     let port = Arc::new(port1);
     {
-        let (ipc, port, shared) = (Arc::clone(&channel), Arc::clone(&port), shared);
+        let (ipc, port, shared) = (Arc::clone(&router), Arc::clone(&port), shared);
         let reader = thread::Builder::new()
             .name("worker-process-ipc".into())
             .spawn(move || read_parent(&ipc, &port, &shared));
         if let Err(error) = reader {
             finish(
-                &channel,
+                &router,
                 failed(format!("cannot start the IPC thread: {error}")),
             );
         }
@@ -228,11 +229,11 @@ where
     }
     if let Err(error) = builder.spawn(move || run(ctx, lifecycle_tx, entry)) {
         finish(
-            &channel,
+            &router,
             failed(format!("cannot start the worker thread: {error}")),
         );
     }
-    forward(&channel, &port, &lifecycle)
+    forward(&router, &port, &lifecycle)
 }
 
 /// The trampoline of a [`ProcessFn`](crate::process::ProcessFn): answers each call on
@@ -289,15 +290,15 @@ fn failed(message: String) -> Outcome {
 
 /// Parent frames into the local port, until the parent goes (then this process ends:
 /// nobody can read its messages or its exit).
-fn read_parent<In, Out>(channel: &Channel, port: &MessagePort<In, Out>, shared: &Shared)
+fn read_parent<In, Out>(router: &Arc<Router>, port: &MessagePort<In, Out>, shared: &Shared)
 where
     In: DeserializeOwned,
 {
     let mut buf = Vec::new();
     loop {
-        match channel.recv(&mut buf) {
+        match router.channel().recv(&mut buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE => {
-                match fds::provide(frame.fds, || decode::<In>(&frame.body)) {
+                match router.decode(frame.fds, || decode::<In>(&frame.body)) {
                     Ok(message) => {
                         // Fails only once the worker closed or was terminated: as a thread's.
                         let _ = port.post_message(message);
@@ -306,6 +307,12 @@ where
                         tracing::error!(%error, "undecodable message from the parent; exiting");
                         std::process::exit(70);
                     }
+                }
+            }
+            Ok(Some(frame)) if frame.tag == TAG_PORT => {
+                if let Err(error) = router.deliver(frame) {
+                    tracing::error!(%error, "bad port frame from the parent; exiting");
+                    std::process::exit(70);
                 }
             }
             Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<ToChild>(&frame.body) {
@@ -337,29 +344,32 @@ where
 
 /// `Online`, the messages, `Exit`, in order; then the process ends with the code.
 fn forward<In, Out>(
-    channel: &Channel,
+    router: &Arc<Router>,
     port: &MessagePort<In, Out>,
     lifecycle: &MessagePort<(), Lifecycle>,
 ) -> !
 where
     Out: Serialize,
 {
+    let channel = router.channel();
     match lifecycle.recv() {
         Ok(Lifecycle::Online) => send_control(channel, &FromChild::Online),
-        Ok(Lifecycle::Exit(outcome)) => finish(channel, outcome),
-        Err(_) => finish(channel, Outcome::vanished()),
+        Ok(Lifecycle::Exit(outcome)) => finish(router, outcome),
+        Err(_) => finish(router, Outcome::vanished()),
     }
     // Until the entry ended (its port closes first) or the worker was terminated.
     while let Ok(message) = port.recv() {
-        let (body, fds) = fds::collect(|| encode(&message));
-        match body {
+        let encoded = router.encode(|| encode(&message));
+        match encoded.value {
             Ok(body) => {
-                let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+                let borrowed: Vec<_> = encoded.fds.iter().map(|fd| fd.as_fd()).collect();
                 if channel.send(TAG_MESSAGE, &body, &borrowed).is_err() {
                     std::process::exit(1); // the parent has gone
                 }
+                router.relay(encoded.ports);
             }
             Err(error) => {
+                router.discard(encoded.ports);
                 tracing::error!(%error, "a message the worker posted does not encode: dropped")
             }
         }
@@ -371,7 +381,7 @@ where
             Err(_) => break Outcome::vanished(),
         }
     };
-    finish(channel, outcome)
+    finish(router, outcome)
 }
 
 fn send_control(channel: &Channel, control: &FromChild) {
@@ -381,15 +391,17 @@ fn send_control(channel: &Channel, control: &FromChild) {
     }
 }
 
-/// Reports the outcome and ends the process with its code.
-fn finish(channel: &Channel, outcome: Outcome) -> ! {
+/// Closes the ports that crossed (each sends what it holds first), reports the outcome,
+/// and ends the process with its code.
+fn finish(router: &Router, outcome: Outcome) -> ! {
+    router.finish();
     let error = outcome.error.map(|error| match error {
         WorkerError::Panicked { message, location } => ErrorReport::Panicked { message, location },
         WorkerError::Failed(error) => ErrorReport::Failed(error.to_string()),
         other => ErrorReport::Failed(other.to_string()),
     });
     send_control(
-        channel,
+        router.channel(),
         &FromChild::Exit(ExitReport {
             code: outcome.code,
             error,

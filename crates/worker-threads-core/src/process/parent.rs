@@ -25,7 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
-use worker_threads_process::{Channel, IpcError, Limits, MAX_FDS, Process, Signal, fds};
+use worker_threads_process::ports::{self, Router, Side};
+use worker_threads_process::{Channel, IpcError, Limits, MAX_FDS, Process, Signal};
 
 use crate::context::{Shared, WorkerContext, adopt_child};
 use crate::error::{Limit, SpawnError, WorkerError};
@@ -35,7 +36,7 @@ use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
 use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
-    TAG_MESSAGE, ToChild,
+    TAG_MESSAGE, TAG_PORT, ToChild,
 };
 use crate::worker::{Lifecycle, Parts, Ports, Worker, next_thread_id};
 
@@ -71,8 +72,13 @@ where
     R: IntoExitCode,
 {
     let settings = options.process;
-    // Buffers in the data bring their memory's descriptors (`fds`): sent with `Start`.
-    let (data, data_fds) = fds::collect(|| encode(&options.data));
+    // Buffers in the data bring their memory's descriptors: sent with `Start`. Ports in
+    // it are relayed once the child has its channel.
+    let ports::Encoded {
+        value: data,
+        fds: data_fds,
+        ports: data_ports,
+    } = ports::encode(Side::Parent, || encode(&options.data));
     let data = data.map_err(io_error)?;
     if data_fds.len() + 2 > MAX_FDS {
         return Err(io_error(format!(
@@ -126,6 +132,8 @@ where
         channel,
     } = launched?;
     let (process, channel) = (Arc::new(process), Arc::new(channel));
+    let router = Router::new(Arc::clone(&channel), TAG_PORT, Side::Parent);
+    router.relay(data_ports);
 
     let Ports {
         parent: port1,
@@ -163,8 +171,8 @@ where
     }
 
     let writer = {
-        let (channel, bridge, process, terminating) = (
-            Arc::clone(&channel),
+        let (router, bridge, process, terminating) = (
+            Arc::clone(&router),
             Arc::clone(&bridge),
             Arc::clone(&process),
             Arc::clone(&terminating),
@@ -173,7 +181,7 @@ where
         thread::Builder::new()
             .name(format!("worker-{thread_id}-send"))
             .spawn(move || {
-                write_to_child(&channel, &bridge, &process, &terminating, &exited_rx, grace)
+                write_to_child(&router, &bridge, &process, &terminating, &exited_rx, grace)
             })
     };
     let writer = match writer {
@@ -181,12 +189,13 @@ where
         Err(error) => {
             let _ = process.signal(Signal::KILL);
             let _ = child_process.wait();
+            router.finish();
             return Err(SpawnError::new(error));
         }
     };
     let reader = {
-        let (channel, shared, process) = (
-            Arc::clone(&channel),
+        let (router, shared, process) = (
+            Arc::clone(&router),
             Arc::clone(&shared),
             Arc::clone(&process),
         );
@@ -201,7 +210,7 @@ where
                     limits,
                 };
                 let outcome = read_from_child(
-                    &channel,
+                    &router,
                     &bridge,
                     &lifecycle_tx,
                     &watch,
@@ -215,6 +224,8 @@ where
                 // The writer ends on the closed bridge (and the dropped `exited_tx`): wait
                 // for it, so that `join` returns with both threads gone.
                 let _ = writer.join();
+                // Every port that crossed to the child closes (after what it held).
+                router.finish();
                 let _ = lifecycle_tx.post_message(Lifecycle::Exit(outcome));
             })
     };
@@ -300,23 +311,29 @@ struct Watch<'a> {
 /// The handle's posts to the child; `Close` or `Terminate` (then the grace, then the
 /// kill) when the handle's port ends.
 fn write_to_child<In: Serialize, Out>(
-    channel: &Channel,
+    router: &Arc<Router>,
     bridge: &MessagePort<Out, In>,
     process: &Process,
     terminating: &AtomicBool,
     exited: &mpsc::Receiver<()>,
     grace: Duration,
 ) {
+    let channel = router.channel();
     loop {
         match bridge.recv() {
             Ok(message) => {
-                let (body, fds) = fds::collect(|| encode(&message));
-                let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
-                let sent = body.and_then(|body| channel.send(TAG_MESSAGE, &body, &borrowed));
+                let encoded = router.encode(|| encode(&message));
+                let borrowed: Vec<_> = encoded.fds.iter().map(|fd| fd.as_fd()).collect();
+                let sent = encoded
+                    .value
+                    .and_then(|body| channel.send(TAG_MESSAGE, &body, &borrowed));
                 match sent {
-                    Ok(()) => {}
-                    Err(IpcError::Closed) => return, // the process has ended
+                    Ok(()) => router.relay(encoded.ports),
                     Err(error) => {
+                        router.discard(encoded.ports);
+                        if let IpcError::Closed = error {
+                            return; // the process has ended
+                        }
                         tracing::error!(%error, "a message for a process worker could not be sent: dropped");
                     }
                 }
@@ -344,23 +361,29 @@ fn write_to_child<In: Serialize, Out>(
 
 /// The child's frames until end of file, then its reaping: the worker's outcome.
 fn read_from_child<In, Out: DeserializeOwned>(
-    channel: &Channel,
+    router: &Arc<Router>,
     bridge: &MessagePort<Out, In>,
     lifecycle: &MessagePort<Lifecycle, ()>,
     watch: &Watch<'_>,
     mut child: std::process::Child,
     forwarder: Option<JoinHandle<()>>,
 ) -> Outcome {
+    let channel = router.channel();
     let mut buf = Vec::new();
     let mut online = false;
     let mut report = None;
     let failure = loop {
         match channel.recv(&mut buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE && online && report.is_none() => {
-                match fds::provide(frame.fds, || decode::<Out>(&frame.body)) {
+                match router.decode(frame.fds, || decode::<Out>(&frame.body)) {
                     // Fails only if the handle terminated the port: dropped, as a thread's.
                     Ok(message) => drop(bridge.post_message(message)),
                     Err(error) => break Some(format!("undecodable message: {error}")),
+                }
+            }
+            Ok(Some(frame)) if frame.tag == TAG_PORT => {
+                if let Err(error) = router.deliver(frame) {
+                    break Some(format!("bad port frame: {error}"));
                 }
             }
             Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<FromChild>(&frame.body) {

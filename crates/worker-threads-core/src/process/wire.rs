@@ -12,6 +12,8 @@ pub(crate) const MARKER: &str = "WORKER_THREADS_PROCESS_WORKER";
 pub(crate) const TAG_CONTROL: u8 = 0;
 /// A frame whose body is a user message.
 pub(crate) const TAG_MESSAGE: u8 = 1;
+/// A frame for a port that crossed in the data or a message (`worker_threads_process::ports`).
+pub(crate) const TAG_PORT: u8 = 2;
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 64 << 20;
 /// The arguments a process worker is started with: in a test binary they run only the

@@ -1,0 +1,454 @@
+//! Ports that cross a process boundary, any number over one [`Channel`]: no descriptor
+//! per port.
+//!
+//! A value that stands for a port (`MessagePort`, in the channel crate with its feature
+//! `process`) serializes as a [`PortId`] and hands this side's end to the frame being
+//! encoded ([`export`], inside [`Router::encode`]); on the other side it deserializes
+//! into a new local port pair, one end returned to the program, the other handed to the
+//! frame being decoded ([`import`], inside [`Router::decode`]). Each side's [`Router`]
+//! then *relays* its end: a thread per end takes what is posted to it locally, encodes it
+//! (descriptors and ports inside travel too) and sends it as a port frame; the channel's
+//! reader hands port frames to [`Router::deliver`], which decodes them and posts into the
+//! local end. So a port keeps the order of what was posted on it, and a port sent on
+//! through a third process is relayed twice.
+//!
+//! Closing: when an end closes locally, its relay sends everything posted before, then a
+//! close frame, which closes the other side's end (which still delivers what it holds):
+//! the thread semantics, across. A post that races the close frame is accepted on its
+//! side and dropped on the other (it cannot be handed back across processes).
+//! [`Router::finish`] closes every end and waits for the relays to send what they hold:
+//! a child calls it before it reports its exit, a parent when the child has gone (then
+//! the ends' peers see the port closed).
+//!
+//! A port frame is `[id: u64 LE][kind: u8][message]` in the router's frame tag. Ids carry
+//! the exporting side in their top bit, so the two sides never pick the same one; a peer
+//! that imports an id of the wrong side, or one in use, gets a decode error.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+
+use crate::channel::{Channel, Frame};
+use crate::error::IpcError;
+use crate::fds;
+
+/// The name of a relayed port on a channel.
+pub type PortId = u64;
+
+/// Which end of a channel this process is: the top bit of the ids it picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The process that spawned the other.
+    Parent,
+    /// The spawned process.
+    Child,
+}
+
+impl Side {
+    fn bit(self) -> u64 {
+        match self {
+            Side::Parent => 0,
+            Side::Child => 1 << 63,
+        }
+    }
+
+    fn peer(self) -> Side {
+        match self {
+            Side::Parent => Side::Child,
+            Side::Child => Side::Parent,
+        }
+    }
+}
+
+/// A local port that stands for a port in the peer process. `MessagePort` implements it.
+pub trait Endpoint: Send + Sync {
+    /// Decodes `message` (posted by the peer) and posts it here. Called inside the
+    /// router's decoding scope, so descriptors and ports in it come out whole. A closed
+    /// end drops the message (the peer's post raced the close).
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Decode`] if `message` is not one value of the port's type.
+    fn deliver(&self, message: &[u8]) -> Result<(), IpcError>;
+
+    /// Waits for the next message posted here for the peer and appends its encoding to
+    /// `out`: `Ok(true)`; `Ok(false)` once this end is closed and everything posted
+    /// before it was taken.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Encode`] if the message taken does not encode (it is dropped).
+    fn take(&self, out: &mut Vec<u8>) -> Result<bool, IpcError>;
+
+    /// Closes this end; what was posted on it is still taken.
+    fn close(&self);
+}
+
+/// A relayed end, and whether the peer closed its side (then what is still queued here
+/// for it is dropped: nobody there would read it).
+struct Relayed {
+    end: Box<dyn Endpoint>,
+    peer_closed: AtomicBool,
+}
+
+impl Relayed {
+    fn new(end: Box<dyn Endpoint>) -> Arc<Relayed> {
+        Arc::new(Relayed {
+            end,
+            peer_closed: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Ports found in one value, with the ids they were given.
+#[derive(Default)]
+pub struct Ported(Vec<(PortId, Arc<Relayed>)>);
+
+impl Ported {
+    /// True if the value held no port.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Ported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<_> = self.0.iter().map(|(id, _)| id).collect();
+        f.debug_tuple("Ported").field(&ids).finish()
+    }
+}
+
+/// A value encoded for a frame, with what goes with it.
+#[derive(Debug)]
+pub struct Encoded<R> {
+    /// What the encoder returned.
+    pub value: R,
+    /// The descriptors to attach to the frame.
+    pub fds: Vec<OwnedFd>,
+    /// The ports to relay once the frame was sent ([`Router::relay`]).
+    pub ports: Ported,
+}
+
+/// Ports a value being encoded or decoded holds, as the thread-local scope collects them.
+type Found = Vec<(PortId, Box<dyn Endpoint>)>;
+
+struct Scope {
+    side: Side,
+    ports: Found,
+}
+
+thread_local! {
+    static OUTGOING: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    static INCOMING: RefCell<Option<Found>> = const { RefCell::new(None) };
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// True inside an encoding scope ([`encode`], [`Router::encode`]): a port serialized now
+/// can be exported.
+pub fn exporting() -> bool {
+    OUTGOING.with(|out| out.borrow().is_some())
+}
+
+/// Adds `end` to the frame being encoded: the id it goes by, or `None` outside an
+/// encoding scope.
+pub fn export(end: Box<dyn Endpoint>) -> Option<PortId> {
+    OUTGOING.with(|out| {
+        let mut out = out.borrow_mut();
+        let scope = out.as_mut()?;
+        let id = (NEXT_ID.fetch_add(1, Ordering::Relaxed) & !(1 << 63)) | scope.side.bit();
+        scope.ports.push((id, end));
+        Some(id)
+    })
+}
+
+/// Hands `end` to the frame being decoded as the local end of the peer's port `id`; false
+/// (and `end` dropped) outside a decoding scope.
+pub fn import(id: PortId, end: Box<dyn Endpoint>) -> bool {
+    INCOMING.with(|inc| match inc.borrow_mut().as_mut() {
+        Some(ports) => {
+            ports.push((id, end));
+            true
+        }
+        None => false,
+    })
+}
+
+/// Runs `encode` collecting the descriptors and ports it exports, for a frame from
+/// `side`. Without a [`Router`]: for a first frame sent before the router exists.
+pub fn encode<R>(side: Side, encode: impl FnOnce() -> R) -> Encoded<R> {
+    let previous = OUTGOING.with(|out| {
+        out.replace(Some(Scope {
+            side,
+            ports: Vec::new(),
+        }))
+    });
+    let (value, fds) = fds::collect(encode);
+    let ports = OUTGOING
+        .with(|out| out.replace(previous))
+        .map(|scope| scope.ports)
+        .unwrap_or_default();
+    Encoded {
+        value,
+        fds,
+        ports: Ported(
+            ports
+                .into_iter()
+                .map(|(id, end)| (id, Relayed::new(end)))
+                .collect(),
+        ),
+    }
+}
+
+/// Runs `decode` with a frame's descriptors, collecting the ports it imports.
+fn decode<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> (R, Ported) {
+    let previous = INCOMING.with(|inc| inc.replace(Some(Vec::new())));
+    let value = fds::provide(fds, decode);
+    let ports = INCOMING
+        .with(|inc| inc.replace(previous))
+        .unwrap_or_default();
+    let ports = ports.into_iter().map(|(id, end)| (id, Relayed::new(end)));
+    (value, Ported(ports.collect()))
+}
+
+const MESSAGE: u8 = 0;
+const CLOSE: u8 = 1;
+const PORT_HEADER: usize = 9;
+
+fn header(id: PortId, kind: u8, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&id.to_le_bytes());
+    out.push(kind);
+}
+
+#[derive(Default)]
+struct Ends {
+    ends: HashMap<PortId, Arc<Relayed>>,
+    relays: Vec<JoinHandle<()>>,
+    /// Set by `finish`: ports that arrive after it are closed at once.
+    finished: bool,
+}
+
+/// The ports relayed over one channel, on one side.
+pub struct Router {
+    channel: Arc<Channel>,
+    tag: u8,
+    side: Side,
+    state: Mutex<Ends>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("side", &self.side)
+            .field("tag", &self.tag)
+            .field("ports", &self.lock().ends.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// A router for `side` of `channel`, whose port frames have tag `tag`.
+    pub fn new(channel: Arc<Channel>, tag: u8, side: Side) -> Arc<Router> {
+        Arc::new(Router {
+            channel,
+            tag,
+            side,
+            state: Mutex::new(Ends::default()),
+        })
+    }
+
+    /// The channel the ports go over.
+    pub fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ends> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `encode` for a frame on this channel, collecting the descriptors and ports in
+    /// the value. The ports are routed at once (the peer may answer on them as soon as it
+    /// has the frame); send the frame, then [`relay`](Self::relay) them, or
+    /// [`discard`](Self::discard) them if it was not sent.
+    pub fn encode<R>(&self, encode: impl FnOnce() -> R) -> Encoded<R> {
+        let encoded = self::encode(self.side, encode);
+        if !encoded.ports.is_empty() {
+            let mut state = self.lock();
+            for (id, end) in &encoded.ports.0 {
+                state.ends.insert(*id, Arc::clone(end));
+            }
+        }
+        encoded
+    }
+
+    /// Relays `ports`, which a frame just sent (or decoded) named: a thread each.
+    pub fn relay(self: &Arc<Self>, ports: Ported) {
+        for (id, end) in ports.0 {
+            self.start(id, end);
+        }
+    }
+
+    /// Closes `ports`, whose frame could not be sent.
+    pub fn discard(&self, ports: Ported) {
+        let mut state = self.lock();
+        for (id, relayed) in ports.0 {
+            state.ends.remove(&id);
+            relayed.end.close();
+        }
+    }
+
+    fn start(self: &Arc<Self>, id: PortId, relayed: Arc<Relayed>) {
+        let mut state = self.lock();
+        if state.finished {
+            relayed.end.close();
+            return;
+        }
+        let router = Arc::clone(self);
+        let end = Arc::clone(&relayed);
+        let spawned = thread::Builder::new()
+            .name(format!("port-{id:x}"))
+            .spawn(move || router.run_relay(id, &end));
+        match spawned {
+            Ok(relay) => {
+                state.ends.insert(id, relayed);
+                // A finished relay's handle is dropped (the thread is gone): what is
+                // kept is what `finish` has to wait for.
+                state.relays.retain(|relay| !relay.is_finished());
+                state.relays.push(relay);
+            }
+            Err(error) => {
+                tracing::error!(%error, "no thread to relay a port to another process: closed");
+                state.ends.remove(&id);
+                relayed.end.close();
+            }
+        }
+    }
+
+    /// Decodes a frame's value with its descriptors; the ports in it are relayed if it
+    /// decoded.
+    ///
+    /// # Errors
+    ///
+    /// `decode`'s error, or [`IpcError::Decode`] for a port id the peer could not have
+    /// picked or one in use (the value is dropped and its ports closed).
+    pub fn decode<R>(
+        self: &Arc<Self>,
+        fds: Vec<OwnedFd>,
+        decode: impl FnOnce() -> Result<R, IpcError>,
+    ) -> Result<R, IpcError> {
+        let (value, ports) = self::decode(fds, decode);
+        let value = value?;
+        if ports.is_empty() {
+            return Ok(value);
+        }
+        {
+            let state = self.lock();
+            let mut seen = std::collections::HashSet::new();
+            for (id, _) in &ports.0 {
+                let wrong_side = id & (1 << 63) != self.side.peer().bit();
+                if wrong_side || state.ends.contains_key(id) || !seen.insert(*id) {
+                    return Err(IpcError::Decode(format!(
+                        "port id {id:#x}: not one the peer could give"
+                    )));
+                }
+            }
+        }
+        self.relay(ports);
+        Ok(value)
+    }
+
+    /// A frame of this router's tag from the peer: a message for one of the ports, or its
+    /// close. A port that ended here already drops it.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Malformed`] for a frame too short or of an unknown kind, and the
+    /// message's decode error.
+    pub fn deliver(self: &Arc<Self>, frame: Frame) -> Result<(), IpcError> {
+        if frame.body.len() < PORT_HEADER {
+            return Err(IpcError::Malformed("a port frame shorter than its header"));
+        }
+        let (head, message) = frame.body.split_at(PORT_HEADER);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&head[..8]);
+        let id = PortId::from_le_bytes(id);
+        let end = self.lock().ends.get(&id).cloned();
+        match head[8] {
+            MESSAGE => match end {
+                Some(relayed) => self.decode(frame.fds, || relayed.end.deliver(message)),
+                None => Ok(()),
+            },
+            CLOSE => {
+                if let Some(relayed) = end {
+                    relayed.peer_closed.store(true, Ordering::Release);
+                    relayed.end.close();
+                }
+                Ok(())
+            }
+            _ => Err(IpcError::Malformed("a port frame of an unknown kind")),
+        }
+    }
+
+    /// Closes every port and waits until each relay sent what its end held (or found the
+    /// channel gone); ports that arrive later are closed at once.
+    pub fn finish(&self) {
+        let (ends, relays) = {
+            let mut state = self.lock();
+            state.finished = true;
+            (
+                std::mem::take(&mut state.ends),
+                std::mem::take(&mut state.relays),
+            )
+        };
+        for relayed in ends.values() {
+            relayed.end.close();
+        }
+        for relay in relays {
+            let _ = relay.join();
+        }
+    }
+
+    /// One relay: what is posted on its end, to the peer, then the close; once the peer
+    /// closed its side, nothing more.
+    fn run_relay(self: &Arc<Self>, id: PortId, relayed: &Relayed) {
+        let end = &*relayed.end;
+        let mut frame = Vec::new();
+        loop {
+            header(id, MESSAGE, &mut frame);
+            let taken = self.encode(|| end.take(&mut frame));
+            if relayed.peer_closed.load(Ordering::Acquire) {
+                self.discard(taken.ports);
+                break;
+            }
+            match taken.value {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::error!(%error, "a message posted to a port in another process does not encode: dropped");
+                    continue;
+                }
+            }
+            let fds: Vec<_> = taken.fds.iter().map(|fd| fd.as_fd()).collect();
+            match self.channel.send(self.tag, &frame, &fds) {
+                Ok(()) => self.relay(taken.ports),
+                Err(error) => {
+                    self.discard(taken.ports);
+                    if let IpcError::Closed = error {
+                        end.close();
+                    } else {
+                        tracing::error!(%error, "a message posted to a port in another process could not be sent: dropped");
+                    }
+                }
+            }
+        }
+        if !relayed.peer_closed.load(Ordering::Acquire) {
+            header(id, CLOSE, &mut frame);
+            let _ = self.channel.send(self.tag, &frame, &[]);
+        }
+        self.lock().ends.remove(&id);
+    }
+}
