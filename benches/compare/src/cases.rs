@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use worker_threads::{
-    MessageChannel, Process, SharedArrayBuffer, Worker, WorkerContext, WorkerOptions, atomics,
+    MessageChannel, MessagePort, Process, SharedArrayBuffer, Worker, WorkerContext, WorkerOptions,
+    atomics,
 };
 
 const BUFFER: usize = 64 * 1024 * 1024;
@@ -39,6 +40,8 @@ pub(crate) const NAMES: &[&str] = &[
     "spawn_process",
     "spawn_exec",
     "rt_process",
+    "rt_process_port",
+    "rt_process_pair",
     "atomics_process",
     "sab_process",
     "async_pool",
@@ -90,6 +93,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "spawn_process" => spawn_process(n)?,
         "spawn_exec" => spawn_exec(n)?,
         "rt_process" => rt_process(n)?,
+        "rt_process_port" => rt_process_port(n)?,
+        "rt_process_pair" => rt_process_pair(n)?,
         "atomics_process" => atomics_process(n)?,
         "sab_process" => sab_process(n)?,
         "async_pool" => async_pool(n)?,
@@ -366,6 +371,71 @@ fn rt_process(n: u64) -> anyhow::Result<f64> {
     let us = per_op_us(start, n);
     worker.port().close();
     worker.join()?;
+    Ok(us)
+}
+
+/// A process worker's entry for `rt_process_port` and the answering side of
+/// `rt_process_pair`: echo on the port in its data until it closes.
+fn echo_on_data_port(ctx: WorkerContext<MessagePort<u64>, ()>) {
+    let port = ctx.worker_data();
+    for v in port.iter() {
+        if port.post_message(v).is_err() {
+            break;
+        }
+    }
+}
+
+/// Round trip over a `MessagePort` given to a process worker in its data (relayed over the
+/// worker's channel by a thread on each side): microseconds.
+fn rt_process_port(n: u64) -> anyhow::Result<f64> {
+    let MessageChannel { port1, port2 } = MessageChannel::new();
+    let options = WorkerOptions::new().worker_data(port2).isolation(Process);
+    let worker = Worker::<()>::spawn(options, echo_on_data_port)?;
+    port1.post_message(u64::MAX)?;
+    anyhow::ensure!(port1.recv()? == u64::MAX, "no echo");
+    let start = Instant::now();
+    for i in 0..n {
+        port1.post_message(i)?;
+        anyhow::ensure!(port1.recv()? == i, "out of order");
+    }
+    let us = per_op_us(start, n);
+    drop(port1);
+    worker.join()?;
+    Ok(us)
+}
+
+/// The asking side of `rt_process_pair`: `n` round trips on the port in its data, then
+/// the microseconds each took, to main.
+fn ask_on_data_port(ctx: WorkerContext<(MessagePort<u64>, u64), (), f64>) {
+    let (port, n) = ctx.worker_data();
+    let _ = port.post_message(u64::MAX);
+    let _ = port.recv();
+    let start = Instant::now();
+    for i in 0..*n {
+        if port.post_message(i).is_err() || port.recv() != Ok(i) {
+            return;
+        }
+    }
+    let _ = ctx.parent_port().post_message(per_op_us(start, *n));
+}
+
+/// Round trip between two process workers over a port pair, each end in one worker's
+/// data (both relayed through this process): microseconds.
+fn rt_process_pair(n: u64) -> anyhow::Result<f64> {
+    let MessageChannel { port1, port2 } = MessageChannel::new();
+    let echo = Worker::<()>::spawn(
+        WorkerOptions::new().worker_data(port2).isolation(Process),
+        echo_on_data_port,
+    )?;
+    let ask = Worker::<(), f64>::spawn(
+        WorkerOptions::new()
+            .worker_data((port1, n))
+            .isolation(Process),
+        ask_on_data_port,
+    )?;
+    let us = ask.recv()?;
+    ask.join()?;
+    echo.join()?;
     Ok(us)
 }
 

@@ -29,6 +29,14 @@
 //! worker.join().unwrap();
 //! ```
 //!
+//! # Across processes (feature `process`, Linux)
+//!
+//! With the feature, a `MessagePort` whose types are `Serialize + DeserializeOwned` is
+//! itself `Serialize` and `Deserialize`, but only inside a process worker's data or
+//! messages (elsewhere serde refuses it with a clear error): it arrives in the other
+//! process as a working port, relayed over that worker's one channel (see
+//! `worker_threads_core::process`).
+//!
 //! # Receiving
 //!
 //! [`recv`](MessagePort::recv) blocks, [`try_recv`](MessagePort::try_recv) (or

@@ -58,11 +58,23 @@
 //!   `worker.stdout`).
 //! - A message travels through two threads of the parent and two of the child: a round
 //!   trip costs tens of microseconds rather than one.
-//! - Ports and `SharedArrayBuffer`s inside messages or data do not cross yet (they are
-//!   not `Serialize`); `BroadcastChannel` is per process. A malformed frame or an
-//!   undecodable message from the child is `Error(Channel { .. })` and the child is
-//!   killed; a message over 64 MiB, or one whose `Serialize` fails, is dropped with an
-//!   error log (its post had already returned `Ok`).
+//! - A [`MessagePort`](worker_threads_channel::MessagePort) in the data or a message
+//!   (either way) arrives as a working port: it goes by an id, and a thread on each side
+//!   relays it over the worker's one channel (no descriptor per port). Order holds;
+//!   what was posted before a close is delivered, then the port reads `Closed`; a post
+//!   made after the close reached the poster's side hands its message back, one that
+//!   crossed the close in flight is dropped on the other side. A pair whose two ends
+//!   went to two process workers is relayed through this process (two hops). The new
+//!   port is unbounded whatever the original's bound; its end here delivers into the
+//!   original port, so a bounded original makes the channel's reader wait for room.
+//!   When the worker ends, every port that crossed to it closes. A round trip over a
+//!   port costs about what one over the parent port does.
+//! - A `SharedArrayBuffer` crosses if made with `new_cross_process` (the same memory on
+//!   both sides); a heap one refuses to serialize. `BroadcastChannel` is per process.
+//! - A malformed frame or an undecodable message from the child is
+//!   `Error(Channel { .. })` and the child is killed; a message over 64 MiB, or one
+//!   whose `Serialize` fails, is dropped with an error log (its post had already returned
+//!   `Ok`).
 
 use std::time::Duration;
 
