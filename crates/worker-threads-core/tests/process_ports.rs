@@ -347,3 +347,42 @@ fn a_port_outside_a_process_message_refuses_to_serialize_with_a_clear_error() {
     port1.post_message(1).unwrap();
     assert_eq!(port2.recv(), Ok(1));
 }
+
+/// Sends main a real port, waits for its go, then a raw message naming a port by an id
+/// that only main could have picked (the parent's side).
+fn wrong_side_port_id(ctx: WorkerContext<(), (), MessagePort<u8>>) {
+    let MessageChannel { port1, port2 } = MessageChannel::new();
+    ctx.parent_port().post_message(port2).unwrap();
+    let _ = ctx.parent_port().recv();
+    let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
+    let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
+    // SAFETY: as in `raw_port_frame`.
+    let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    // [len 2][tag 1: a message][postcard u64 5: a parent-side id]
+    let record = [2, 0, 0, 0, 1, 5];
+    rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
+    drop(port1);
+    std::thread::park();
+}
+
+#[test]
+fn a_child_that_names_a_port_it_could_not_have_made_is_that_workers_error() {
+    let mut worker = Worker::<(), MessagePort<u8>>::spawn(
+        WorkerOptions::new().isolation(Process),
+        wrong_side_port_id,
+    )
+    .unwrap();
+    let port = worker.recv().unwrap();
+    worker.post_message(()).unwrap();
+    let events: Vec<String> = worker.events().map(|e| format!("{e:?}")).collect();
+    assert_eq!(
+        events,
+        [
+            "Online",
+            "Error(Channel { message: \"undecodable message: undecodable frame: port id 0x5: not one the peer could give\" })",
+            "Exit(1)"
+        ]
+    );
+    // The port that came before is closed with its worker, not left hanging.
+    assert_eq!(port.recv(), Err(RecvError::Closed));
+}
