@@ -1,4 +1,5 @@
-//! The soak and fault run: for N seconds, drive ports, thread workers, process workers,
+//! The soak and fault run: for N seconds, drive ports, thread workers, process workers
+//! (and ports crossed into them),
 //! the pool (threads and processes) and a cluster with random closes, terminates, panics, cancels and SIGKILLs,
 //! check every promise after each round, and print what was done and what was lost.
 //!
@@ -13,8 +14,8 @@ use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize};
 use worker_threads::cluster::{self, Backoff, Cluster, Event, Restart, Signal};
 use worker_threads::{
-    MessageChannel, Pool, PostError, Process, TaskError, Worker, WorkerContext, WorkerError,
-    WorkerEvent, WorkerOptions, is_cancelled, is_terminating,
+    MessageChannel, MessagePort, Pool, PostError, Process, TaskError, Worker, WorkerContext,
+    WorkerError, WorkerEvent, WorkerOptions, is_cancelled, is_terminating,
 };
 
 /// xorshift64*: a reproducible stream of choices from the seed.
@@ -177,6 +178,63 @@ fn process_workers(rng: &mut Rng, tally: &mut Tally) -> anyhow::Result<()> {
     }
     ensure!(exit == Some(1), "terminated process worker exit {exit:?}");
     tally.add("process worker messages", next);
+    tally.add("process worker terminates (fault)", 1);
+    Ok(())
+}
+
+/// A process worker's entry: posts 0, 1, 2, ... on the port in its data until a post
+/// fails, then reports how many were accepted and the value the failed post handed back.
+fn flood_port(ctx: WorkerContext<MessagePort<u64>, (), (u64, u64)>) {
+    let port = ctx.worker_data();
+    let mut n = 0;
+    let back = loop {
+        match port.post_message(n) {
+            Ok(()) => n += 1,
+            Err(PostError::Closed(back)) => break back,
+        }
+    };
+    let _ = ctx.parent_port().post_message((n, back));
+}
+
+/// A port that crossed into a process worker (in its data), which posts on it as fast as
+/// it can: main closes it at a random point (the worker's first refused post is handed
+/// back to it whole) or terminates the worker (what arrived is an in-order prefix, then
+/// the port reads closed).
+fn process_ports(rng: &mut Rng, tally: &mut Tally) -> anyhow::Result<()> {
+    let MessageChannel { port1, port2 } = MessageChannel::new();
+    let options = WorkerOptions::new()
+        .worker_data(port2)
+        .isolation(Process)
+        .terminate_grace(Duration::from_millis(rng.below(20)));
+    let mut worker = Worker::<(), (u64, u64)>::spawn(options, flood_port)?;
+    let wanted = rng.below(200);
+    for expected in 0..wanted {
+        ensure!(port1.recv()? == expected, "crossed port: out of order");
+    }
+    if rng.below(2) == 0 {
+        drop(port1);
+        let (accepted, back) = worker.recv()?;
+        ensure!(
+            accepted >= wanted && back == accepted,
+            "crossed port closed after {wanted}: {accepted} accepted, {back} handed back"
+        );
+        ensure!(worker.join()? == 0, "crossed port: worker failed");
+        tally.add("crossed-port messages", wanted);
+        tally.add("crossed-port closes (fault)", 1);
+        return Ok(());
+    }
+    worker.terminate();
+    let mut next = wanted;
+    while let Ok(n) = port1.recv() {
+        ensure!(n == next, "crossed port: {n} after {}", next - 1);
+        next += 1;
+    }
+    let events: Vec<String> = worker.events().map(|e| format!("{e:?}")).collect();
+    ensure!(
+        events == ["Online", "Exit(1)"],
+        "terminated worker with a crossed port: {events:?}"
+    );
+    tally.add("crossed-port messages", next);
     tally.add("process worker terminates (fault)", 1);
     Ok(())
 }
@@ -456,6 +514,7 @@ fn main() -> anyhow::Result<()> {
     ports(&mut rng, &mut tally)?;
     thread_workers(&mut rng, &mut tally)?;
     process_workers(&mut rng, &mut tally)?;
+    process_ports(&mut rng, &mut tally)?;
     pool(&mut rng, &mut tally)?;
     process_pool(&mut rng, &mut tally)?;
     cluster_round(&cluster, &mut rng, &mut tally)?;
@@ -471,7 +530,8 @@ fn main() -> anyhow::Result<()> {
         let result = match what {
             0..=2 => ports(&mut rng, &mut tally),
             3..=4 => thread_workers(&mut rng, &mut tally),
-            5..=6 => process_workers(&mut rng, &mut tally),
+            5 => process_workers(&mut rng, &mut tally),
+            6 => process_ports(&mut rng, &mut tally),
             7..=8 => pool(&mut rng, &mut tally),
             9 => process_pool(&mut rng, &mut tally),
             _ => cluster_round(&cluster, &mut rng, &mut tally),
