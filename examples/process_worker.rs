@@ -1,6 +1,7 @@
 //! A worker in a process of its own: the Node chapter's ping-pong with the worker as a
 //! process, timed over N rounds, then a worker stuck in `loop {}` that `terminate` ends
-//! anyway (a thread worker would run on). Linux.
+//! anyway (a thread worker would run on), then two process workers talking over a
+//! `MessageChannel` whose ends main gave them in their data. Linux.
 //!
 //! `cargo run --release --example process_worker -- --rounds 10000`
 
@@ -8,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use worker_threads::{Process, Worker, WorkerContext, WorkerEvent, WorkerOptions};
+use worker_threads::{
+    MessageChannel, MessagePort, Process, Worker, WorkerContext, WorkerEvent, WorkerOptions,
+};
 
 /// What travels over the parent port: both ways, so it serializes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,6 +41,27 @@ fn stuck(ctx: WorkerContext<(), (), String>) {
         .unwrap();
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+/// One end of a channel to a sibling process: ask it to double 1..=5, tell main the sum.
+fn ask(ctx: WorkerContext<MessagePort<u64>, (), u64>) -> anyhow::Result<()> {
+    let sibling = ctx.worker_data();
+    let mut sum = 0;
+    for n in 1..=5 {
+        sibling.post_message(n)?;
+        sum += sibling.recv()?;
+    }
+    ctx.parent_port().post_message(sum)?;
+    Ok(()) // the port closes with the worker: the sibling's loop ends
+}
+
+/// The other end: double whatever comes until the port closes.
+fn double(ctx: WorkerContext<MessagePort<u64>, (), u64>) -> anyhow::Result<()> {
+    let sibling = ctx.worker_data();
+    for n in sibling.iter() {
+        sibling.post_message(n * 2)?;
+    }
+    Ok(())
 }
 
 fn rounds_from_args() -> anyhow::Result<u64> {
@@ -102,5 +126,19 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+
+    // A port is a value: put it in a process worker's data (or a message) and it works
+    // there, relayed over that worker's channel.
+    let MessageChannel { port1, port2 } = MessageChannel::new();
+    let options = |port| WorkerOptions::new().worker_data(port).isolation(Process);
+    let asker: Worker<(), u64> = Worker::spawn(options(port1), ask)?;
+    let doubler: Worker<(), u64> = Worker::spawn(options(port2), double)?;
+    let sum = asker.recv()?;
+    println!("two worker processes over one MessageChannel: 2 + 4 + 6 + 8 + 10 = {sum}");
+    if sum != 30 {
+        bail!("expected 30, got {sum}");
+    }
+    asker.join()?;
+    doubler.join()?;
     Ok(())
 }
