@@ -13,6 +13,11 @@ use worker_threads_process::IpcError;
 use worker_threads_process::codec;
 use worker_threads_process::ports::{self, Endpoint};
 
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use worker_threads_wait::AsyncWait;
+
 use crate::port::{MessageChannel, MessagePort};
 
 /// A custom serde error's message, kept for the codec too (postcard drops it).
@@ -38,7 +43,7 @@ where
                 "this MessagePort was sent to another process already",
             ))
         })?;
-        let id = ports::export(Box::new(end)).ok_or_else(|| {
+        let id = ports::export(Box::new(Crossed::new(end))).ok_or_else(|| {
             Z::Error::custom(noted(
                 "a MessagePort serializes only into a process worker's data or messages",
             ))
@@ -56,7 +61,7 @@ where
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let id = u64::deserialize(deserializer)?;
         let MessageChannel { port1, port2 } = MessageChannel::<S, R>::asymmetric();
-        if !ports::import(id, Box::new(port2)) {
+        if !ports::import(id, Box::new(Crossed::new(port2))) {
             return Err(D::Error::custom(noted(
                 "a MessagePort deserializes only out of a process worker's data or messages",
             )));
@@ -65,8 +70,24 @@ where
     }
 }
 
-/// The relayed end: the peer's posts are `X`, what it sends on is `Y`.
-impl<X, Y> Endpoint for MessagePort<X, Y>
+/// The relayed end of a port that crossed: the peer's posts are `X`, what it sends on is
+/// `Y`. The router's relay thread polls it (`waiting` keeps its registration between
+/// polls, as a stream's).
+struct Crossed<X, Y> {
+    port: MessagePort<X, Y>,
+    waiting: Mutex<Option<AsyncWait>>,
+}
+
+impl<X, Y> Crossed<X, Y> {
+    fn new(port: MessagePort<X, Y>) -> Self {
+        Crossed {
+            port,
+            waiting: Mutex::new(None),
+        }
+    }
+}
+
+impl<X, Y> Endpoint for Crossed<X, Y>
 where
     X: DeserializeOwned + Send,
     Y: Serialize + Send,
@@ -74,18 +95,22 @@ where
     fn deliver(&self, message: &[u8]) -> Result<(), IpcError> {
         let message: X = codec::decode(message)?;
         // Fails only once this end closed: the peer's post raced the close.
-        let _ = self.post_message(message);
+        let _ = self.port.post_message(message);
         Ok(())
     }
 
-    fn take(&self, out: &mut Vec<u8>) -> Result<bool, IpcError> {
-        match self.recv() {
-            Ok(message) => codec::encode_into(&message, out).map(|()| true),
-            Err(_) => Ok(false),
+    fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, IpcError>> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.port.inbox().poll_recv(&mut waiting, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(message)) => {
+                Poll::Ready(codec::encode_into(&message, out).map(|()| true))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Ok(false)),
         }
     }
 
     fn close(&self) {
-        MessagePort::close(self);
+        self.port.close();
     }
 }

@@ -59,8 +59,9 @@
 //! - A message travels through two threads of the parent and two of the child: a round
 //!   trip costs tens of microseconds rather than one.
 //! - A [`MessagePort`](worker_threads_channel::MessagePort) in the data or a message
-//!   (either way) arrives as a working port: it goes by an id, and a thread on each side
-//!   relays it over the worker's one channel (no descriptor per port). Order holds;
+//!   (either way) arrives as a working port: it goes by an id, and one thread on each
+//!   side relays all of a worker's ports over its one channel (no descriptor, no thread
+//!   per port). Order holds;
 //!   what was posted before a close is delivered, then the port reads `Closed`; a post
 //!   made after the close reached the poster's side hands its message back, one that
 //!   crossed the close in flight is dropped on the other side. A pair whose two ends

@@ -68,6 +68,61 @@ fn a_thousand_ports_over_one_process_worker_take_no_descriptor_each() {
     assert_eq!(open_descriptors(), before);
 }
 
+fn threads() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line["Threads:".len()..].trim().parse().unwrap()
+}
+
+/// Takes 200 ports one by one, answering once on each and holding them all; reports its
+/// thread count after the first and after the last, then waits for main's word.
+fn hold_ports(ctx: WorkerContext<(), MessagePort<u64>, (u64, u64)>) {
+    let mut held = Vec::new();
+    let mut after_first = 0;
+    for port in ctx.parent_port().iter().take(200) {
+        let n = port.recv().unwrap();
+        port.post_message(n * 2).unwrap();
+        held.push(port);
+        if held.len() == 1 {
+            after_first = threads();
+        }
+    }
+    ctx.parent_port()
+        .post_message((after_first, threads()))
+        .unwrap();
+    let _ = ctx.parent_port().recv();
+}
+
+#[test]
+fn two_hundred_ports_open_at_once_cost_no_thread_each() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let worker = Worker::<MessagePort<u64>, (u64, u64)>::spawn(
+        WorkerOptions::new().isolation(Process),
+        hold_ports,
+    )
+    .unwrap();
+    let mut held = Vec::new();
+    let mut after_first = 0;
+    for n in 0..200 {
+        let MessageChannel { port1, port2 } = MessageChannel::new();
+        worker.post_message(port2).unwrap();
+        port1.post_message(n).unwrap();
+        assert_eq!(port1.recv(), Ok(n * 2));
+        held.push(port1);
+        if n == 0 {
+            after_first = threads();
+        }
+    }
+    // One relay thread a side carries them all: 200 open ports cost what one does.
+    assert_eq!(threads(), after_first, "here");
+    let (child_first, child_last) = worker.recv().unwrap();
+    assert_eq!(child_last, child_first, "in the worker");
+    drop(held);
+    worker.post_message(MessageChannel::new().port1).unwrap();
+    worker.port().close();
+    assert_eq!(worker.join().unwrap(), 0);
+}
+
 /// 0: double it; 1: spin forever.
 fn double_or_spin((spin, n): (bool, u64)) -> u64 {
     #[allow(clippy::empty_loop)]

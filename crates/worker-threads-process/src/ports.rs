@@ -6,11 +6,12 @@
 //! encoded ([`export`], inside [`Router::encode`]); on the other side it deserializes
 //! into a new local port pair, one end returned to the program, the other handed to the
 //! frame being decoded ([`import`], inside [`Router::decode`]). Each side's [`Router`]
-//! then *relays* its end: a thread per end takes what is posted to it locally, encodes it
+//! then *relays* its ends: one thread per router (started with its first port) polls
+//! every end whose waker fired, takes what is posted to it locally, encodes it
 //! (descriptors and ports inside travel too) and sends it as a port frame; the channel's
 //! reader hands port frames to [`Router::deliver`], which decodes them and posts into the
-//! local end. So a port keeps the order of what was posted on it, and a port sent on
-//! through a third process is relayed twice.
+//! local end. So a port keeps the order of what was posted on it, a thousand ports cost
+//! one thread, and a port sent on through a third process is relayed twice.
 //!
 //! Closing: when an end closes locally, its relay sends everything posted before, then a
 //! close frame, which closes the other side's end (which still delivers what it holds):
@@ -28,7 +29,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle};
 
 use crate::channel::{Channel, Frame};
@@ -74,14 +76,16 @@ pub trait Endpoint: Send + Sync {
     /// [`IpcError::Decode`] if `message` is not one value of the port's type.
     fn deliver(&self, message: &[u8]) -> Result<(), IpcError>;
 
-    /// Waits for the next message posted here for the peer and appends its encoding to
-    /// `out`: `Ok(true)`; `Ok(false)` once this end is closed and everything posted
-    /// before it was taken.
+    /// Takes the next message posted here for the peer, if one is waiting, and appends
+    /// its encoding to `out`: `Ready(Ok(true))`; `Ready(Ok(false))` once this end is
+    /// closed and everything posted before it was taken; `Pending` (with `cx`'s waker
+    /// registered, woken by the next post or the close) otherwise. Called by the router's
+    /// relay thread only.
     ///
     /// # Errors
     ///
     /// [`IpcError::Encode`] if the message taken does not encode (it is dropped).
-    fn take(&self, out: &mut Vec<u8>) -> Result<bool, IpcError>;
+    fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, IpcError>>;
 
     /// Closes this end; what was posted on it is still taken.
     fn close(&self);
@@ -92,6 +96,8 @@ pub trait Endpoint: Send + Sync {
 struct Relayed {
     end: Box<dyn Endpoint>,
     peer_closed: AtomicBool,
+    /// Queues this end for the relay thread; set when it starts being relayed.
+    waker: OnceLock<Waker>,
 }
 
 impl Relayed {
@@ -99,7 +105,26 @@ impl Relayed {
         Arc::new(Relayed {
             end,
             peer_closed: AtomicBool::new(false),
+            waker: OnceLock::new(),
         })
+    }
+}
+
+/// What the relay thread is told: an end to poll, or that the router finished.
+enum Relay {
+    Poll(PortId),
+    Stop,
+}
+
+/// An end's waker: queues the end for the relay thread.
+struct Ready {
+    id: PortId,
+    relay: mpsc::Sender<Relay>,
+}
+
+impl Wake for Ready {
+    fn wake(self: Arc<Self>) {
+        let _ = self.relay.send(Relay::Poll(self.id));
     }
 }
 
@@ -214,6 +239,24 @@ fn decode<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> (R, Ported) {
     (value, Ported(ports.collect()))
 }
 
+/// The relay's next order. It spins, then yields, a few times before it sleeps (as a
+/// port's receive does): an exchange in progress then finds the relay awake.
+fn next_poll(polls: &mpsc::Receiver<Relay>) -> Option<Relay> {
+    for step in 0..=10u32 {
+        match polls.try_recv() {
+            Ok(order) => return Some(order),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if step <= 6 => {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            }
+            Err(mpsc::TryRecvError::Empty) => thread::yield_now(),
+        }
+    }
+    polls.recv().ok()
+}
+
 const MESSAGE: u8 = 0;
 const CLOSE: u8 = 1;
 const PORT_HEADER: usize = 9;
@@ -227,7 +270,8 @@ fn header(id: PortId, kind: u8, out: &mut Vec<u8>) {
 #[derive(Default)]
 struct Ends {
     ends: HashMap<PortId, Arc<Relayed>>,
-    relays: Vec<JoinHandle<()>>,
+    /// The relay thread and its queue, once the first port was relayed.
+    relay: Option<(JoinHandle<()>, mpsc::Sender<Relay>)>,
     /// Set by `finish`: ports that arrive after it are closed at once.
     finished: bool,
 }
@@ -304,28 +348,40 @@ impl Router {
     fn start(self: &Arc<Self>, id: PortId, relayed: Arc<Relayed>) {
         let mut state = self.lock();
         if state.finished {
+            state.ends.remove(&id);
             relayed.end.close();
             return;
         }
-        let router = Arc::clone(self);
-        let end = Arc::clone(&relayed);
-        let spawned = thread::Builder::new()
-            .name(format!("port-{id:x}"))
-            .spawn(move || router.run_relay(id, &end));
-        match spawned {
-            Ok(relay) => {
-                state.ends.insert(id, relayed);
-                // A finished relay's handle is dropped (the thread is gone): what is
-                // kept is what `finish` has to wait for.
-                state.relays.retain(|relay| !relay.is_finished());
-                state.relays.push(relay);
+        let queue = match &state.relay {
+            Some((_, queue)) => queue.clone(),
+            None => {
+                let (queue, polls) = mpsc::channel();
+                let router = Arc::clone(self);
+                let spawned = thread::Builder::new()
+                    .name(format!("ports-{:?}", self.side).to_lowercase())
+                    .spawn(move || router.run_relay(&polls));
+                match spawned {
+                    Ok(relay) => {
+                        state.relay = Some((relay, queue.clone()));
+                        queue
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "no thread to relay ports to another process: closed");
+                        state.ends.remove(&id);
+                        relayed.end.close();
+                        return;
+                    }
+                }
             }
-            Err(error) => {
-                tracing::error!(%error, "no thread to relay a port to another process: closed");
-                state.ends.remove(&id);
-                relayed.end.close();
-            }
-        }
+        };
+        let waker = Waker::from(Arc::new(Ready {
+            id,
+            relay: queue.clone(),
+        }));
+        let _ = relayed.waker.set(waker);
+        state.ends.insert(id, relayed);
+        // The first poll: it registers the waker, or finds what was posted already.
+        let _ = queue.send(Relay::Poll(id));
     }
 
     /// Decodes a frame's value with its descriptors; the ports in it are relayed if it
@@ -393,62 +449,75 @@ impl Router {
         }
     }
 
-    /// Closes every port and waits until each relay sent what its end held (or found the
+    /// Closes every port and waits until the relay sent what each end held (or found the
     /// channel gone); ports that arrive later are closed at once.
     pub fn finish(&self) {
-        let (ends, relays) = {
+        let (ends, relay) = {
             let mut state = self.lock();
             state.finished = true;
-            (
-                std::mem::take(&mut state.ends),
-                std::mem::take(&mut state.relays),
-            )
+            let ends: Vec<_> = state.ends.values().cloned().collect();
+            (ends, state.relay.take())
         };
-        for relayed in ends.values() {
+        // Each close wakes its end's waker at once, queueing it before the stop: the relay
+        // drains every end before it reads the stop.
+        for relayed in &ends {
             relayed.end.close();
         }
-        for relay in relays {
+        if let Some((relay, queue)) = relay {
+            let _ = queue.send(Relay::Stop);
+            drop(queue);
             let _ = relay.join();
         }
     }
 
-    /// One relay: what is posted on its end, to the peer, then the close; once the peer
-    /// closed its side, nothing more.
-    fn run_relay(self: &Arc<Self>, id: PortId, relayed: &Relayed) {
-        let end = &*relayed.end;
+    /// The relay thread: polls each end its waker queued, sending what was posted on it
+    /// to the peer, then its close; once the peer closed an end, nothing more for it.
+    fn run_relay(self: &Arc<Self>, polls: &mpsc::Receiver<Relay>) {
         let mut frame = Vec::new();
-        loop {
-            header(id, MESSAGE, &mut frame);
-            let taken = self.encode(|| end.take(&mut frame));
-            if relayed.peer_closed.load(Ordering::Acquire) {
-                self.discard(taken.ports);
-                break;
-            }
-            match taken.value {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(error) => {
-                    tracing::error!(%error, "a message posted to a port in another process does not encode: dropped");
-                    continue;
-                }
-            }
-            let fds: Vec<_> = taken.fds.iter().map(|fd| fd.as_fd()).collect();
-            match self.channel.send(self.tag, &frame, &fds) {
-                Ok(()) => self.relay(taken.ports),
-                Err(error) => {
+        while let Some(Relay::Poll(id)) = next_poll(polls) {
+            let relayed = self.lock().ends.get(&id).cloned();
+            let Some(relayed) = relayed else {
+                continue; // ended already: a late wake
+            };
+            let Some(waker) = relayed.waker.get() else {
+                continue;
+            };
+            let mut cx = Context::from_waker(waker);
+            loop {
+                header(id, MESSAGE, &mut frame);
+                let taken = self.encode(|| relayed.end.poll_take(&mut cx, &mut frame));
+                if relayed.peer_closed.load(Ordering::Acquire) {
                     self.discard(taken.ports);
-                    if let IpcError::Closed = error {
-                        end.close();
-                    } else {
-                        tracing::error!(%error, "a message posted to a port in another process could not be sent: dropped");
+                    self.lock().ends.remove(&id);
+                    break;
+                }
+                match taken.value {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(true)) => {}
+                    Poll::Ready(Ok(false)) => {
+                        header(id, CLOSE, &mut frame);
+                        let _ = self.channel.send(self.tag, &frame, &[]);
+                        self.lock().ends.remove(&id);
+                        break;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        tracing::error!(%error, "a message posted to a port in another process does not encode: dropped");
+                        continue;
+                    }
+                }
+                let fds: Vec<_> = taken.fds.iter().map(|fd| fd.as_fd()).collect();
+                match self.channel.send(self.tag, &frame, &fds) {
+                    Ok(()) => self.relay(taken.ports),
+                    Err(error) => {
+                        self.discard(taken.ports);
+                        if let IpcError::Closed = error {
+                            relayed.end.close();
+                        } else {
+                            tracing::error!(%error, "a message posted to a port in another process could not be sent: dropped");
+                        }
                     }
                 }
             }
         }
-        if !relayed.peer_closed.load(Ordering::Acquire) {
-            header(id, CLOSE, &mut frame);
-            let _ = self.channel.send(self.tag, &frame, &[]);
-        }
-        self.lock().ends.remove(&id);
     }
 }
