@@ -386,3 +386,32 @@ fn a_child_that_names_a_port_it_could_not_have_made_is_that_workers_error() {
     // The port that came before is closed with its worker, not left hanging.
     assert_eq!(port.recv(), Err(RecvError::Closed));
 }
+
+/// Posts `0..count` on the port in its data and returns at once: the worker's end closes
+/// while the relay may still hold what was posted.
+fn post_and_return(ctx: WorkerContext<(MessagePort<u64>, u64), ()>) {
+    let (port, count) = ctx.worker_data();
+    for n in 0..*count {
+        port.post_message(n).unwrap();
+    }
+}
+
+#[test]
+fn what_a_worker_posted_on_a_crossed_port_before_it_returned_all_arrives() {
+    // Exit racing the relay: the child sends `Exit` only after its relay sent everything
+    // posted on its ports and their close. 200 workers, each returning right after its
+    // last post.
+    for round in 0..200u64 {
+        let MessageChannel { port1, port2 } = MessageChannel::new();
+        let count = round % 50;
+        let options = WorkerOptions::new()
+            .worker_data((port2, count))
+            .isolation(Process);
+        let worker = Worker::<()>::spawn(options, post_and_return).unwrap();
+        for n in 0..count {
+            assert_eq!(port1.recv(), Ok(n), "round {round}");
+        }
+        assert_eq!(port1.recv(), Err(RecvError::Closed), "round {round}");
+        assert_eq!(worker.join().unwrap(), 0, "round {round}");
+    }
+}
