@@ -13,13 +13,14 @@
 //! local end. So a port keeps the order of what was posted on it, a thousand ports cost
 //! one thread, and a port sent on through a third process is relayed twice.
 //!
-//! Closing: when an end closes locally, its relay sends everything posted before, then a
-//! close frame, which closes the other side's end (which still delivers what it holds):
-//! the thread semantics, across. A post that races the close frame is accepted on its
-//! side and dropped on the other (it cannot be handed back across processes).
-//! [`Router::finish`] closes every end and waits for the relays to send what they hold:
-//! a child calls it before it reports its exit, a parent when the child has gone (then
-//! the ends' peers see the port closed).
+//! Closing: when an end closes locally, the relay sends everything posted on it before,
+//! then a close frame, which closes the other side's end (which still delivers what it
+//! holds): the thread semantics, across. A post that races the close frame is accepted
+//! on its side and dropped on the other (it cannot be handed back across processes); a
+//! close frame also stops the relay sending what is still queued for that port (nobody
+//! would read it). [`Router::finish`] closes every end and waits for the relay to send
+//! what they hold: a child calls it before it reports its exit, a parent when the child
+//! has gone (then the ends' peers see the port closed).
 //!
 //! A port frame is `[id: u64 LE][kind: u8][message]` in the router's frame tag. Ids carry
 //! the exporting side in their top bit, so the two sides never pick the same one; a peer
