@@ -217,14 +217,12 @@ impl<R> Core<R> {
         payload: bytes::Bytes,
         kind: &'static str,
     ) -> Submitted<R> {
-        let mut backoff = Duration::from_micros(200);
+        let mut poll = ServerPoll::new(Duration::from_micros(200));
         loop {
+            // Before the attempt: a resolution while it is refused still wakes the wait.
+            let resolved = self.resolved.notified();
             match self.submit(payload.clone(), kind).await {
-                Err(Refusal::Full) => {
-                    let resolved = self.resolved.notified();
-                    let _ = tokio::time::timeout(backoff, resolved).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(20));
-                }
+                Err(Refusal::Full) => poll.wait(resolved).await,
                 other => return other,
             }
         }
@@ -259,7 +257,7 @@ impl<R> Core<R> {
     /// on every resolution here, and on a timer for other submitters' tasks). A server
     /// that cannot be asked ends the wait (the next submission reports why).
     pub(crate) async fn drained(&self) {
-        let mut backoff = Duration::from_micros(500);
+        let mut poll = ServerPoll::new(Duration::from_micros(500));
         loop {
             let resolved = self.resolved.notified();
             match self.queue_size().await {
@@ -270,8 +268,7 @@ impl<R> Core<R> {
                     return;
                 }
             }
-            let _ = tokio::time::timeout(backoff, resolved).await;
-            backoff = (backoff * 2).min(Duration::from_millis(20));
+            poll.wait(resolved).await;
         }
     }
 
@@ -387,5 +384,25 @@ fn is_full(error: &PublishError) -> bool {
                 || api_error.to_string().contains("maximum messages")
         }
         None => false,
+    }
+}
+
+/// How a submitter waits for a state only the server knows (room in the queue, an empty
+/// queue): until one of its own tasks resolves, or a timer that doubles from `first` up
+/// to 20 ms (other submitters' tasks resolve without telling it).
+struct ServerPoll {
+    next: Duration,
+}
+
+impl ServerPoll {
+    const MAX: Duration = Duration::from_millis(20);
+
+    fn new(first: Duration) -> Self {
+        ServerPoll { next: first }
+    }
+
+    async fn wait(&mut self, resolved: tokio::sync::futures::Notified<'_>) {
+        let _ = tokio::time::timeout(self.next, resolved).await;
+        self.next = (self.next * 2).min(Self::MAX);
     }
 }

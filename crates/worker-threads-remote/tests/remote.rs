@@ -144,6 +144,40 @@ fn a_full_queue_hands_the_task_back_and_cancel_removes_a_queued_task() -> Result
 }
 
 #[test]
+fn run_wait_on_a_full_queue_waits_for_room_then_gives_the_exact_value() -> Result<()> {
+    let server = NatsServer::start();
+    // No worker yet: four tasks fill the queue.
+    let pool = std::sync::Arc::new(pool(&server.url, "wait", 4)?);
+    let queued: Vec<_> = (1..=4)
+        .map(|n| pool.run(Job::Square(n)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(pool.queue_size(), 4);
+    let (done_tx, done) = mpsc::channel();
+    let waiter = {
+        let pool = std::sync::Arc::clone(&pool);
+        std::thread::spawn(move || {
+            let handle = pool.run_wait(Job::Square(7));
+            let _ = done_tx.send(());
+            handle
+        })
+    };
+    // Full, and nobody serves: it cannot have returned.
+    assert_eq!(done.try_recv(), Err(mpsc::TryRecvError::Empty));
+    let worker = worker(&server.url, "wait")?;
+    let waited = waiter.join().expect("the waiting thread")?;
+    assert_eq!(waited.join()?.value, 49);
+    let values: Vec<u64> = queued
+        .into_iter()
+        .map(|h| h.join().map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(values, [1, 4, 9, 16]);
+    pool.wait_drain();
+    assert_eq!(pool.queue_size(), 0);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
 fn cancel_reaches_a_running_task() -> Result<()> {
     let server = NatsServer::start();
     let pool: RemotePool<u32, bool> = RemotePool::builder(&server.url, "cancel").connect()?;
