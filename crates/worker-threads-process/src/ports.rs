@@ -522,3 +522,6 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
