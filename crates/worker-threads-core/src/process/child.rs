@@ -8,9 +8,12 @@
 //! crosses but its type), decodes the data, and runs it with the thread worker's own
 //! `run`, bridged to the channel by two threads of this process:
 //!
-//! - the reader: parent frames -> the local port (`Message`), `Close`, `Terminate`;
+//! - the reader: parent frames -> the local port (`Message`), `Close`, `Terminate`, and
+//!   port frames -> the router (ports that crossed: relayed by a third thread, once one
+//!   did);
 //! - this (the process's main) thread: `Online`, then every message the entry posts, then
-//!   `Exit` with the outcome, in that order, then `std::process::exit(code)`.
+//!   (once the crossed ports were closed and their relay sent what they held) `Exit` with
+//!   the outcome, in that order, then `std::process::exit(code)`.
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};

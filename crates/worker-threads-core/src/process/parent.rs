@@ -1,14 +1,16 @@
 //! The parent's side of a process worker: start it, bridge its channel to the handle's
 //! port, terminate it, and turn how it ended into the worker's outcome.
 //!
-//! Two threads per worker:
+//! Two threads per worker, and a third (the port relay of `worker_threads_process::ports`)
+//! once a `MessagePort` crossed in the data or a message:
 //!
 //! - the writer takes what the handle posts (from the bridge end of a local port pair)
 //!   and sends it; when the handle terminates the port it sends `Terminate`, waits the
 //!   grace period for the process to end, and kills it;
 //! - the reader routes the child's frames (`Online` and `Exit` to the lifecycle, messages
-//!   to the handle), and at end of file reaps the process, decides the outcome, closes the
-//!   bridge port, waits for the writer to end, and reports `Exit`. It is the handle's
+//!   to the handle, port frames to the router), and at end of file reaps the process,
+//!   decides the outcome, closes the bridge port, waits for the writer to end, closes the
+//!   crossed ports (and waits for their relay), and reports `Exit`. It is the handle's
 //!   `thread`, so a joined process worker has no thread left.
 
 use std::fs::File;
@@ -233,6 +235,7 @@ where
         Ok(reader) => reader,
         Err(error) => {
             let _ = process.signal(Signal::KILL);
+            router.finish();
             return Err(SpawnError::new(error));
         }
     };
