@@ -32,11 +32,7 @@ where
     /// answered gives its error for each of its tasks. Dropping the iterator drops the
     /// results still to come (the tasks run).
     pub fn map<I: IntoIterator<Item = T>>(&self, tasks: I) -> RemoteMap<'_, T, R, I::IntoIter> {
-        RemoteMap {
-            flight: Flight::new(self, tasks.into_iter()),
-            chunks: VecDeque::new(),
-            ready: Vec::new().into_iter(),
-        }
+        RemoteMap(Ordered::new(self, tasks.into_iter()))
     }
 
     /// As [`map`](Self::map), yielding each chunk's results as soon as it comes back.
@@ -44,22 +40,9 @@ where
         &self,
         tasks: I,
     ) -> RemoteMapUnordered<'_, T, R, I::IntoIter> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        RemoteMapUnordered {
-            flight: Flight::new(self, tasks.into_iter()),
-            in_flight: 0,
-            tx,
-            rx,
-            ready: Vec::new().into_iter(),
-        }
+        RemoteMapUnordered(Unordered::new(self, tasks.into_iter()))
     }
-}
 
-impl<T, R> RemotePool<T, R>
-where
-    T: Serialize + Send + 'static,
-    R: DeserializeOwned + Send + 'static,
-{
     /// [`map`](Self::map) as a [`Stream`](futures_util::Stream), for async code under any
     /// executor: the input iterator is read as the stream is polled, and nothing blocks.
     ///
@@ -71,11 +54,7 @@ where
         &self,
         tasks: I,
     ) -> RemoteMapStream<'_, T, R, I::IntoIter> {
-        RemoteMapStream {
-            flight: Flight::new(self, tasks.into_iter()),
-            chunks: VecDeque::new(),
-            ready: Vec::new().into_iter(),
-        }
+        RemoteMapStream(Ordered::new(self, tasks.into_iter()))
     }
 
     /// [`map_unordered`](Self::map_unordered) as a [`Stream`](futures_util::Stream).
@@ -87,25 +66,38 @@ where
         &self,
         tasks: I,
     ) -> RemoteMapUnorderedStream<'_, T, R, I::IntoIter> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        RemoteMapUnorderedStream {
-            flight: Flight::new(self, tasks.into_iter()),
-            in_flight: 0,
-            tx,
-            rx,
-            ready: Vec::new().into_iter(),
-        }
+        RemoteMapUnorderedStream(Unordered::new(self, tasks.into_iter()))
     }
 }
 
+/// The iterator of [`RemotePool::map`]: results in the order of the tasks.
+pub struct RemoteMap<'p, T, R, I>(Ordered<'p, T, R, I>);
+
 /// The stream of [`RemotePool::map_stream`]: results in the order of the tasks.
-pub struct RemoteMapStream<'p, T, R, I> {
-    flight: Flight<'p, T, R, I>,
-    chunks: VecDeque<JoinHandle<Vec<Result<R, TaskError>>>>,
-    ready: std::vec::IntoIter<Result<R, TaskError>>,
-}
+pub struct RemoteMapStream<'p, T, R, I>(Ordered<'p, T, R, I>);
+
+/// The iterator of [`RemotePool::map_unordered`]: each chunk's results as it comes back.
+pub struct RemoteMapUnordered<'p, T, R, I>(Unordered<'p, T, R, I>);
+
+/// The stream of [`RemotePool::map_unordered_stream`]: each chunk's results as it comes
+/// back.
+pub struct RemoteMapUnorderedStream<'p, T, R, I>(Unordered<'p, T, R, I>);
 
 impl<T, R, I: Unpin> Unpin for RemoteMapStream<'_, T, R, I> {}
+impl<T, R, I: Unpin> Unpin for RemoteMapUnorderedStream<'_, T, R, I> {}
+
+impl<T, R, I> Iterator for RemoteMap<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        block_on(std::future::poll_fn(|cx| self.0.poll_next(cx)))
+    }
+}
 
 impl<T, R, I> futures_util::Stream for RemoteMapStream<'_, T, R, I>
 where
@@ -116,38 +108,22 @@ where
     type Item = Result<R, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if let Some(result) = this.ready.next() {
-                return Poll::Ready(Some(result));
-            }
-            while this.chunks.len() < this.flight.window {
-                match this.flight.next_chunk() {
-                    Some(chunk) => this.chunks.push_back(chunk),
-                    None => break,
-                }
-            }
-            let Some(front) = this.chunks.front_mut() else {
-                return Poll::Ready(None);
-            };
-            let results = std::task::ready!(Pin::new(front).poll(cx));
-            this.chunks.pop_front();
-            this.ready = joined(results).into_iter();
-        }
+        self.get_mut().0.poll_next(cx)
     }
 }
 
-/// The stream of [`RemotePool::map_unordered_stream`]: each chunk's results as it comes
-/// back.
-pub struct RemoteMapUnorderedStream<'p, T, R, I> {
-    flight: Flight<'p, T, R, I>,
-    in_flight: usize,
-    tx: mpsc::UnboundedSender<Vec<Result<R, TaskError>>>,
-    rx: mpsc::UnboundedReceiver<Vec<Result<R, TaskError>>>,
-    ready: std::vec::IntoIter<Result<R, TaskError>>,
-}
+impl<T, R, I> Iterator for RemoteMapUnordered<'_, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    type Item = Result<R, TaskError>;
 
-impl<T, R, I: Unpin> Unpin for RemoteMapUnorderedStream<'_, T, R, I> {}
+    fn next(&mut self) -> Option<Self::Item> {
+        block_on(std::future::poll_fn(|cx| self.0.poll_next(cx)))
+    }
+}
 
 impl<T, R, I> futures_util::Stream for RemoteMapUnorderedStream<'_, T, R, I>
 where
@@ -158,28 +134,102 @@ where
     type Item = Result<R, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
+        self.get_mut().0.poll_next(cx)
+    }
+}
+
+/// Results in the order of the tasks: chunks in a queue, the front one awaited. The
+/// iterator blocks on it, the stream polls it.
+struct Ordered<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    chunks: VecDeque<JoinHandle<Vec<Result<R, TaskError>>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<'p, T, R, I> Ordered<'p, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    fn new(pool: &'p RemotePool<T, R>, input: I) -> Self {
+        Ordered {
+            flight: Flight::new(pool, input),
+            chunks: VecDeque::new(),
+            ready: Vec::new().into_iter(),
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<R, TaskError>>> {
         loop {
-            if let Some(result) = this.ready.next() {
+            if let Some(result) = self.ready.next() {
                 return Poll::Ready(Some(result));
             }
-            while this.in_flight < this.flight.window {
-                let Some(chunk) = this.flight.next_chunk() else {
+            while self.chunks.len() < self.flight.window {
+                match self.flight.next_chunk() {
+                    Some(chunk) => self.chunks.push_back(chunk),
+                    None => break,
+                }
+            }
+            let Some(front) = self.chunks.front_mut() else {
+                return Poll::Ready(None);
+            };
+            let results = std::task::ready!(Pin::new(front).poll(cx));
+            self.chunks.pop_front();
+            self.ready = joined(results).into_iter();
+        }
+    }
+}
+
+/// Each chunk's results as it comes back: every chunk in flight sends its results to one
+/// channel when it resolves.
+struct Unordered<'p, T, R, I> {
+    flight: Flight<'p, T, R, I>,
+    in_flight: usize,
+    tx: mpsc::UnboundedSender<Vec<Result<R, TaskError>>>,
+    rx: mpsc::UnboundedReceiver<Vec<Result<R, TaskError>>>,
+    ready: std::vec::IntoIter<Result<R, TaskError>>,
+}
+
+impl<'p, T, R, I> Unordered<'p, T, R, I>
+where
+    T: Serialize + Send + 'static,
+    R: DeserializeOwned + Send + 'static,
+    I: Iterator<Item = T>,
+{
+    fn new(pool: &'p RemotePool<T, R>, input: I) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Unordered {
+            flight: Flight::new(pool, input),
+            in_flight: 0,
+            tx,
+            rx,
+            ready: Vec::new().into_iter(),
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<R, TaskError>>> {
+        loop {
+            if let Some(result) = self.ready.next() {
+                return Poll::Ready(Some(result));
+            }
+            while self.in_flight < self.flight.window {
+                let Some(chunk) = self.flight.next_chunk() else {
                     break;
                 };
-                let tx = this.tx.clone();
-                this.flight.pool.runtime().spawn(async move {
+                let tx = self.tx.clone();
+                self.flight.pool.runtime().spawn(async move {
                     let _ = tx.send(joined(chunk.await));
                 });
-                this.in_flight += 1;
+                self.in_flight += 1;
             }
-            if this.in_flight == 0 {
+            if self.in_flight == 0 {
                 return Poll::Ready(None);
             }
-            match std::task::ready!(this.rx.poll_recv(cx)) {
+            match std::task::ready!(self.rx.poll_recv(cx)) {
                 Some(results) => {
-                    this.in_flight -= 1;
-                    this.ready = results.into_iter();
+                    self.in_flight -= 1;
+                    self.ready = results.into_iter();
                 }
                 None => return Poll::Ready(None),
             }
@@ -245,78 +295,4 @@ fn joined<R>(
     chunk: Result<Vec<Result<R, TaskError>>, tokio::task::JoinError>,
 ) -> Vec<Result<R, TaskError>> {
     chunk.unwrap_or_else(|_| vec![Err(TaskError::Closed)])
-}
-
-/// The iterator of [`RemotePool::map`].
-pub struct RemoteMap<'p, T, R, I> {
-    flight: Flight<'p, T, R, I>,
-    chunks: VecDeque<JoinHandle<Vec<Result<R, TaskError>>>>,
-    ready: std::vec::IntoIter<Result<R, TaskError>>,
-}
-
-impl<T, R, I> Iterator for RemoteMap<'_, T, R, I>
-where
-    T: Serialize + Send + 'static,
-    R: DeserializeOwned + Send + 'static,
-    I: Iterator<Item = T>,
-{
-    type Item = Result<R, TaskError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(result) = self.ready.next() {
-                return Some(result);
-            }
-            while self.chunks.len() < self.flight.window {
-                match self.flight.next_chunk() {
-                    Some(chunk) => self.chunks.push_back(chunk),
-                    None => break,
-                }
-            }
-            let chunk = self.chunks.pop_front()?;
-            self.ready = joined(block_on(chunk)).into_iter();
-        }
-    }
-}
-
-/// The iterator of [`RemotePool::map_unordered`].
-pub struct RemoteMapUnordered<'p, T, R, I> {
-    flight: Flight<'p, T, R, I>,
-    in_flight: usize,
-    tx: mpsc::UnboundedSender<Vec<Result<R, TaskError>>>,
-    rx: mpsc::UnboundedReceiver<Vec<Result<R, TaskError>>>,
-    ready: std::vec::IntoIter<Result<R, TaskError>>,
-}
-
-impl<T, R, I> Iterator for RemoteMapUnordered<'_, T, R, I>
-where
-    T: Serialize + Send + 'static,
-    R: DeserializeOwned + Send + 'static,
-    I: Iterator<Item = T>,
-{
-    type Item = Result<R, TaskError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(result) = self.ready.next() {
-                return Some(result);
-            }
-            while self.in_flight < self.flight.window {
-                let Some(chunk) = self.flight.next_chunk() else {
-                    break;
-                };
-                let tx = self.tx.clone();
-                self.flight.pool.runtime().spawn(async move {
-                    let _ = tx.send(joined(chunk.await));
-                });
-                self.in_flight += 1;
-            }
-            if self.in_flight == 0 {
-                return None;
-            }
-            let results = block_on(self.rx.recv())?;
-            self.in_flight -= 1;
-            self.ready = results.into_iter();
-        }
-    }
 }
