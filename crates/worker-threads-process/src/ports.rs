@@ -3,7 +3,7 @@
 //!
 //! A value that stands for a port (`MessagePort`, in the channel crate with its feature
 //! `process`) serializes as a [`PortId`] and hands this side's end to the frame being
-//! encoded ([`export`], inside [`Router::encode`]); on the other side it deserializes
+//! encoded ([`export`], inside [`Router::send`]); on the other side it deserializes
 //! into a new local port pair, one end returned to the program, the other handed to the
 //! frame being decoded ([`import`], inside [`Router::decode`]). Each side's [`Router`]
 //! then *relays* its ends: one thread per router (started with its first port) polls
@@ -34,7 +34,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle};
 
+use serde::Serialize;
+
 use crate::channel::{Channel, Frame};
+use crate::codec;
 use crate::error::IpcError;
 use crate::fds;
 
@@ -173,7 +176,7 @@ thread_local! {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// True inside an encoding scope ([`encode`], [`Router::encode`]): a port serialized now
+/// True inside an encoding scope ([`encode`], [`Router::send`]): a port serialized now
 /// can be exported.
 pub fn exporting() -> bool {
     OUTGOING.with(|out| out.borrow().is_some())
@@ -315,11 +318,35 @@ impl Router {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Encodes `value` (the descriptors and ports in it go with it) and sends it as one
+    /// frame of `tag`. Its ports are routed before the send (the peer may answer on them
+    /// as soon as it has the frame), relayed once it was sent, closed if it was not.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Encode`] if `value` does not encode, and the channel's send errors.
+    pub fn send<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        tag: u8,
+        value: &T,
+    ) -> Result<(), IpcError> {
+        let encoded = self.encode(|| codec::encode(value));
+        let sent = encoded.value.and_then(|body| {
+            let fds: Vec<_> = encoded.fds.iter().map(|fd| fd.as_fd()).collect();
+            self.channel.send(tag, &body, &fds)
+        });
+        match sent {
+            Ok(()) => self.relay(encoded.ports),
+            Err(_) => self.discard(encoded.ports),
+        }
+        sent
+    }
+
     /// Runs `encode` for a frame on this channel, collecting the descriptors and ports in
     /// the value. The ports are routed at once (the peer may answer on them as soon as it
     /// has the frame); send the frame, then [`relay`](Self::relay) them, or
     /// [`discard`](Self::discard) them if it was not sent.
-    pub fn encode<R>(&self, encode: impl FnOnce() -> R) -> Encoded<R> {
+    fn encode<R>(&self, encode: impl FnOnce() -> R) -> Encoded<R> {
         let encoded = self::encode(self.side, encode);
         if !encoded.ports.is_empty() {
             let mut state = self.lock();
@@ -338,7 +365,7 @@ impl Router {
     }
 
     /// Closes `ports`, whose frame could not be sent.
-    pub fn discard(&self, ports: Ported) {
+    fn discard(&self, ports: Ported) {
         let mut state = self.lock();
         for (id, relayed) in ports.0 {
             state.ends.remove(&id);

@@ -362,19 +362,12 @@ where
     }
     // Until the entry ended (its port closes first) or the worker was terminated.
     while let Ok(message) = port.recv() {
-        let encoded = router.encode(|| encode(&message));
-        match encoded.value {
-            Ok(body) => {
-                let borrowed: Vec<_> = encoded.fds.iter().map(|fd| fd.as_fd()).collect();
-                if channel.send(TAG_MESSAGE, &body, &borrowed).is_err() {
-                    std::process::exit(1); // the parent has gone
-                }
-                router.relay(encoded.ports);
-            }
-            Err(error) => {
-                router.discard(encoded.ports);
+        match router.send(TAG_MESSAGE, &message) {
+            Ok(()) => {}
+            Err(IpcError::Encode(error)) => {
                 tracing::error!(%error, "a message the worker posted does not encode: dropped")
             }
+            Err(_) => std::process::exit(1), // the parent has gone
         }
     }
     let outcome = loop {

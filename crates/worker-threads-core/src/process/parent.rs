@@ -324,23 +324,13 @@ fn write_to_child<In: Serialize, Out>(
     let channel = router.channel();
     loop {
         match bridge.recv() {
-            Ok(message) => {
-                let encoded = router.encode(|| encode(&message));
-                let borrowed: Vec<_> = encoded.fds.iter().map(|fd| fd.as_fd()).collect();
-                let sent = encoded
-                    .value
-                    .and_then(|body| channel.send(TAG_MESSAGE, &body, &borrowed));
-                match sent {
-                    Ok(()) => router.relay(encoded.ports),
-                    Err(error) => {
-                        router.discard(encoded.ports);
-                        if let IpcError::Closed = error {
-                            return; // the process has ended
-                        }
-                        tracing::error!(%error, "a message for a process worker could not be sent: dropped");
-                    }
+            Ok(message) => match router.send(TAG_MESSAGE, &message) {
+                Ok(()) => {}
+                Err(IpcError::Closed) => return, // the process has ended
+                Err(error) => {
+                    tracing::error!(%error, "a message for a process worker could not be sent: dropped");
                 }
-            }
+            },
             Err(RecvError::Terminated) => {
                 terminating.store(true, Ordering::Release);
                 if let Ok(body) = encode(&ToChild::Terminate) {
