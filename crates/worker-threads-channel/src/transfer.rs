@@ -10,7 +10,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use worker_threads_process::IpcError;
-use worker_threads_process::codec;
+use worker_threads_process::codec::{self, noted};
 use worker_threads_process::ports::{self, Endpoint};
 
 use std::sync::{Mutex, PoisonError};
@@ -19,12 +19,6 @@ use std::task::{Context, Poll};
 use worker_threads_wait::AsyncWait;
 
 use crate::port::{MessageChannel, MessagePort};
-
-/// A custom serde error's message, kept for the codec too (postcard drops it).
-fn noted(message: &str) -> &str {
-    codec::note(message);
-    message
-}
 
 /// Only into a process worker's data or messages: the port stays here, relayed.
 impl<S, R> Serialize for MessagePort<S, R>

@@ -19,6 +19,14 @@ pub fn note(message: impl Into<String>) {
     NOTE.with(|note| *note.borrow_mut() = Some(message.into()));
 }
 
+/// [`note`]s `message` and returns it: for `Error::custom(noted(..))` in a `Serialize` or
+/// `Deserialize` impl that fails.
+pub fn noted(message: impl std::fmt::Display) -> String {
+    let message = message.to_string();
+    note(message.clone());
+    message
+}
+
 /// The noted message if there is one, else postcard's.
 fn explain(error: postcard::Error) -> String {
     let noted = NOTE.with(|note| note.borrow_mut().take());

@@ -8,14 +8,8 @@
 use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use worker_threads_process::{codec, fds};
-
-/// A custom serde error's message, kept for the codec too (postcard drops it).
-fn noted(message: impl std::fmt::Display) -> String {
-    let message = message.to_string();
-    codec::note(message.clone());
-    message
-}
+use worker_threads_process::codec::noted;
+use worker_threads_process::fds;
 
 use crate::buffer::{SharedArrayBuffer, Words};
 use crate::error::AllocError;
