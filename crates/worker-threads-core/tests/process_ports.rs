@@ -287,13 +287,18 @@ fn terminating_a_worker_that_posts_on_a_transferred_port_keeps_what_arrived_in_o
     }
 }
 
-/// Sends its channel raw port frames: `bad` says which.
-fn raw_port_frame(ctx: WorkerContext<u8, ()>) {
+/// In a process worker: its channel to the parent, to write raw frames on.
+fn raw_channel() -> std::os::fd::BorrowedFd<'static> {
     let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
     let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
     // SAFETY: the marker names this process's channel descriptor, which the process
     // worker's runtime owns and keeps open for the process's life.
-    let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Sends its channel raw port frames: `bad` says which.
+fn raw_port_frame(ctx: WorkerContext<u8, ()>) {
+    let channel = raw_channel();
     // [len u32 LE = tag + body][tag 2][body]
     let body: Vec<u8> = match *ctx.worker_data() {
         // Shorter than a port frame's header.
@@ -354,10 +359,7 @@ fn wrong_side_port_id(ctx: WorkerContext<(), (), MessagePort<u8>>) {
     let MessageChannel { port1, port2 } = MessageChannel::new();
     ctx.parent_port().post_message(port2).unwrap();
     let _ = ctx.parent_port().recv();
-    let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
-    let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
-    // SAFETY: as in `raw_port_frame`.
-    let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let channel = raw_channel();
     // [len 2][tag 1: a message][postcard u64 5: a parent-side id]
     let record = [2, 0, 0, 0, 1, 5];
     rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
