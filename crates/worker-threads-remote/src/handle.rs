@@ -44,7 +44,7 @@ impl<R: Send + 'static> RemoteHandle<R> {
     /// [`TaskError`]: the worker's `Panicked`, `TimedOut`, `Crashed`; `Cancelled`;
     /// `MaxDeliveries`; `BadTask` / `BadResult`; `Disconnected`; `Closed`.
     pub fn join(self) -> Result<R, TaskError> {
-        futures_executor::block_on(self)
+        crate::pool::block_on(self)
     }
 
     /// True once the task has resolved.
