@@ -118,6 +118,11 @@ mod iter;
 mod listener;
 mod port;
 mod queue;
+#[cfg(all(target_os = "linux", feature = "process"))]
+pub mod remote;
+#[cfg(not(all(target_os = "linux", feature = "process")))]
+#[allow(dead_code, unreachable_pub)]
+mod remote;
 mod termination;
 #[cfg(all(target_os = "linux", feature = "process"))]
 mod transfer;

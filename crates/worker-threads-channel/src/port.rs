@@ -516,6 +516,21 @@ impl<S, R> MessagePort<S, R> {
         &self.inbox
     }
 
+    /// Makes this port's posts and receives cross to another process themselves, on the
+    /// posting and receiving threads (see [`remote`](crate::remote)): what a process
+    /// worker's ports are given. Only for an unbounded port (a [`Sink`](crate::remote::Sink)
+    /// queues what it cannot send at once without waiting for room).
+    #[cfg(all(target_os = "linux", feature = "process"))]
+    pub fn set_remote(
+        &mut self,
+        sink: Arc<dyn crate::remote::Sink<S>>,
+        pump: Arc<dyn crate::remote::Pump>,
+    ) {
+        debug_assert_eq!(self.inbox.capacity(), None, "a remote port is unbounded");
+        self.outbox.set_sink(sink);
+        self.inbox.set_pump(pump);
+    }
+
     /// A second handle on this end, for the relay that carries it to another process;
     /// this one no longer closes the pair when dropped. `None` if it was transferred
     /// already.

@@ -57,6 +57,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use crossbeam_utils::Backoff;
@@ -65,7 +66,12 @@ use worker_threads_wait::{AsyncWait, Deadline, Gate, Waiting};
 
 use crate::close::{CloseSignal, Ended};
 use crate::error::{PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError};
+use crate::remote::{Posted, Pump, Sink};
 use crate::termination;
+
+/// How long a receive whose port has a [`Pump`] reads the socket before it parks: about
+/// a round trip to another process that answers at once.
+const PUMP_WATCH: Duration = Duration::from_micros(50);
 
 /// Creates one direction: its queue and the inbox's [`Gate`] (which the caller hands to
 /// the close signal).
@@ -82,6 +88,8 @@ pub(crate) struct Outbox<T> {
     tx: cb::Sender<T>,
     arrived: Arc<Gate>,
     close: Arc<CloseSignal>,
+    /// Set on a port whose peer is in another process (`remote`).
+    sink: Option<Arc<dyn Sink<T>>>,
 }
 
 impl<T> Clone for Outbox<T> {
@@ -90,6 +98,7 @@ impl<T> Clone for Outbox<T> {
             tx: self.tx.clone(),
             arrived: Arc::clone(&self.arrived),
             close: Arc::clone(&self.close),
+            sink: self.sink.clone(),
         }
     }
 }
@@ -97,7 +106,17 @@ impl<T> Clone for Outbox<T> {
 impl<T> Outbox<T> {
     /// `close` is the signal of the *posting* side: a post fails once it is closed.
     pub(crate) fn new(tx: cb::Sender<T>, arrived: Arc<Gate>, close: Arc<CloseSignal>) -> Self {
-        Self { tx, arrived, close }
+        Self {
+            tx,
+            arrived,
+            close,
+            sink: None,
+        }
+    }
+
+    #[cfg_attr(not(all(target_os = "linux", feature = "process")), allow(dead_code))]
+    pub(crate) fn set_sink(&mut self, sink: Arc<dyn Sink<T>>) {
+        self.sink = Some(sink);
     }
 
     /// Posts, waiting for room until `deadline`.
@@ -119,6 +138,14 @@ impl<T> Outbox<T> {
                 termination::note_seen();
             }
             return Err(TryPostError::Closed(msg));
+        }
+        if let Some(sink) = &self.sink {
+            let posted = sink.post(msg, &mut |msg| {
+                self.tx.try_send(msg).map_err(cb::TrySendError::into_inner)
+            });
+            self.arrived
+                .leave_post(matches!(posted, Ok(Posted::Queued)));
+            return posted.map(drop).map_err(TryPostError::Closed);
         }
         let sent = self.tx.try_send(msg);
         self.arrived.leave_post(sent.is_ok());
@@ -172,6 +199,8 @@ pub(crate) struct Inbox<T> {
     rx: cb::Receiver<T>,
     arrived: Arc<Gate>,
     close: Arc<CloseSignal>,
+    /// Set on a port whose peer is in another process (`remote`).
+    pump: Option<Arc<dyn Pump>>,
 }
 
 impl<T> Clone for Inbox<T> {
@@ -180,13 +209,24 @@ impl<T> Clone for Inbox<T> {
             rx: self.rx.clone(),
             arrived: Arc::clone(&self.arrived),
             close: Arc::clone(&self.close),
+            pump: self.pump.clone(),
         }
     }
 }
 
 impl<T> Inbox<T> {
     pub(crate) fn new(rx: cb::Receiver<T>, arrived: Arc<Gate>, close: Arc<CloseSignal>) -> Self {
-        Self { rx, arrived, close }
+        Self {
+            rx,
+            arrived,
+            close,
+            pump: None,
+        }
+    }
+
+    #[cfg_attr(not(all(target_os = "linux", feature = "process")), allow(dead_code))]
+    pub(crate) fn set_pump(&mut self, pump: Arc<dyn Pump>) {
+        self.pump = Some(pump);
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
@@ -220,7 +260,8 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Receives, waiting until `deadline`: spin first, then park. The calling thread's
+    /// Receives, waiting until `deadline`: spin first (reading the socket, for a port with
+    /// a [`Pump`]), then park. The calling thread's
     /// [`TerminationSignal`](crate::TerminationSignal), if any, ends the wait too.
     pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         // The fast path: a message is waiting. The thread's signal is looked up only once
@@ -232,6 +273,7 @@ impl<T> Inbox<T> {
         }
         let thread_signal = termination::current();
         let backoff = Backoff::new();
+        let pumping = self.pump.as_ref().map(|pump| (pump, Instant::now()));
         loop {
             if thread_signal
                 .as_ref()
@@ -243,10 +285,17 @@ impl<T> Inbox<T> {
             if deadline.has_passed() {
                 return Err(RecvTimeoutError::Timeout);
             }
-            if backoff.is_completed() {
-                return self.park(deadline, thread_signal.as_deref());
+            match pumping {
+                Some((pump, since)) if since.elapsed() < PUMP_WATCH => {
+                    if !pump.pump() {
+                        std::hint::spin_loop();
+                    }
+                }
+                _ if backoff.is_completed() => {
+                    return self.park(deadline, thread_signal.as_deref());
+                }
+                _ => backoff.snooze(),
             }
-            backoff.snooze();
             match self.try_recv() {
                 Ok(msg) => return Ok(msg),
                 Err(TryRecvError::Empty) => {}

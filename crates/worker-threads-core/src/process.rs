@@ -90,6 +90,7 @@ use crate::outcome::IntoExitCode;
 use crate::worker::Worker;
 
 mod child;
+mod direct;
 mod function;
 mod parent;
 mod wire;

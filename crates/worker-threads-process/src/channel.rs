@@ -243,17 +243,35 @@ impl Channel {
     /// [`IpcError::Malformed`], [`IpcError::Stalled`] (after the frame timeout), and
     /// socket errors.
     pub fn recv(&self, buf: &mut Vec<u8>) -> Result<Option<Frame>, IpcError> {
+        self.recv_with(buf, RecvFlags::CMSG_CLOEXEC)
+    }
+
+    /// Receives one frame if one has begun to arrive, without waiting for it to begin
+    /// (the rest of a frame of several records is waited for, as [`recv`](Self::recv)
+    /// does); `Ok(None)` when the peer is gone. Two threads that receive on one channel
+    /// must take turns (a lock), or the records of one frame could go to both.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::Empty`] when no frame is waiting, and [`recv`](Self::recv)'s errors.
+    pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<Option<Frame>, IpcError> {
+        self.recv_with(buf, RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT)
+    }
+
+    fn recv_with(&self, buf: &mut Vec<u8>, flags: RecvFlags) -> Result<Option<Frame>, IpcError> {
         buf.resize(RECORD, 0);
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
-        let msg = retry(|| {
-            rustix::net::recvmsg(
-                &self.fd,
-                &mut [IoSliceMut::new(buf)],
-                &mut control,
-                RecvFlags::CMSG_CLOEXEC,
-            )
-        })?;
+        let msg = loop {
+            match rustix::net::recvmsg(&self.fd, &mut [IoSliceMut::new(buf)], &mut control, flags) {
+                Ok(msg) => break msg,
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) if flags.contains(RecvFlags::DONTWAIT) => {
+                    return Err(IpcError::Empty);
+                }
+                Err(error) => return Err(ipc_error(error)),
+            }
+        };
         let mut fds = Vec::new();
         for message in control.drain() {
             if let RecvAncillaryMessage::ScmRights(rights) = message {
@@ -315,6 +333,20 @@ impl Channel {
         Ok(Some(Frame { tag, body, fds }))
     }
 
+    /// Waits until a record (or end of file) is there to read, without reading it.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `poll`.
+    pub fn wait_readable(&self) -> Result<(), IpcError> {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        retry(|| rustix::event::poll(&mut fds, None))?;
+        Ok(())
+    }
+
     /// Watches the socket for up to `spin` without sleeping (a `poll` with no timeout, in a
     /// loop); true as soon as a record (or end of file) is there to read. For a caller
     /// that expects an answer within microseconds: a reader that sleeps in `recv` pays the
@@ -352,11 +384,17 @@ fn retry<R>(mut call: impl FnMut() -> rustix::io::Result<R>) -> Result<R, IpcErr
         match call() {
             Ok(r) => return Ok(r),
             Err(Errno::INTR) => continue,
-            Err(Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN) => return Err(IpcError::Closed),
-            // A send past `SO_SNDTIMEO`, or a non-blocking one that would wait.
-            Err(Errno::AGAIN) => return Err(IpcError::SendTimedOut),
-            Err(e) => return Err(IpcError::Io(e.into())),
+            Err(error) => return Err(ipc_error(error)),
         }
+    }
+}
+
+fn ipc_error(error: Errno) -> IpcError {
+    match error {
+        Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN => IpcError::Closed,
+        // A send past `SO_SNDTIMEO`, or a non-blocking one that would wait.
+        Errno::AGAIN => IpcError::SendTimedOut,
+        error => IpcError::Io(error.into()),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum IpcError {
     /// another thread is in the middle of a frame to it. Nothing was sent.
     #[error("the peer is not reading")]
     Full,
+    /// A non-blocking receive found no frame waiting ([`Channel::try_recv`](crate::Channel::try_recv)).
+    #[error("no frame is waiting")]
+    Empty,
     /// A send waited longer than the channel's send timeout for the peer to read.
     /// Part of the frame may have been sent: the channel can no longer be trusted.
     #[error("the peer did not read within the send timeout")]

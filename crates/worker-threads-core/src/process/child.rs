@@ -6,14 +6,16 @@
 //! the distance between two functions is the same in both, whatever address the image
 //! was loaded at. The trampoline rebuilds the entry (a zero-sized, `Copy` value: nothing
 //! crosses but its type), decodes the data, and runs it with the thread worker's own
-//! `run`, bridged to the channel by two threads of this process:
+//! `run`, bridged to the channel by two threads of this process, for what the entry's own
+//! posts and receives do not send and read themselves (`direct`):
 //!
 //! - the reader: parent frames -> the local port (`Message`), `Close`, `Terminate`, and
 //!   port frames -> the router (ports that crossed: relayed by a third thread, once one
 //!   did);
-//! - this (the process's main) thread: `Online`, then every message the entry posts, then
-//!   (once the crossed ports were closed and their relay sent what they held) `Exit` with
-//!   the outcome, in that order, then `std::process::exit(code)`.
+//! - this (the process's main) thread: `Online`, then every message the entry posts that
+//!   it queued (all of them until `Online` went), then (once the crossed ports were closed
+//!   and their relay sent what they held) `Exit` with the outcome, in that order, then
+//!   `std::process::exit(code)`.
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,11 +28,12 @@ use serde::de::DeserializeOwned;
 use worker_threads_channel::MessagePort;
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{Router, Side};
-use worker_threads_process::{Channel, IpcError, Marker, fds};
+use worker_threads_process::{Channel, Frame, IpcError, Marker, fds};
 
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+use crate::process::direct::{Dispatch, Flow, Incoming, Outgoing};
 use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
@@ -195,13 +198,30 @@ where
             },
         ),
     };
+    let capacity = start.port_capacity.map(|cap| cap as usize);
     let Ports {
         parent: port1,
-        worker: port2,
+        worker: mut port2,
         lifecycle_tx,
         lifecycle,
-    } = Ports::<In, Out>::new(start.port_capacity.map(|cap| cap as usize));
+    } = Ports::<In, Out>::new(capacity);
     let shared = Arc::new(Shared::default());
+    let port = Arc::new(port1);
+    let incoming = Incoming::new(
+        Arc::clone(router.channel()),
+        FromParent {
+            router: Arc::clone(&router),
+            port: Arc::clone(&port),
+            shared: Arc::clone(&shared),
+        },
+    );
+    // The entry's posts and receives use the socket themselves (`direct`); its posts
+    // queue until `Online` went.
+    let outgoing = capacity.is_none().then(|| {
+        let outgoing = Outgoing::new(Arc::clone(router.channel()), true);
+        port2.set_remote(Arc::clone(&outgoing) as _, Arc::clone(&incoming) as _);
+        outgoing
+    });
     let name: Option<Arc<str>> = start.name.map(Arc::from);
     let ctx = WorkerContext::new(
         port2,
@@ -210,12 +230,10 @@ where
         name.clone(),
         Arc::clone(&shared),
     );
-    let port = Arc::new(port1);
     {
-        let (ipc, port, shared) = (Arc::clone(&router), Arc::clone(&port), shared);
         let reader = thread::Builder::new()
             .name("worker-process-ipc".into())
-            .spawn(move || read_parent(&ipc, &port, &shared));
+            .spawn(move || incoming.run());
         if let Err(error) = reader {
             finish(
                 &router,
@@ -236,7 +254,7 @@ where
             failed(format!("cannot start the worker thread: {error}")),
         );
     }
-    forward(&router, &port, &lifecycle)
+    forward(&router, &port, outgoing.as_deref(), &lifecycle)
 }
 
 /// The trampoline of a [`ProcessFn`](crate::process::ProcessFn): answers each call on
@@ -291,20 +309,23 @@ fn failed(message: String) -> Outcome {
     }
 }
 
-/// Parent frames into the local port, until the parent goes (then this process ends:
-/// nobody can read its messages or its exit).
-fn read_parent<In, Out>(router: &Arc<Router>, port: &MessagePort<In, Out>, shared: &Shared)
-where
-    In: DeserializeOwned,
-{
-    let mut buf = Vec::new();
-    loop {
-        match router.channel().recv(&mut buf) {
+/// Where the parent's frames go, on the reader thread or in a receive of the entry: until
+/// the parent goes (then this process ends: nobody can read its messages or its exit).
+struct FromParent<In, Out> {
+    router: Arc<Router>,
+    port: Arc<MessagePort<In, Out>>,
+    shared: Arc<Shared>,
+}
+
+impl<In: DeserializeOwned + Send, Out: Send> Dispatch for FromParent<In, Out> {
+    fn frame(&mut self, frame: Result<Option<Frame>, IpcError>) -> Flow {
+        match frame {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE => {
-                match router.decode(frame.fds, || decode::<In>(&frame.body)) {
+                match self.router.decode(frame.fds, || decode::<In>(&frame.body)) {
                     Ok(message) => {
                         // Fails only once the worker closed or was terminated: as a thread's.
-                        let _ = port.post_message(message);
+                        let _ = self.port.post_message(message);
+                        Flow::Delivered
                     }
                     Err(error) => {
                         tracing::error!(%error, "undecodable message from the parent; exiting");
@@ -313,16 +334,21 @@ where
                 }
             }
             Ok(Some(frame)) if frame.tag == TAG_PORT => {
-                if let Err(error) = router.deliver(frame) {
+                if let Err(error) = self.router.deliver(frame) {
                     tracing::error!(%error, "bad port frame from the parent; exiting");
                     std::process::exit(70);
                 }
+                Flow::Read
             }
             Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<ToChild>(&frame.body) {
-                Ok(ToChild::Close) => port.close(),
+                Ok(ToChild::Close) => {
+                    self.port.close();
+                    Flow::Read
+                }
                 Ok(ToChild::Terminate) => {
-                    shared.termination.terminate();
-                    port.terminate();
+                    self.shared.termination.terminate();
+                    self.port.terminate();
+                    Flow::Read
                 }
                 Ok(ToChild::Start(_)) | Err(_) => {
                     tracing::error!("bad control frame from the parent; exiting");
@@ -349,17 +375,24 @@ where
 fn forward<In, Out>(
     router: &Arc<Router>,
     port: &MessagePort<In, Out>,
+    outgoing: Option<&Outgoing>,
     lifecycle: &MessagePort<(), Lifecycle>,
 ) -> !
 where
     Out: Serialize,
 {
     let channel = router.channel();
+    let caught_up = || {
+        if let Some(outgoing) = outgoing {
+            outgoing.caught_up(|| port.is_empty());
+        }
+    };
     match lifecycle.recv() {
         Ok(Lifecycle::Online) => send_control(channel, &FromChild::Online),
         Ok(Lifecycle::Exit(outcome)) => finish(router, outcome),
         Err(_) => finish(router, Outcome::vanished()),
     }
+    caught_up();
     // Until the entry ended (its port closes first) or the worker was terminated.
     while let Ok(message) = port.recv() {
         match router.send(TAG_MESSAGE, &message) {
@@ -369,6 +402,7 @@ where
             }
             Err(_) => std::process::exit(1), // the parent has gone
         }
+        caught_up();
     }
     let outcome = loop {
         match lifecycle.recv() {

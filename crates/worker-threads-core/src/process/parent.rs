@@ -4,14 +4,15 @@
 //! Two threads per worker, and a third (the port relay of `worker_threads_process::ports`)
 //! once a `MessagePort` crossed in the data or a message:
 //!
-//! - the writer takes what the handle posts (from the bridge end of a local port pair)
-//!   and sends it; when the handle terminates the port it sends `Terminate`, waits the
-//!   grace period for the process to end, and kills it;
+//! - the writer sends what the handle's posts could not send themselves (`direct`: from
+//!   the bridge end of a local port pair); when the handle terminates the port it sends
+//!   `Terminate`, waits the grace period for the process to end, and kills it;
 //! - the reader routes the child's frames (`Online` and `Exit` to the lifecycle, messages
-//!   to the handle, port frames to the router), and at end of file reaps the process,
-//!   decides the outcome, closes the bridge port, waits for the writer to end, closes the
-//!   crossed ports (and waits for their relay), and reports `Exit`. It is the handle's
-//!   `thread`, so a joined process worker has no thread left.
+//!   to the handle, port frames to the router) that no receive of the handle read first
+//!   (`direct`), and at end of file reaps the process, decides the outcome, closes the
+//!   bridge port, waits for the writer to end, closes the crossed ports (and waits for
+//!   their relay), and reports `Exit`. It is the handle's `thread`, so a joined process
+//!   worker has no thread left.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -28,7 +29,7 @@ use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{self, Router, Side};
-use worker_threads_process::{Channel, IpcError, Limits, MAX_FDS, Process, Signal};
+use worker_threads_process::{Channel, Frame, IpcError, Limits, MAX_FDS, Process, Signal};
 
 use crate::context::{Shared, WorkerContext, adopt_child};
 use crate::error::{Limit, SpawnError, WorkerError};
@@ -36,6 +37,7 @@ use crate::isolation::Process as Isolated;
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
+use crate::process::direct::{Dispatch, Flow, Incoming, Outgoing};
 use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
@@ -138,7 +140,7 @@ where
     router.relay(data_ports);
 
     let Ports {
-        parent: port1,
+        parent: mut port1,
         worker: port2,
         lifecycle_tx,
         lifecycle,
@@ -146,6 +148,25 @@ where
     let shared = Arc::new(Shared::default());
     adopt_child(thread_id, &shared);
     let bridge = Arc::new(port2);
+    let lifecycle_tx = Arc::new(lifecycle_tx);
+    let incoming = Incoming::new(
+        Arc::clone(&channel),
+        FromWorker {
+            router: Arc::clone(&router),
+            bridge: Arc::clone(&bridge),
+            lifecycle: Arc::clone(&lifecycle_tx),
+            process: Arc::clone(&process),
+            online: false,
+            report: None,
+            failure: None,
+        },
+    );
+    // The handle's posts and receives use the socket themselves (`direct`).
+    let outgoing = options.port_capacity.is_none().then(|| {
+        let outgoing = Outgoing::new(Arc::clone(&channel), false);
+        port1.set_remote(Arc::clone(&outgoing) as _, Arc::clone(&incoming) as _);
+        outgoing
+    });
     let terminating = Arc::new(AtomicBool::new(false));
     let (exited_tx, exited_rx) = mpsc::channel::<()>();
 
@@ -183,7 +204,12 @@ where
         thread::Builder::new()
             .name(format!("worker-{thread_id}-send"))
             .spawn(move || {
-                write_to_child(&router, &bridge, &process, &terminating, &exited_rx, grace)
+                let writer = Writer {
+                    router: &router,
+                    bridge: &bridge,
+                    outgoing: outgoing.as_deref(),
+                };
+                writer.run(&process, &terminating, &exited_rx, grace)
             })
     };
     let writer = match writer {
@@ -196,29 +222,17 @@ where
         }
     };
     let reader = {
-        let (router, shared, process) = (
-            Arc::clone(&router),
-            Arc::clone(&shared),
-            Arc::clone(&process),
-        );
+        let (router, shared) = (Arc::clone(&router), Arc::clone(&shared));
         let limits = settings.limits;
         thread::Builder::new()
             .name(format!("worker-{thread_id}-recv"))
             .spawn(move || {
                 let watch = Watch {
-                    process: &process,
                     terminating: &terminating,
                     memory_exhausted: &memory_exhausted,
                     limits,
                 };
-                let outcome = read_from_child(
-                    &router,
-                    &bridge,
-                    &lifecycle_tx,
-                    &watch,
-                    child_process,
-                    forwarder,
-                );
+                let outcome = read_from_child(&incoming, &watch, child_process, forwarder);
                 drop(exited_tx);
                 let _ = shared.ended.set(outcome.error.clone());
                 shared.report_if_unhandled(thread_id);
@@ -305,99 +319,137 @@ pub(super) fn launch(
 
 /// What the reader needs to decide how the worker ended.
 struct Watch<'a> {
-    process: &'a Process,
     terminating: &'a AtomicBool,
     memory_exhausted: &'a AtomicBool,
     limits: crate::process::ResourceLimits,
 }
 
-/// The handle's posts to the child; `Close` or `Terminate` (then the grace, then the
-/// kill) when the handle's port ends.
-fn write_to_child<In: Serialize, Out>(
-    router: &Arc<Router>,
-    bridge: &MessagePort<Out, In>,
-    process: &Process,
-    terminating: &AtomicBool,
-    exited: &mpsc::Receiver<()>,
-    grace: Duration,
-) {
-    let channel = router.channel();
-    loop {
-        match bridge.recv() {
-            Ok(message) => match router.send(TAG_MESSAGE, &message) {
-                Ok(()) => {}
-                Err(IpcError::Closed) => return, // the process has ended
-                Err(error) => {
-                    tracing::error!(%error, "a message for a process worker could not be sent: dropped");
+/// What the writer thread sends with.
+struct Writer<'a, In, Out> {
+    router: &'a Arc<Router>,
+    bridge: &'a MessagePort<Out, In>,
+    /// The handle's direct path, if its port has one.
+    outgoing: Option<&'a Outgoing>,
+}
+
+impl<In: Serialize, Out> Writer<'_, In, Out> {
+    /// The handle's posts that were queued for the child; `Close` or `Terminate` (then the
+    /// grace, then the kill) when the handle's port ends.
+    fn run(
+        &self,
+        process: &Process,
+        terminating: &AtomicBool,
+        exited: &mpsc::Receiver<()>,
+        grace: Duration,
+    ) {
+        let Writer {
+            router,
+            bridge,
+            outgoing,
+        } = *self;
+        let channel = router.channel();
+        loop {
+            match bridge.recv() {
+                Ok(message) => {
+                    match router.send(TAG_MESSAGE, &message) {
+                        Ok(()) => {}
+                        Err(IpcError::Closed) => return, // the process has ended
+                        Err(error) => {
+                            tracing::error!(%error, "a message for a process worker could not be sent: dropped");
+                        }
+                    }
+                    if let Some(outgoing) = outgoing {
+                        outgoing.caught_up(|| bridge.is_empty());
+                    }
                 }
-            },
-            Err(RecvError::Terminated) => {
-                terminating.store(true, Ordering::Release);
-                if let Ok(body) = encode(&ToChild::Terminate) {
-                    let _ = channel.send(TAG_CONTROL, &body, &[]);
+                Err(RecvError::Terminated) => {
+                    terminating.store(true, Ordering::Release);
+                    if let Ok(body) = encode(&ToChild::Terminate) {
+                        let _ = channel.send(TAG_CONTROL, &body, &[]);
+                    }
+                    if let Err(RecvTimeoutError::Timeout) = exited.recv_timeout(grace) {
+                        tracing::debug!(pid = process.pid(), "grace period over: SIGKILL");
+                        let _ = process.signal(Signal::KILL);
+                    }
+                    return;
                 }
-                if let Err(RecvTimeoutError::Timeout) = exited.recv_timeout(grace) {
-                    tracing::debug!(pid = process.pid(), "grace period over: SIGKILL");
-                    let _ = process.signal(Signal::KILL);
+                Err(_) => {
+                    if let Ok(body) = encode(&ToChild::Close) {
+                        let _ = channel.send(TAG_CONTROL, &body, &[]);
+                    }
+                    return;
                 }
-                return;
-            }
-            Err(_) => {
-                if let Ok(body) = encode(&ToChild::Close) {
-                    let _ = channel.send(TAG_CONTROL, &body, &[]);
-                }
-                return;
             }
         }
     }
 }
 
+/// Where the child's frames go, on the reader thread or in a receive of the handle.
+struct FromWorker<In, Out> {
+    router: Arc<Router>,
+    bridge: Arc<MessagePort<Out, In>>,
+    lifecycle: Arc<MessagePort<Lifecycle, ()>>,
+    process: Arc<Process>,
+    online: bool,
+    report: Option<ExitReport>,
+    /// Why the child was killed: it broke the protocol.
+    failure: Option<String>,
+}
+
+impl<In: Send, Out: DeserializeOwned + Send> Dispatch for FromWorker<In, Out> {
+    fn frame(&mut self, frame: Result<Option<Frame>, IpcError>) -> Flow {
+        let failure = match frame {
+            Ok(Some(frame)) if frame.tag == TAG_MESSAGE && self.online && self.report.is_none() => {
+                match self.router.decode(frame.fds, || decode::<Out>(&frame.body)) {
+                    Ok(message) => {
+                        // Fails only if the handle terminated the port: dropped, as a
+                        // thread's.
+                        drop(self.bridge.post_message(message));
+                        return Flow::Delivered;
+                    }
+                    Err(error) => format!("undecodable message: {error}"),
+                }
+            }
+            Ok(Some(frame)) if frame.tag == TAG_PORT => match self.router.deliver(frame) {
+                Ok(()) => return Flow::Read,
+                Err(error) => format!("bad port frame: {error}"),
+            },
+            Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<FromChild>(&frame.body) {
+                Ok(FromChild::Online) if !self.online => {
+                    self.online = true;
+                    let _ = self.lifecycle.post_message(Lifecycle::Online);
+                    return Flow::Read;
+                }
+                Ok(FromChild::Exit(exit)) if self.report.is_none() => {
+                    self.report = Some(exit);
+                    return Flow::Read;
+                }
+                Ok(_) => "a control frame out of order".to_string(),
+                Err(error) => format!("undecodable control frame: {error}"),
+            },
+            Ok(Some(frame)) => format!("unexpected frame (tag {})", frame.tag),
+            Ok(None) | Err(IpcError::Closed) => return Flow::Ended,
+            Err(error) => error.to_string(),
+        };
+        tracing::warn!(pid = self.process.pid(), message = %failure, "bad frame from a process worker: killing it");
+        let _ = self.process.signal(Signal::KILL);
+        // Wakes the reader thread, if this was a receive of the handle.
+        self.router.channel().shutdown();
+        self.failure = Some(failure);
+        Flow::Ended
+    }
+}
+
 /// The child's frames until end of file, then its reaping: the worker's outcome.
-fn read_from_child<In, Out: DeserializeOwned>(
-    router: &Arc<Router>,
-    bridge: &MessagePort<Out, In>,
-    lifecycle: &MessagePort<Lifecycle, ()>,
+fn read_from_child<In: Send, Out: DeserializeOwned + Send>(
+    incoming: &Incoming<FromWorker<In, Out>>,
     watch: &Watch<'_>,
     mut child: std::process::Child,
     forwarder: Option<JoinHandle<()>>,
 ) -> Outcome {
-    let channel = router.channel();
-    let mut buf = Vec::new();
-    let mut online = false;
-    let mut report = None;
-    let failure = loop {
-        match channel.recv(&mut buf) {
-            Ok(Some(frame)) if frame.tag == TAG_MESSAGE && online && report.is_none() => {
-                match router.decode(frame.fds, || decode::<Out>(&frame.body)) {
-                    // Fails only if the handle terminated the port: dropped, as a thread's.
-                    Ok(message) => drop(bridge.post_message(message)),
-                    Err(error) => break Some(format!("undecodable message: {error}")),
-                }
-            }
-            Ok(Some(frame)) if frame.tag == TAG_PORT => {
-                if let Err(error) = router.deliver(frame) {
-                    break Some(format!("bad port frame: {error}"));
-                }
-            }
-            Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<FromChild>(&frame.body) {
-                Ok(FromChild::Online) if !online => {
-                    online = true;
-                    let _ = lifecycle.post_message(Lifecycle::Online);
-                }
-                Ok(FromChild::Exit(exit)) if report.is_none() => report = Some(exit),
-                Ok(_) => break Some("a control frame out of order".to_string()),
-                Err(error) => break Some(format!("undecodable control frame: {error}")),
-            },
-            Ok(Some(frame)) => break Some(format!("unexpected frame (tag {})", frame.tag)),
-            Ok(None) | Err(IpcError::Closed) => break None,
-            Err(error) => break Some(error.to_string()),
-        }
-    };
-    if let Some(message) = &failure {
-        tracing::warn!(pid = watch.process.pid(), %message, "bad frame from a process worker: killing it");
-        let _ = watch.process.signal(Signal::KILL);
-        channel.shutdown();
-    }
+    incoming.run();
+    let (failure, report, online) =
+        incoming.with(|seen| (seen.failure.take(), seen.report.take(), seen.online));
     let status = child.wait();
     if let Some(forwarder) = forwarder {
         let _ = forwarder.join();

@@ -1,0 +1,42 @@
+//! What a port does itself when its peer is in another process: the hooks a process layer
+//! (`worker_threads_core::process`) installs on the ports of a process worker, so that a
+//! message crosses on the threads that post and receive it instead of on bridge threads.
+//!
+//! Without hooks a message to another process is posted into a local queue, taken by a
+//! bridge thread that writes it to the socket, read there by another bridge thread and
+//! posted into the receiving port: four threads, each a wake-up. With them a post writes
+//! the message to the socket on the posting thread ([`Sink`]), and a receive that finds
+//! its queue empty reads the socket itself while it spins ([`Pump`]) before it parks: the
+//! bridge threads stay, for what the fast path cannot take (a peer that is not reading,
+//! a message with ports in it, a receiver that parked, end of file).
+
+/// How a [`Sink`] disposed of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    /// Written to the other process on the posting thread.
+    Sent,
+    /// Put in the port's queue, for the bridge thread to send.
+    Queued,
+}
+
+/// The sending side of a port whose peer is in another process.
+pub trait Sink<T>: Send + Sync {
+    /// Sends `msg` to the other process now, or queues it with `queue` (the port's own
+    /// queue, read by the bridge thread) when it cannot go at once: the peer is not
+    /// reading, an earlier message is still queued (what one thread posts stays in
+    /// order), or it does not encode on its own (a port inside it). Called inside the
+    /// post's critical section, so a close waits until it returns.
+    ///
+    /// # Errors
+    ///
+    /// The message, when `queue` refused it (the port's queue is gone).
+    fn post(&self, msg: T, queue: &mut dyn FnMut(T) -> Result<(), T>) -> Result<Posted, T>;
+}
+
+/// The receiving side of a port whose peer is in another process.
+pub trait Pump: Send + Sync {
+    /// Reads what has arrived from the other process without waiting for it to begin,
+    /// and delivers it (messages into the port's queue): true if anything was read.
+    /// Returns at once when another thread is reading.
+    fn pump(&self) -> bool;
+}

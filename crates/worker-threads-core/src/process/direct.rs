@@ -1,0 +1,182 @@
+//! The direct path of a process worker's port: a post writes its message to the socket on
+//! the posting thread ([`Outgoing`]), and a receive that finds its queue empty reads the
+//! socket itself while it spins ([`Incoming`]), so a message crosses between the two
+//! threads that use it (see `worker_threads_channel::remote`).
+//!
+//! The bridge threads stay, for what the direct path does not take:
+//!
+//! - sending: a post goes to the port's queue for the writer (the parent's writer thread,
+//!   the child's main thread) when the peer is not reading (a full socket), when it does
+//!   not encode on its own (a port inside it needs the router, a message over one record
+//!   needs a blocking send), or while something it queued before is still there: posts
+//!   take a lock and look at a *behind* flag that a queued post sets and the writer clears
+//!   once it emptied the queue, so what one thread posts stays in order;
+//! - receiving: the channel's reader thread waits until the socket is readable and reads
+//!   it under the same lock as a receive that reads it, so a frame is read by one of them
+//!   and delivered in order; it handles what no receive waits for (`Exit`, port frames,
+//!   end of file, a receiver that parked).
+//!
+//! Only an unbounded port takes the direct path (a bounded one keeps its back-pressure,
+//! which the bridge's queue gives).
+
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use worker_threads_channel::remote::{Posted, Pump, Sink};
+use worker_threads_process::codec::encode;
+use worker_threads_process::{Channel, Frame, IpcError, fds};
+
+use crate::process::wire::TAG_MESSAGE;
+
+/// The sending side of a port whose peer is the other end of `channel`.
+pub(super) struct Outgoing {
+    channel: Arc<Channel>,
+    /// True while a post waits in the port's queue: later posts queue behind it.
+    behind: Mutex<bool>,
+}
+
+impl Outgoing {
+    /// `behind` starts true where the writer must send something first (the child's
+    /// `Online`): posts queue until it called [`caught_up`](Self::caught_up).
+    pub(super) fn new(channel: Arc<Channel>, behind: bool) -> Arc<Outgoing> {
+        Arc::new(Outgoing {
+            channel,
+            behind: Mutex::new(behind),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        self.behind.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The writer sent what it took from the queue: if the queue is empty now, posts go
+    /// out directly again.
+    pub(super) fn caught_up(&self, queue_is_empty: impl FnOnce() -> bool) {
+        let mut behind = self.lock();
+        if *behind && queue_is_empty() {
+            *behind = false;
+        }
+    }
+}
+
+impl<T: Serialize> Sink<T> for Outgoing {
+    fn post(&self, msg: T, queue: &mut dyn FnMut(T) -> Result<(), T>) -> Result<Posted, T> {
+        let mut behind = self.lock();
+        if !*behind {
+            // Outside a router's scope a port refuses to encode: such a message goes by
+            // the writer, which relays its ports.
+            let (body, fds) = fds::collect(|| encode(&msg));
+            if let Ok(body) = body {
+                let fds: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+                if self.channel.try_send(TAG_MESSAGE, &body, &fds).is_ok() {
+                    return Ok(Posted::Sent);
+                }
+            }
+        }
+        *behind = true;
+        queue(msg).map(|()| Posted::Queued)
+    }
+}
+
+/// What a frame read from the channel did.
+pub(super) enum Flow {
+    /// Handled; nothing for a receive.
+    Read,
+    /// A message is in a port's queue.
+    Delivered,
+    /// The channel is done (end of file, or a peer broke the format: then the dispatch
+    /// has shut the channel down, so the reader thread wakes and sees it).
+    Ended,
+}
+
+/// What to do with each frame (or the end of the channel), on whichever thread read it.
+pub(super) trait Dispatch: Send {
+    /// One frame (`Ok(Some)`), the end of file (`Ok(None)`), or the channel's error.
+    fn frame(&mut self, frame: Result<Option<Frame>, IpcError>) -> Flow;
+}
+
+struct Reading<D> {
+    buf: Vec<u8>,
+    dispatch: D,
+    ended: bool,
+}
+
+/// The reading side of a channel, shared by its reader thread and the receives of the
+/// port it delivers to.
+pub(super) struct Incoming<D> {
+    channel: Arc<Channel>,
+    reading: Mutex<Reading<D>>,
+}
+
+impl<D: Dispatch> Incoming<D> {
+    pub(super) fn new(channel: Arc<Channel>, dispatch: D) -> Arc<Incoming<D>> {
+        Arc::new(Incoming {
+            channel,
+            reading: Mutex::new(Reading {
+                buf: Vec::new(),
+                dispatch,
+                ended: false,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Reading<D>> {
+        self.reading.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The reader thread: reads whatever arrives until the channel ended.
+    pub(super) fn run(&self) {
+        loop {
+            let waited = self.channel.wait_readable();
+            let mut reading = self.lock();
+            if let Err(error) = waited {
+                reading.dispatch.frame(Err(error));
+                reading.ended = true;
+            }
+            // Read until nothing is waiting: the frames of a burst cost one wake-up.
+            while !reading.ended {
+                let Reading { buf, dispatch, .. } = &mut *reading;
+                match self.channel.try_recv(buf) {
+                    Err(IpcError::Empty) => break,
+                    frame => {
+                        if let Flow::Ended = dispatch.frame(frame) {
+                            reading.ended = true;
+                        }
+                    }
+                }
+            }
+            if reading.ended {
+                return;
+            }
+        }
+    }
+
+    /// Runs `f` on the dispatch (its state once [`run`](Self::run) returned).
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut D) -> R) -> R {
+        f(&mut self.lock().dispatch)
+    }
+}
+
+impl<D: Dispatch> Pump for Incoming<D> {
+    fn pump(&self) -> bool {
+        let mut reading = match self.reading.try_lock() {
+            Ok(reading) => reading,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        let mut read = false;
+        while !reading.ended {
+            let Reading { buf, dispatch, .. } = &mut *reading;
+            match self.channel.try_recv(buf) {
+                Err(IpcError::Empty) => return read,
+                frame => match dispatch.frame(frame) {
+                    Flow::Read => read = true,
+                    Flow::Delivered => return true,
+                    Flow::Ended => reading.ended = true,
+                },
+            }
+        }
+        true
+    }
+}
