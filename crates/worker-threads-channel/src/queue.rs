@@ -194,6 +194,22 @@ impl<T> Outbox<T> {
     }
 }
 
+/// A receive reading the socket of a [`Pump`]: started, and stopped when dropped.
+struct Reading<'a>(&'a dyn Pump);
+
+impl<'a> Reading<'a> {
+    fn start(pump: &'a dyn Pump) -> Self {
+        pump.start();
+        Reading(pump)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// The receiving half of a direction.
 pub(crate) struct Inbox<T> {
     rx: cb::Receiver<T>,
@@ -273,7 +289,10 @@ impl<T> Inbox<T> {
         }
         let thread_signal = termination::current();
         let backoff = Backoff::new();
-        let pumping = self.pump.as_ref().map(|pump| (pump, Instant::now()));
+        let mut pumping = self
+            .pump
+            .as_deref()
+            .map(|pump| (Reading::start(pump), Instant::now()));
         loop {
             if thread_signal
                 .as_ref()
@@ -285,16 +304,18 @@ impl<T> Inbox<T> {
             if deadline.has_passed() {
                 return Err(RecvTimeoutError::Timeout);
             }
-            match pumping {
-                Some((pump, since)) if since.elapsed() < PUMP_WATCH => {
-                    if !pump.pump() {
+            match &pumping {
+                Some((reading, since)) if since.elapsed() < PUMP_WATCH => {
+                    if !reading.0.pump() {
                         std::hint::spin_loop();
                     }
                 }
-                _ if backoff.is_completed() => {
+                // Stop reading, then spin and park as on any port.
+                Some(_) => pumping = None,
+                None if backoff.is_completed() => {
                     return self.park(deadline, thread_signal.as_deref());
                 }
-                _ => backoff.snooze(),
+                None => backoff.snooze(),
             }
             match self.try_recv() {
                 Ok(msg) => return Ok(msg),

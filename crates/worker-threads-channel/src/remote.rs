@@ -33,10 +33,19 @@ pub trait Sink<T>: Send + Sync {
     fn post(&self, msg: T, queue: &mut dyn FnMut(T) -> Result<(), T>) -> Result<Posted, T>;
 }
 
-/// The receiving side of a port whose peer is in another process.
+/// The receiving side of a port whose peer is in another process. A receive that found
+/// its queue empty calls [`start`](Self::start), then [`pump`](Self::pump) until it has
+/// a message or a while has passed, then [`stop`](Self::stop) (before it parks).
 pub trait Pump: Send + Sync {
+    /// A receive is about to read: whoever else watches the socket may stop waking for
+    /// what arrives (this thread takes it).
+    fn start(&self);
+
     /// Reads what has arrived from the other process without waiting for it to begin,
     /// and delivers it (messages into the port's queue): true if anything was read.
     /// Returns at once when another thread is reading.
     fn pump(&self) -> bool;
+
+    /// The receive that called [`start`](Self::start) stopped reading.
+    fn stop(&self);
 }

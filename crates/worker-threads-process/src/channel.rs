@@ -333,20 +333,6 @@ impl Channel {
         Ok(Some(Frame { tag, body, fds }))
     }
 
-    /// Waits until a record (or end of file) is there to read, without reading it.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `poll`.
-    pub fn wait_readable(&self) -> Result<(), IpcError> {
-        let mut fds = [rustix::event::PollFd::new(
-            &self.fd,
-            rustix::event::PollFlags::IN,
-        )];
-        retry(|| rustix::event::poll(&mut fds, None))?;
-        Ok(())
-    }
-
     /// Watches the socket for up to `spin` without sleeping (a `poll` with no timeout, in a
     /// loop); true as soon as a record (or end of file) is there to read. For a caller
     /// that expects an answer within microseconds: a reader that sleeps in `recv` pays the
@@ -375,6 +361,100 @@ impl Channel {
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
     pub fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);
+    }
+}
+
+/// A reader thread's wait for a channel to be readable, where other threads read the
+/// channel too (taking turns with it under a lock) and may ask it not to wake while they
+/// do: each would take what woke it, and a wake-up that finds nothing costs a context
+/// switch on the core the readers are using.
+///
+/// An epoll set holding the channel: [`pause`](Self::pause) takes the channel's readable
+/// event out of it (a hang-up still wakes), [`resume`](Self::resume) puts it back when the
+/// last reader that paused it stops (level-triggered: what arrived meanwhile wakes the
+/// waiter at once). Without an epoll set (the descriptor limit), it waits with `poll` and
+/// pausing does nothing.
+#[derive(Debug)]
+pub struct Readable {
+    epoll: Option<OwnedFd>,
+    /// Readers that paused the wait.
+    pausing: Mutex<usize>,
+}
+
+impl Readable {
+    /// A wait on `channel`.
+    pub fn new(channel: &Channel) -> Readable {
+        use rustix::event::epoll;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|set| {
+            epoll::add(
+                &set,
+                &channel.fd,
+                epoll::EventData::new_u64(0),
+                epoll::EventFlags::IN,
+            )?;
+            Ok(set)
+        });
+        if let Err(error) = &epoll {
+            tracing::debug!(%error, "no epoll set for a channel: its reader wakes for every record");
+        }
+        Readable {
+            epoll: epoll.ok(),
+            pausing: Mutex::new(0),
+        }
+    }
+
+    /// Waits until `channel` has a record (or end of file) to read, or, while paused, until
+    /// it hangs up.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `epoll_wait` or `poll`.
+    pub fn wait(&self, channel: &Channel) -> Result<(), IpcError> {
+        match &self.epoll {
+            Some(set) => {
+                let mut events = [MaybeUninit::uninit(); 1];
+                retry(|| rustix::event::epoll::wait(set, &mut events, None).map(|(n, _)| n.len()))?;
+            }
+            None => {
+                let mut fds = [rustix::event::PollFd::new(
+                    &channel.fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                retry(|| rustix::event::poll(&mut fds, None))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Another thread is about to read `channel`: the wait stops waking for records until
+    /// every thread that paused it called [`resume`](Self::resume).
+    pub fn pause(&self, channel: &Channel) {
+        self.set(channel, 1, rustix::event::epoll::EventFlags::empty());
+    }
+
+    /// The thread that paused the wait stopped reading.
+    pub fn resume(&self, channel: &Channel) {
+        self.set(channel, -1, rustix::event::epoll::EventFlags::IN);
+    }
+
+    fn set(&self, channel: &Channel, step: isize, flags: rustix::event::epoll::EventFlags) {
+        let Some(set) = &self.epoll else {
+            return;
+        };
+        let mut pausing = self
+            .pausing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = *pausing;
+        *pausing = before.saturating_add_signed(step);
+        // Only the first pause and the last resume change the set; the lock keeps the
+        // two calls in the order of the count.
+        if (before == 0) != (*pausing == 0) {
+            let event = rustix::event::epoll::EventData::new_u64(0);
+            if let Err(error) = rustix::event::epoll::modify(set, &channel.fd, event, flags) {
+                tracing::warn!(%error, "epoll_ctl on a channel's wait failed");
+            }
+        }
     }
 }
 

@@ -35,7 +35,7 @@ mod signal;
 #[allow(unsafe_code)]
 mod spawn;
 
-pub use channel::{Channel, Frame, MAX_FDS, RECORD, channel_pair, is_seqpacket};
+pub use channel::{Channel, Frame, MAX_FDS, RECORD, Readable, channel_pair, is_seqpacket};
 pub use error::IpcError;
 pub use marker::Marker;
 pub use signal::Signal;

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 use worker_threads_channel::remote::{Posted, Pump, Sink};
 use worker_threads_process::codec::encode;
-use worker_threads_process::{Channel, Frame, IpcError, fds};
+use worker_threads_process::{Channel, Frame, IpcError, Readable, fds};
 
 use crate::process::wire::TAG_MESSAGE;
 
@@ -106,12 +106,15 @@ struct Reading<D> {
 /// port it delivers to.
 pub(super) struct Incoming<D> {
     channel: Arc<Channel>,
+    /// The reader thread's wait, which a receive that reads pauses.
+    readable: Readable,
     reading: Mutex<Reading<D>>,
 }
 
 impl<D: Dispatch> Incoming<D> {
     pub(super) fn new(channel: Arc<Channel>, dispatch: D) -> Arc<Incoming<D>> {
         Arc::new(Incoming {
+            readable: Readable::new(&channel),
             channel,
             reading: Mutex::new(Reading {
                 buf: Vec::new(),
@@ -128,7 +131,7 @@ impl<D: Dispatch> Incoming<D> {
     /// The reader thread: reads whatever arrives until the channel ended.
     pub(super) fn run(&self) {
         loop {
-            let waited = self.channel.wait_readable();
+            let waited = self.readable.wait(&self.channel);
             let mut reading = self.lock();
             if let Err(error) = waited {
                 reading.dispatch.frame(Err(error));
@@ -159,6 +162,14 @@ impl<D: Dispatch> Incoming<D> {
 }
 
 impl<D: Dispatch> Pump for Incoming<D> {
+    fn start(&self) {
+        self.readable.pause(&self.channel);
+    }
+
+    fn stop(&self) {
+        self.readable.resume(&self.channel);
+    }
+
     fn pump(&self) -> bool {
         let mut reading = match self.reading.try_lock() {
             Ok(reading) => reading,
