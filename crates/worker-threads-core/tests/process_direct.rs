@@ -276,3 +276,46 @@ fn terminate_while_another_thread_posts_and_receives_ends_both_cleanly() {
         assert_eq!(worker.join().unwrap(), 1);
     }
 }
+
+/// Counts what arrives until the port closes; the count is the exit code.
+fn count_until_closed(ctx: WorkerContext<(), u64>) -> i32 {
+    let mut next = 0u64;
+    for n in ctx.parent_port().iter() {
+        assert_eq!(n, next, "out of order");
+        next += 1;
+    }
+    i32::try_from(next).unwrap()
+}
+
+#[test]
+fn close_while_posting_delivers_exactly_the_posts_that_returned_ok() {
+    for round in 0..100u64 {
+        let worker =
+            Worker::<u64>::spawn(WorkerOptions::new().isolation(Process), count_until_closed)
+                .unwrap();
+        let accepted = std::thread::scope(|s| {
+            let poster = s.spawn(|| {
+                let mut n = 0u64;
+                loop {
+                    match worker.post_message(n) {
+                        Ok(()) => n += 1,
+                        Err(refused) => {
+                            assert_eq!(refused.into_inner(), n, "the refused post's message");
+                            return n;
+                        }
+                    }
+                }
+            });
+            for _ in 0..round % 4 {
+                std::thread::yield_now();
+            }
+            worker.port().close();
+            poster.join().unwrap()
+        });
+        assert_eq!(
+            worker.join().unwrap(),
+            i32::try_from(accepted).unwrap(),
+            "round {round}"
+        );
+    }
+}
