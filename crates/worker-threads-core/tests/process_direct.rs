@@ -319,3 +319,35 @@ fn close_while_posting_delivers_exactly_the_posts_that_returned_ok() {
         );
     }
 }
+
+/// Echoes until it echoed 20.
+fn echo_to_twenty(ctx: WorkerContext<(), u64>) {
+    for n in ctx.parent_port().iter() {
+        ctx.parent_port().post_message(n).unwrap();
+        if n == 20 {
+            return;
+        }
+    }
+}
+
+#[test]
+fn after_a_receive_read_the_socket_the_reader_thread_delivers_to_async_receives_and_events() {
+    for _round in 0..50 {
+        let mut worker =
+            Worker::<u64>::spawn(WorkerOptions::new().isolation(Process), echo_to_twenty).unwrap();
+        // A blocking receive: it reads the socket itself, pausing the reader's wait.
+        worker.post_message(1).unwrap();
+        assert_eq!(worker.recv(), Ok(1));
+        // Receives that never read the socket: only the reader thread can deliver these.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for n in 2..20 {
+            worker.post_message(n).unwrap();
+            assert_eq!(runtime.block_on(worker.recv_async()), Ok(n));
+        }
+        worker.post_message(20).unwrap();
+        let events: Vec<String> = worker.events().map(|e| format!("{e:?}")).collect();
+        assert_eq!(events, ["Online", "Message(20)", "Exit(0)"]);
+    }
+}
