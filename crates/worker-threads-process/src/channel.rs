@@ -376,6 +376,7 @@ impl Channel {
 /// pausing does nothing.
 #[derive(Debug)]
 pub struct Readable {
+    channel: std::sync::Arc<Channel>,
     epoll: Option<OwnedFd>,
     /// Readers that paused the wait.
     pausing: Mutex<usize>,
@@ -383,7 +384,7 @@ pub struct Readable {
 
 impl Readable {
     /// A wait on `channel`.
-    pub fn new(channel: &Channel) -> Readable {
+    pub fn new(channel: std::sync::Arc<Channel>) -> Readable {
         use rustix::event::epoll;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|set| {
             epoll::add(
@@ -398,6 +399,7 @@ impl Readable {
             tracing::debug!(%error, "no epoll set for a channel: its reader wakes for every record");
         }
         Readable {
+            channel,
             epoll: epoll.ok(),
             pausing: Mutex::new(0),
         }
@@ -409,7 +411,7 @@ impl Readable {
     /// # Errors
     ///
     /// The OS error of `epoll_wait` or `poll`.
-    pub fn wait(&self, channel: &Channel) -> Result<(), IpcError> {
+    pub fn wait(&self) -> Result<(), IpcError> {
         match &self.epoll {
             Some(set) => {
                 let mut events = [MaybeUninit::uninit(); 1];
@@ -417,7 +419,7 @@ impl Readable {
             }
             None => {
                 let mut fds = [rustix::event::PollFd::new(
-                    &channel.fd,
+                    &self.channel.fd,
                     rustix::event::PollFlags::IN,
                 )];
                 retry(|| rustix::event::poll(&mut fds, None))?;
@@ -426,18 +428,23 @@ impl Readable {
         Ok(())
     }
 
-    /// Another thread is about to read `channel`: the wait stops waking for records until
-    /// every thread that paused it called [`resume`](Self::resume).
-    pub fn pause(&self, channel: &Channel) {
-        self.set(channel, 1, rustix::event::epoll::EventFlags::empty());
+    /// The channel it waits on.
+    pub fn channel(&self) -> &std::sync::Arc<Channel> {
+        &self.channel
+    }
+
+    /// Another thread is about to read the channel: the wait stops waking for records
+    /// until every thread that paused it called [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.set(1, rustix::event::epoll::EventFlags::empty());
     }
 
     /// The thread that paused the wait stopped reading.
-    pub fn resume(&self, channel: &Channel) {
-        self.set(channel, -1, rustix::event::epoll::EventFlags::IN);
+    pub fn resume(&self) {
+        self.set(-1, rustix::event::epoll::EventFlags::IN);
     }
 
-    fn set(&self, channel: &Channel, step: isize, flags: rustix::event::epoll::EventFlags) {
+    fn set(&self, step: isize, flags: rustix::event::epoll::EventFlags) {
         let Some(set) = &self.epoll else {
             return;
         };
@@ -451,7 +458,7 @@ impl Readable {
         // two calls in the order of the count.
         if (before == 0) != (*pausing == 0) {
             let event = rustix::event::epoll::EventData::new_u64(0);
-            if let Err(error) = rustix::event::epoll::modify(set, &channel.fd, event, flags) {
+            if let Err(error) = rustix::event::epoll::modify(set, &self.channel.fd, event, flags) {
                 tracing::warn!(%error, "epoll_ctl on a channel's wait failed");
             }
         }

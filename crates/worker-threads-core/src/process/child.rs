@@ -33,7 +33,7 @@ use worker_threads_process::{Channel, Frame, IpcError, Marker, fds};
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
-use crate::process::direct::{Dispatch, Flow, Incoming, Outgoing};
+use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
@@ -198,13 +198,12 @@ where
             },
         ),
     };
-    let capacity = start.port_capacity.map(|cap| cap as usize);
     let Ports {
         parent: port1,
         worker: mut port2,
         lifecycle_tx,
         lifecycle,
-    } = Ports::<In, Out>::new(capacity);
+    } = Ports::<In, Out>::new(start.port_capacity.map(|cap| cap as usize));
     let shared = Arc::new(Shared::default());
     let port = Arc::new(port1);
     let incoming = Incoming::new(
@@ -217,11 +216,7 @@ where
     );
     // The entry's posts and receives use the socket themselves (`direct`); its posts
     // queue until `Online` went.
-    let outgoing = capacity.is_none().then(|| {
-        let outgoing = Outgoing::new(Arc::clone(router.channel()), true);
-        port2.set_remote(Arc::clone(&outgoing) as _, Arc::clone(&incoming) as _);
-        outgoing
-    });
+    let outgoing = direct::attach(&mut port2, &incoming, true);
     let name: Option<Arc<str>> = start.name.map(Arc::from);
     let ctx = WorkerContext::new(
         port2,
@@ -384,7 +379,7 @@ where
     let channel = router.channel();
     let caught_up = || {
         if let Some(outgoing) = outgoing {
-            outgoing.caught_up(|| port.is_empty());
+            outgoing.caught_up(port);
         }
     };
     match lifecycle.recv() {

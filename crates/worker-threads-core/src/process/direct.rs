@@ -23,6 +23,7 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
+use worker_threads_channel::MessagePort;
 use worker_threads_channel::remote::{Posted, Pump, Sink};
 use worker_threads_process::codec::encode;
 use worker_threads_process::{Channel, Frame, IpcError, Readable, fds};
@@ -50,11 +51,11 @@ impl Outgoing {
         self.behind.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The writer sent what it took from the queue: if the queue is empty now, posts go
-    /// out directly again.
-    pub(super) fn caught_up(&self, queue_is_empty: impl FnOnce() -> bool) {
+    /// The writer sent what it took from `port`'s queue (the port this was attached to,
+    /// seen from its peer): if the queue is empty now, posts go out directly again.
+    pub(super) fn caught_up<S, R>(&self, port: &MessagePort<S, R>) {
         let mut behind = self.lock();
-        if *behind && queue_is_empty() {
+        if *behind && port.is_empty() {
             *behind = false;
         }
     }
@@ -105,8 +106,7 @@ struct Reading<D> {
 /// The reading side of a channel, shared by its reader thread and the receives of the
 /// port it delivers to.
 pub(super) struct Incoming<D> {
-    channel: Arc<Channel>,
-    /// The reader thread's wait, which a receive that reads pauses.
+    /// The channel, and the reader thread's wait on it, which a receive that reads pauses.
     readable: Readable,
     reading: Mutex<Reading<D>>,
 }
@@ -114,8 +114,7 @@ pub(super) struct Incoming<D> {
 impl<D: Dispatch> Incoming<D> {
     pub(super) fn new(channel: Arc<Channel>, dispatch: D) -> Arc<Incoming<D>> {
         Arc::new(Incoming {
-            readable: Readable::new(&channel),
-            channel,
+            readable: Readable::new(channel),
             reading: Mutex::new(Reading {
                 buf: Vec::new(),
                 dispatch,
@@ -128,27 +127,33 @@ impl<D: Dispatch> Incoming<D> {
         self.reading.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Reads and dispatches the next frame, if one is waiting (`None`: none is, or the
+    /// channel ended before). Called with the read lock held.
+    fn read_next(&self, reading: &mut Reading<D>) -> Option<Flow> {
+        if reading.ended {
+            return None;
+        }
+        let flow = match self.readable.channel().try_recv(&mut reading.buf) {
+            Err(IpcError::Empty) => return None,
+            frame => reading.dispatch.frame(frame),
+        };
+        if let Flow::Ended = flow {
+            reading.ended = true;
+        }
+        Some(flow)
+    }
+
     /// The reader thread: reads whatever arrives until the channel ended.
     pub(super) fn run(&self) {
         loop {
-            let waited = self.readable.wait(&self.channel);
+            let waited = self.readable.wait();
             let mut reading = self.lock();
             if let Err(error) = waited {
                 reading.dispatch.frame(Err(error));
                 reading.ended = true;
             }
             // Read until nothing is waiting: the frames of a burst cost one wake-up.
-            while !reading.ended {
-                let Reading { buf, dispatch, .. } = &mut *reading;
-                match self.channel.try_recv(buf) {
-                    Err(IpcError::Empty) => break,
-                    frame => {
-                        if let Flow::Ended = dispatch.frame(frame) {
-                            reading.ended = true;
-                        }
-                    }
-                }
-            }
+            while self.read_next(&mut reading).is_some() {}
             if reading.ended {
                 return;
             }
@@ -161,13 +166,34 @@ impl<D: Dispatch> Incoming<D> {
     }
 }
 
+/// Gives `port` (the one facing the channel `incoming` reads) the direct path, if it is
+/// unbounded (a bounded port keeps the bridge threads, which give its back-pressure): the
+/// writer must call [`Outgoing::caught_up`] after each message it sent from the port's
+/// queue. `behind` as in [`Outgoing::new`].
+pub(super) fn attach<S, R, D>(
+    port: &mut MessagePort<S, R>,
+    incoming: &Arc<Incoming<D>>,
+    behind: bool,
+) -> Option<Arc<Outgoing>>
+where
+    S: Serialize,
+    D: Dispatch + 'static,
+{
+    if port.capacity().is_some() {
+        return None;
+    }
+    let outgoing = Outgoing::new(Arc::clone(incoming.readable.channel()), behind);
+    port.set_remote(Arc::clone(&outgoing) as _, Arc::clone(incoming) as _);
+    Some(outgoing)
+}
+
 impl<D: Dispatch> Pump for Incoming<D> {
     fn start(&self) {
-        self.readable.pause(&self.channel);
+        self.readable.pause();
     }
 
     fn stop(&self) {
-        self.readable.resume(&self.channel);
+        self.readable.resume();
     }
 
     fn pump(&self) -> bool {
@@ -177,17 +203,12 @@ impl<D: Dispatch> Pump for Incoming<D> {
             Err(std::sync::TryLockError::WouldBlock) => return false,
         };
         let mut read = false;
-        while !reading.ended {
-            let Reading { buf, dispatch, .. } = &mut *reading;
-            match self.channel.try_recv(buf) {
-                Err(IpcError::Empty) => return read,
-                frame => match dispatch.frame(frame) {
-                    Flow::Read => read = true,
-                    Flow::Delivered => return true,
-                    Flow::Ended => reading.ended = true,
-                },
+        loop {
+            match self.read_next(&mut reading) {
+                None => return read,
+                Some(Flow::Read) => read = true,
+                Some(Flow::Delivered | Flow::Ended) => return true,
             }
         }
-        true
     }
 }

@@ -37,7 +37,7 @@ use crate::isolation::Process as Isolated;
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
-use crate::process::direct::{Dispatch, Flow, Incoming, Outgoing};
+use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
@@ -162,11 +162,7 @@ where
         },
     );
     // The handle's posts and receives use the socket themselves (`direct`).
-    let outgoing = options.port_capacity.is_none().then(|| {
-        let outgoing = Outgoing::new(Arc::clone(&channel), false);
-        port1.set_remote(Arc::clone(&outgoing) as _, Arc::clone(&incoming) as _);
-        outgoing
-    });
+    let outgoing = direct::attach(&mut port1, &incoming, false);
     let terminating = Arc::new(AtomicBool::new(false));
     let (exited_tx, exited_rx) = mpsc::channel::<()>();
 
@@ -204,12 +200,15 @@ where
         thread::Builder::new()
             .name(format!("worker-{thread_id}-send"))
             .spawn(move || {
-                let writer = Writer {
-                    router: &router,
-                    bridge: &bridge,
-                    outgoing: outgoing.as_deref(),
-                };
-                writer.run(&process, &terminating, &exited_rx, grace)
+                write_to_child(
+                    &router,
+                    &bridge,
+                    outgoing.as_deref(),
+                    &process,
+                    &terminating,
+                    &exited_rx,
+                    grace,
+                )
             })
     };
     let writer = match writer {
@@ -324,61 +323,49 @@ struct Watch<'a> {
     limits: crate::process::ResourceLimits,
 }
 
-/// What the writer thread sends with.
-struct Writer<'a, In, Out> {
-    router: &'a Arc<Router>,
-    bridge: &'a MessagePort<Out, In>,
-    /// The handle's direct path, if its port has one.
-    outgoing: Option<&'a Outgoing>,
-}
-
-impl<In: Serialize, Out> Writer<'_, In, Out> {
-    /// The handle's posts that were queued for the child; `Close` or `Terminate` (then the
-    /// grace, then the kill) when the handle's port ends.
-    fn run(
-        &self,
-        process: &Process,
-        terminating: &AtomicBool,
-        exited: &mpsc::Receiver<()>,
-        grace: Duration,
-    ) {
-        let Writer {
-            router,
-            bridge,
-            outgoing,
-        } = *self;
-        let channel = router.channel();
-        loop {
-            match bridge.recv() {
-                Ok(message) => {
-                    match router.send(TAG_MESSAGE, &message) {
-                        Ok(()) => {}
-                        Err(IpcError::Closed) => return, // the process has ended
-                        Err(error) => {
-                            tracing::error!(%error, "a message for a process worker could not be sent: dropped");
-                        }
-                    }
-                    if let Some(outgoing) = outgoing {
-                        outgoing.caught_up(|| bridge.is_empty());
+/// The handle's posts that were queued for the child (all of them without `outgoing`,
+/// the handle's direct path); `Close` or `Terminate` (then the grace, then the kill) when
+/// the handle's port ends.
+fn write_to_child<In: Serialize, Out>(
+    router: &Arc<Router>,
+    bridge: &MessagePort<Out, In>,
+    outgoing: Option<&Outgoing>,
+    process: &Process,
+    terminating: &AtomicBool,
+    exited: &mpsc::Receiver<()>,
+    grace: Duration,
+) {
+    let channel = router.channel();
+    loop {
+        match bridge.recv() {
+            Ok(message) => {
+                match router.send(TAG_MESSAGE, &message) {
+                    Ok(()) => {}
+                    Err(IpcError::Closed) => return, // the process has ended
+                    Err(error) => {
+                        tracing::error!(%error, "a message for a process worker could not be sent: dropped");
                     }
                 }
-                Err(RecvError::Terminated) => {
-                    terminating.store(true, Ordering::Release);
-                    if let Ok(body) = encode(&ToChild::Terminate) {
-                        let _ = channel.send(TAG_CONTROL, &body, &[]);
-                    }
-                    if let Err(RecvTimeoutError::Timeout) = exited.recv_timeout(grace) {
-                        tracing::debug!(pid = process.pid(), "grace period over: SIGKILL");
-                        let _ = process.signal(Signal::KILL);
-                    }
-                    return;
+                if let Some(outgoing) = outgoing {
+                    outgoing.caught_up(bridge);
                 }
-                Err(_) => {
-                    if let Ok(body) = encode(&ToChild::Close) {
-                        let _ = channel.send(TAG_CONTROL, &body, &[]);
-                    }
-                    return;
+            }
+            Err(RecvError::Terminated) => {
+                terminating.store(true, Ordering::Release);
+                if let Ok(body) = encode(&ToChild::Terminate) {
+                    let _ = channel.send(TAG_CONTROL, &body, &[]);
                 }
+                if let Err(RecvTimeoutError::Timeout) = exited.recv_timeout(grace) {
+                    tracing::debug!(pid = process.pid(), "grace period over: SIGKILL");
+                    let _ = process.signal(Signal::KILL);
+                }
+                return;
+            }
+            Err(_) => {
+                if let Ok(body) = encode(&ToChild::Close) {
+                    let _ = channel.send(TAG_CONTROL, &body, &[]);
+                }
+                return;
             }
         }
     }
