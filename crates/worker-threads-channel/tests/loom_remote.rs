@@ -94,7 +94,7 @@ impl Wire {
         self.queued.notify_all();
     }
 
-    /// The writer thread (`Writer::run`, the child's `forward`) with `Outgoing::caught_up`.
+    /// The writer thread (`write_to_child`, the child's `forward`) with `Outgoing::caught_up`.
     fn write(&self) {
         loop {
             let msg = {
