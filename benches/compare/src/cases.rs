@@ -22,6 +22,8 @@ pub(crate) const NAMES: &[&str] = &[
     "tput_ours",
     "tput_flume",
     "tput_crossbeam",
+    "tput_ours_apart",
+    "tput_crossbeam_apart",
     "buf_move",
     "buf_clone",
     "spawn_worker",
@@ -75,6 +77,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "tput_ours" => tput_ours(n)?,
         "tput_flume" => tput_flume(n)?,
         "tput_crossbeam" => tput_crossbeam(n)?,
+        "tput_ours_apart" => tput_ours_apart(n)?,
+        "tput_crossbeam_apart" => tput_crossbeam_apart(n)?,
         "buf_move" => buffer(n, false)?,
         "buf_clone" => buffer(n, true)?,
         "spawn_worker" => spawn_worker(n)?,
@@ -243,6 +247,61 @@ fn tput_flume(n: u64) -> anyhow::Result<f64> {
 fn tput_crossbeam(n: u64) -> anyhow::Result<f64> {
     let (tx, rx) = crossbeam_channel::unbounded::<u64>();
     tput(
+        n,
+        move |v| {
+            let _ = tx.send(v);
+        },
+        move |n| (0..n).map_while(|_| rx.recv().ok()).sum(),
+    )
+}
+
+/// One-way without the race: `n` posts, and only once they are all in the queue, `n`
+/// receives on another thread; millions of messages per second over both phases. In
+/// `tput` the consumer either trails the producer closely (each message's slot and the
+/// queue's tail bounce between the cores) or falls behind by more than one of the
+/// queue's blocks (it stops reading the tail), and which one a run settles into decides
+/// its speed more than the port does; apart, each side pays only its own cost.
+fn tput_apart(
+    n: u64,
+    send: impl Fn(u64),
+    recv: impl FnOnce(u64) -> u64 + Send + 'static,
+) -> anyhow::Result<f64> {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let consumer = thread::spawn(move || {
+        go_rx.recv().ok().map(|()| {
+            let start = Instant::now();
+            (recv(n), start.elapsed())
+        })
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        send(i);
+    }
+    let posting = start.elapsed();
+    go_tx.send(())?;
+    let (sum, receiving) = consumer
+        .join()
+        .map_err(|_| anyhow::anyhow!("consumer panicked"))?
+        .context("the consumer was not started")?;
+    drop(send);
+    anyhow::ensure!(sum == n * n.saturating_sub(1) / 2, "lost messages");
+    Ok(n as f64 / (posting + receiving).as_secs_f64() / 1e6)
+}
+
+fn tput_ours_apart(n: u64) -> anyhow::Result<f64> {
+    let MessageChannel { port1, port2 } = MessageChannel::<u64>::new();
+    tput_apart(
+        n,
+        move |v| {
+            let _ = port1.post_message(v);
+        },
+        move |n| (0..n).map_while(|_| port2.recv().ok()).sum(),
+    )
+}
+
+fn tput_crossbeam_apart(n: u64) -> anyhow::Result<f64> {
+    let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+    tput_apart(
         n,
         move |v| {
             let _ = tx.send(v);
