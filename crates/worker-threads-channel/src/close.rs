@@ -50,6 +50,7 @@ impl CloseSignal {
     }
 
     /// `None` while open.
+    #[inline]
     pub(crate) fn ended(&self) -> Option<Ended> {
         match self.state.load(Ordering::SeqCst) {
             OPEN => None,
@@ -58,6 +59,7 @@ impl CloseSignal {
         }
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.state.load(Ordering::SeqCst) != OPEN
     }

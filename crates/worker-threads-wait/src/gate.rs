@@ -47,12 +47,14 @@ impl Gate {
     }
 
     /// A poster enters its critical section, before it looks at the closed flag.
+    #[inline]
     pub fn enter_post(&self) {
         self.gate.fetch_add(POSTER, Ordering::SeqCst);
     }
 
     /// A poster leaves its critical section; `sent` if its message went into the queue,
     /// which then wakes an async receiver if one is registered.
+    #[inline]
     pub fn leave_post(&self, sent: bool) {
         if self.gate.fetch_sub(POSTER, Ordering::SeqCst) >= WAITER && sent {
             self.event.notify_additional(1);
