@@ -28,6 +28,7 @@ pub(crate) const NAMES: &[&str] = &[
     "buf_clone",
     "spawn_worker",
     "spawn_thread",
+    "spawn_thread_port",
     "idle_worker",
     "idle_thread",
     "atomics_ours",
@@ -83,6 +84,7 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "buf_clone" => buffer(n, true)?,
         "spawn_worker" => spawn_worker(n)?,
         "spawn_thread" => spawn_thread(n)?,
+        "spawn_thread_port" => spawn_thread_port(n)?,
         "idle_worker" => idle_worker(n)?,
         "idle_thread" => idle_thread(n)?,
         "atomics_ours" => atomics_ours(n),
@@ -508,6 +510,24 @@ fn spawn_thread(n: u64) -> anyhow::Result<f64> {
         handle
             .join()
             .map_err(|_| anyhow::anyhow!("thread panicked"))??;
+        Ok(elapsed)
+    })
+}
+
+/// `spawn_thread` with a `MessageChannel` in place of `mpsc`: what a worker's spawn
+/// costs over a bare thread apart from its channel (`spawn_worker` against this), and what
+/// the channel's receive costs over std's (this against `spawn_thread`).
+fn spawn_thread_port(n: u64) -> anyhow::Result<f64> {
+    median_us(n, || {
+        let start = Instant::now();
+        let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+        let handle = thread::spawn(move || port2.post_message(1u8).is_ok());
+        port1.recv()?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let posted = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("thread panicked"))?;
+        anyhow::ensure!(posted, "the post failed");
         Ok(elapsed)
     })
 }
