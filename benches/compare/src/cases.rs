@@ -75,11 +75,11 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "rt_worker" => rt_worker(n)?,
         "rt_flume" => rt_flume(n)?,
         "rt_crossbeam" => rt_crossbeam(n)?,
-        "tput_ours" => tput_ours(n)?,
+        "tput_ours" => tput_ours(n, Shape::Racing)?,
         "tput_flume" => tput_flume(n)?,
-        "tput_crossbeam" => tput_crossbeam(n)?,
-        "tput_ours_apart" => tput_ours_apart(n)?,
-        "tput_crossbeam_apart" => tput_crossbeam_apart(n)?,
+        "tput_crossbeam" => tput_crossbeam(n, Shape::Racing)?,
+        "tput_ours_apart" => tput_ours(n, Shape::Apart)?,
+        "tput_crossbeam_apart" => tput_crossbeam(n, Shape::Apart)?,
         "buf_move" => buffer(n, false)?,
         "buf_clone" => buffer(n, true)?,
         "spawn_worker" => spawn_worker(n)?,
@@ -204,30 +204,62 @@ fn rt_crossbeam(n: u64) -> anyhow::Result<f64> {
     )
 }
 
-/// One-way: `n` posts, received on another thread; millions of messages per second.
+/// How the one-way cases overlap their two sides.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `n` posts while another thread receives them.
+    Racing,
+    /// `n` posts, and only once they are all in the queue (and the sender is gone), `n`
+    /// receives on another thread. Racing, the consumer either trails the producer closely
+    /// (each message's slot and the queue's tail bounce between the cores) or falls behind
+    /// by more than one of the queue's blocks (it stops reading the tail), and which one a
+    /// run settles into decides its speed more than the port does; apart, each side pays
+    /// only its own cost.
+    Apart,
+}
+
+/// One-way: `n` posts received on another thread, shaped by `shape`; millions of
+/// messages per second (over both phases, for `Apart`).
 fn tput(
     n: u64,
+    shape: Shape,
     send: impl Fn(u64),
     recv: impl FnOnce(u64) -> u64 + Send + 'static,
 ) -> anyhow::Result<f64> {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
     let start = Instant::now();
-    let consumer = thread::spawn(move || recv(n));
+    let consumer = thread::spawn(move || {
+        if matches!(shape, Shape::Apart) {
+            go_rx.recv().ok()?;
+        }
+        let start = Instant::now();
+        Some((recv(n), start.elapsed()))
+    });
+    let posts_start = Instant::now();
     for i in 0..n {
         send(i);
     }
+    let posting = posts_start.elapsed();
     drop(send);
-    let sum = consumer
+    // Racing, the consumer may be done and gone already; apart, `join` says if it is.
+    let _ = go_tx.send(());
+    let (sum, receiving) = consumer
         .join()
-        .map_err(|_| anyhow::anyhow!("consumer panicked"))?;
-    let rate = per_sec_millions(start, n);
+        .map_err(|_| anyhow::anyhow!("consumer panicked"))?
+        .context("the consumer was not started")?;
+    let elapsed = match shape {
+        Shape::Racing => start.elapsed(),
+        Shape::Apart => posting + receiving,
+    };
     anyhow::ensure!(sum == n * n.saturating_sub(1) / 2, "lost messages");
-    Ok(rate)
+    Ok(n as f64 / elapsed.as_secs_f64() / 1e6)
 }
 
-fn tput_ours(n: u64) -> anyhow::Result<f64> {
+fn tput_ours(n: u64, shape: Shape) -> anyhow::Result<f64> {
     let MessageChannel { port1, port2 } = MessageChannel::<u64>::new();
     tput(
         n,
+        shape,
         move |v| {
             let _ = port1.post_message(v);
         },
@@ -239,6 +271,7 @@ fn tput_flume(n: u64) -> anyhow::Result<f64> {
     let (tx, rx) = flume::unbounded::<u64>();
     tput(
         n,
+        Shape::Racing,
         move |v| {
             let _ = tx.send(v);
         },
@@ -246,65 +279,11 @@ fn tput_flume(n: u64) -> anyhow::Result<f64> {
     )
 }
 
-fn tput_crossbeam(n: u64) -> anyhow::Result<f64> {
+fn tput_crossbeam(n: u64, shape: Shape) -> anyhow::Result<f64> {
     let (tx, rx) = crossbeam_channel::unbounded::<u64>();
     tput(
         n,
-        move |v| {
-            let _ = tx.send(v);
-        },
-        move |n| (0..n).map_while(|_| rx.recv().ok()).sum(),
-    )
-}
-
-/// One-way without the race: `n` posts, and only once they are all in the queue, `n`
-/// receives on another thread; millions of messages per second over both phases. In
-/// `tput` the consumer either trails the producer closely (each message's slot and the
-/// queue's tail bounce between the cores) or falls behind by more than one of the
-/// queue's blocks (it stops reading the tail), and which one a run settles into decides
-/// its speed more than the port does; apart, each side pays only its own cost.
-fn tput_apart(
-    n: u64,
-    send: impl Fn(u64),
-    recv: impl FnOnce(u64) -> u64 + Send + 'static,
-) -> anyhow::Result<f64> {
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let consumer = thread::spawn(move || {
-        go_rx.recv().ok().map(|()| {
-            let start = Instant::now();
-            (recv(n), start.elapsed())
-        })
-    });
-    let start = Instant::now();
-    for i in 0..n {
-        send(i);
-    }
-    let posting = start.elapsed();
-    go_tx.send(())?;
-    let (sum, receiving) = consumer
-        .join()
-        .map_err(|_| anyhow::anyhow!("consumer panicked"))?
-        .context("the consumer was not started")?;
-    drop(send);
-    anyhow::ensure!(sum == n * n.saturating_sub(1) / 2, "lost messages");
-    Ok(n as f64 / (posting + receiving).as_secs_f64() / 1e6)
-}
-
-fn tput_ours_apart(n: u64) -> anyhow::Result<f64> {
-    let MessageChannel { port1, port2 } = MessageChannel::<u64>::new();
-    tput_apart(
-        n,
-        move |v| {
-            let _ = port1.post_message(v);
-        },
-        move |n| (0..n).map_while(|_| port2.recv().ok()).sum(),
-    )
-}
-
-fn tput_crossbeam_apart(n: u64) -> anyhow::Result<f64> {
-    let (tx, rx) = crossbeam_channel::unbounded::<u64>();
-    tput_apart(
-        n,
+        shape,
         move |v| {
             let _ = tx.send(v);
         },
