@@ -41,7 +41,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .context("nats-server is not installed (Debian package nats-server)")?;
+            .context("no nats-server: `cargo xtask nats-server` installs one and prints its path for NATS_SERVER")?;
         let stderr = child.stderr.take().context("stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         loop {
@@ -382,9 +382,12 @@ pub(crate) fn js_rtt(n: u64) -> anyhow::Result<f64> {
     Ok(median_us)
 }
 
-/// `nats-server` on the `PATH`, else where Debian's package puts it (`/usr/sbin`, which is
-/// not on every user's `PATH`).
-fn nats_server() -> &'static str {
+/// The server to start: `$NATS_SERVER` (what `cargo xtask nats-server` prints, and
+/// `.ci/run` sets), else `nats-server` on the `PATH`, else Debian's in `/usr/sbin`.
+fn nats_server() -> std::ffi::OsString {
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        return path;
+    }
     let on_path = std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
     });
@@ -393,4 +396,5 @@ fn nats_server() -> &'static str {
     } else {
         "/usr/sbin/nats-server"
     }
+    .into()
 }

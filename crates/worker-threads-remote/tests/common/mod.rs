@@ -38,7 +38,7 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("nats-server (Debian package `nats-server`; .ci/run installs it)");
+            .expect("no nats-server: run the tests with `cargo xtask test`, which installs one, or set NATS_SERVER");
         let stderr = child.stderr.take().expect("piped stderr");
         let (ready_tx, ready) = mpsc::channel();
         std::thread::spawn(move || {
@@ -55,6 +55,7 @@ impl NatsServer {
         ready
             .recv_timeout(PATIENCE)
             .expect("nats-server did not become ready");
+        note_start();
         Self {
             child: Some(child),
             store,
@@ -191,9 +192,12 @@ pub fn config_from(encoded: &str) -> worker_threads_remote::QueueConfig {
     }
 }
 
-/// `nats-server` on the `PATH`, else where Debian's package puts it (`/usr/sbin`, which is
-/// not on every user's `PATH`).
-fn nats_server() -> &'static str {
+/// The server to start: `$NATS_SERVER` (set by `cargo xtask test`, which installs one),
+/// else `nats-server` on the `PATH`, else Debian's in `/usr/sbin`.
+fn nats_server() -> std::ffi::OsString {
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        return path;
+    }
     let on_path = std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| dir.join("nats-server").is_file())
     });
@@ -202,4 +206,30 @@ fn nats_server() -> &'static str {
     } else {
         "/usr/sbin/nats-server"
     }
+    .into()
+}
+
+/// Notes a started server in `$WT_NATS_STARTS`, if set, under this test binary's name:
+/// `cargo xtask test` checks that every remote test file started one (so no remote test
+/// passes by not running).
+fn note_start() {
+    use std::io::Write;
+    let Some(list) = std::env::var_os("WT_NATS_STARTS") else {
+        return;
+    };
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(list)
+        .expect("the list of started servers");
+    // One write of the whole line: appends from parallel tests do not interleave.
+    file.write_all(format!("{binary}\n").as_bytes())
+        .expect("noting a started server");
 }
