@@ -1,7 +1,7 @@
 //! The HTTP case: a server process on a free loopback port, loaded by `wrk -t1 -c64`.
 //!
 //! Ours is the `cluster_http` example (built on demand next to this binary); Node's is
-//! `node/cluster_http.js`, the seed's program. Load starts once every worker says it
+//! `node/cluster_http.js`, the Node chapter's program. Load starts once every worker says it
 //! listens; the primary is then stopped with SIGTERM and its workers follow it (ours on
 //! the IPC end-of-file, Node's on the IPC disconnect).
 
@@ -18,6 +18,16 @@ pub(crate) enum Server {
     Ours(&'static str),
     /// `node cluster_http.js WORKERS` (0: one process, no cluster).
     Node(&'static str),
+}
+
+impl std::fmt::Display for Server {
+    /// `ours-POLICY` or `node-WORKERS`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Server::Ours(policy) => write!(f, "ours-{policy}"),
+            Server::Node(workers) => write!(f, "node-{workers}"),
+        }
+    }
 }
 
 fn example() -> Result<PathBuf, String> {

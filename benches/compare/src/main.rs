@@ -5,6 +5,8 @@ mod cases;
 mod chart;
 mod http;
 mod remote;
+mod report;
+mod rounds;
 mod runner;
 
 use std::path::PathBuf;
@@ -27,8 +29,14 @@ struct Cli {
     /// installed already).
     #[arg(long)]
     smoke: bool,
-    /// Where compare.json and compare.svg go.
-    #[arg(long, value_name = "DIR", default_value = "target/compare")]
+    /// Where compare.json, compare.svg, rounds.json and benchmarks.md go (`docs` for the
+    /// project's own, which also rewrites the README's speed table).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "target/compare",
+        global = true
+    )]
     out: PathBuf,
     /// Draw the chart again from an earlier run's JSON, measuring nothing.
     #[arg(long, value_name = "JSON")]
@@ -49,6 +57,29 @@ enum Cmd {
     },
     /// List every comparison: its group, what is measured, and what runs it.
     List,
+    /// Alternated rounds: run the cases in turn, round after round, and print each case's
+    /// runs, its median, and the first case's median over each one's. Speed claims are
+    /// made this way (the host drifts too much for cases run one after the other).
+    ///
+    /// Example: `compare rounds 9 sqrt_seed sqrt_threadpool sqrt_rayon sqrt_ceiling`.
+    Rounds {
+        /// How many rounds.
+        rounds: usize,
+        /// The cases: `CASE[:N]` (a Rust case; N defaults to its size in the full run) or
+        /// `node/SCRIPT.js[,ARG...]:N` (a Node program of benches/compare/node).
+        #[arg(required = true, value_name = "CASE[:N]")]
+        cases: Vec<String>,
+        /// Save the set under this key in `<out>/rounds.json` (replacing one of the same
+        /// key) and write `<out>/benchmarks.md` again.
+        #[arg(long, value_name = "KEY")]
+        save: Option<String>,
+        /// What the set checks, in a sentence (its heading in benchmarks.md).
+        #[arg(long, requires = "save")]
+        title: Option<String>,
+    },
+    /// Write benchmarks.md (and, for `--out docs`, the README's speed table) again from
+    /// the saved JSON, measuring nothing.
+    Report,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +116,19 @@ fn main() -> anyhow::Result<()> {
             runner::list();
             Ok(())
         }
+        Some(Cmd::Rounds {
+            rounds,
+            cases,
+            save,
+            title,
+        }) => rounds::main(&rounds::Options {
+            rounds,
+            specs: &cases,
+            save,
+            title,
+            out: &cli.out,
+        }),
+        Some(Cmd::Report) => report::write(&cli.out),
         None => runner::main(runner::Options {
             smoke: cli.smoke,
             out: cli.out,

@@ -40,6 +40,26 @@ enum Program {
     Http(crate::http::Server),
 }
 
+impl Program {
+    /// Its name, as `compare rounds` takes it (`http/..` for the HTTP servers).
+    fn id(&self) -> String {
+        match self {
+            Program::Rust(name) => (*name).to_owned(),
+            Program::Node { script, args, .. } => {
+                let args: String = args.iter().map(|arg| format!(",{arg}")).collect();
+                format!("node/{script}{args}")
+            }
+            Program::Http(server) => format!("http/{server}"),
+        }
+    }
+}
+
+/// Whether a case of the full run has this id (`Program::id`).
+#[cfg(test)]
+pub(crate) fn has_case(id: &str) -> bool {
+    CASES.iter().any(|case| case.program.id() == id)
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Case {
     group: &'static str,
@@ -62,7 +82,7 @@ const HTTP: &str = "HTTP hello, 2 workers, wrk -t1 -c64 -d10s";
 
 /// The "past one machine" groups: a nats-server (or Redis) of their own on loopback, two
 /// worker processes, the median of each case's runs.
-const REMOTE_MAP: &str = "past one machine: the seed's square roots, 2 worker processes";
+const REMOTE_MAP: &str = "past one machine: the Node chapter's square roots, 2 worker processes";
 const REMOTE_RUN: &str =
     "past one machine: one task per message, 512 in flight, 2 worker processes";
 const REMOTE_RTT: &str = "past one machine: one task's round trip (median)";
@@ -102,13 +122,13 @@ const CASES: &[Case] = &[
     Case { group: "Atomics wait/notify round trip", name: "atomics::wait/notify", side: Side::Ours, program: Program::Rust("atomics_ours"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: None },
     Case { group: "Atomics wait/notify round trip", name: "Node Atomics.wait/notify", side: Side::Node, program: node("atomics.js", &[]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("atomics::wait/notify") },
     Case { group: "Atomics wait/notify round trip", name: "bare futex", side: Side::BareRust, program: Program::Rust("atomics_futex"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("atomics::wait/notify") },
-    Case { group: "the seed's 10 M square roots", name: "sqrt_pool (seed loop)", side: Side::Ours, program: Program::Rust("sqrt_seed"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
-    Case { group: "the seed's 10 M square roots", name: "sqrt_pool (pool.map)", side: Side::Ours, program: Program::Rust("sqrt_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
-    Case { group: "the seed's 10 M square roots", name: "piscina 4.9.4 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina4"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(400), versus: Some("sqrt_pool (seed loop)") },
-    Case { group: "the seed's 10 M square roots", name: "piscina 5.3.2 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina5"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(120), versus: Some("sqrt_pool (seed loop)") },
-    Case { group: "the seed's 10 M square roots", name: "threadpool (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_threadpool"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
-    Case { group: "the seed's 10 M square roots", name: "rayon::spawn (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_rayon"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
-    Case { group: "the seed's 10 M square roots", name: "bare ArrayQueue(4) + OnceLock, all spinning (ceiling)", side: Side::BareRust, program: Program::Rust("sqrt_ceiling"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (seed loop)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "sqrt_pool (the chapter's loop)", side: Side::Ours, program: Program::Rust("sqrt_seed"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
+    Case { group: "the Node chapter's 10 M square roots", name: "sqrt_pool (pool.map)", side: Side::Ours, program: Program::Rust("sqrt_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: None },
+    Case { group: "the Node chapter's 10 M square roots", name: "piscina 4.9.4 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina4"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(400), versus: Some("sqrt_pool (the chapter's loop)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "piscina 5.3.2 (maxQueue auto + drain)", side: Side::Node, program: Program::Node { script: "sqrt_piscina.js", args: &["piscina5"], npm: true }, unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: Duration::from_secs(120), versus: Some("sqrt_pool (the chapter's loop)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "threadpool (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_threadpool"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (the chapter's loop)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "rayon::spawn (unbounded)", side: Side::BareRust, program: Program::Rust("sqrt_rayon"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (the chapter's loop)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "bare ArrayQueue(4) + OnceLock, all spinning (ceiling)", side: Side::BareRust, program: Program::Rust("sqrt_ceiling"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (the chapter's loop)") },
     Case { group: "cluster IPC round trip, primary <-> worker", name: "Worker::send / Event::Message", side: Side::Ours, program: Program::Rust("ipc_cluster"), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: None },
     Case { group: "cluster IPC round trip, primary <-> worker", name: "Node worker.send / process.send", side: Side::Node, program: node("cluster_ipc.js", &[]), unit: "us", better: Better::Lower, full: 100_000, smoke: 200, timeout: MINUTE, versus: Some("Worker::send / Event::Message") },
     Case { group: "process worker, spawn to first message", name: "Worker::spawn, isolation(Process)", side: Side::Ours, program: Program::Rust("spawn_process"), unit: "us", better: Better::Lower, full: 200, smoke: 2, timeout: MINUTE, versus: None },
@@ -124,7 +144,7 @@ const CASES: &[Case] = &[
     Case { group: "async pool, 1,000 tasks awaiting a 10 ms timer", name: "build_async, 2 threads x 64 tasks", side: Side::Ours, program: Program::Rust("async_pool"), unit: "ms", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: None },
     Case { group: "async pool, 1,000 tasks awaiting a 10 ms timer", name: "build_async, default queue bound, run_wait", side: Side::Ours, program: Program::Rust("async_pool_bounded"), unit: "ms", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: None },
     Case { group: "async pool, 1,000 tasks awaiting a 10 ms timer", name: "piscina 4.9.4, async handler, 2 threads x 64 concurrentTasksPerWorker", side: Side::Node, program: Program::Node { script: "async_piscina.js", args: &["piscina4"], npm: true }, unit: "ms", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: Some("build_async, 2 threads x 64 tasks") },
-    Case { group: "the seed's 10 M square roots", name: "process pool, pool.map (chunks to worker processes)", side: Side::Ours, program: Program::Rust("sqrt_process_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (pool.map)") },
+    Case { group: "the Node chapter's 10 M square roots", name: "process pool, pool.map (chunks to worker processes)", side: Side::Ours, program: Program::Rust("sqrt_process_map"), unit: "M tasks/s", better: Better::Higher, full: 10_000_000, smoke: 2_000, timeout: MINUTE, versus: Some("sqrt_pool (pool.map)") },
     Case { group: "process pool, one task at a time", name: "run + join, isolation(Process)", side: Side::Ours, program: Program::Rust("rt_process_pool"), unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: None },
     Case { group: "process pool, one task at a time", name: "ProcessFn::call (the pool's runner, no pool)", side: Side::Ours, program: Program::Rust("rt_process_fn"), unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: None },
     Case { group: "process pool, one task at a time", name: "tinypool 2.2.0, runtime: 'child_process'", side: Side::Node, program: Program::Node { script: "tinypool_rt.js", args: &[], npm: true }, unit: "us", better: Better::Lower, full: 20_000, smoke: 20, timeout: MINUTE, versus: Some("run + join, isolation(Process)") },
@@ -150,6 +170,9 @@ const NOT_MEASURED: &[(&str, &str)] = &[];
 /// One case's outcome.
 #[derive(Debug, Serialize)]
 pub(crate) struct Outcome {
+    /// What runs it, as `compare rounds` names it: a Rust case, `node/SCRIPT[,ARG...]`,
+    /// or `http/SERVER`.
+    pub(crate) id: String,
     pub(crate) group: &'static str,
     pub(crate) name: &'static str,
     pub(crate) side: Side,
@@ -162,6 +185,8 @@ pub(crate) struct Outcome {
     pub(crate) median: Option<f64>,
     /// How many times better ours is (above 1: ours is better).
     pub(crate) ours_better_by: Option<f64>,
+    /// The name of our case it is compared with.
+    pub(crate) versus: Option<&'static str>,
     /// Why there is no value, or what was odd.
     pub(crate) note: Option<String>,
 }
@@ -229,7 +254,10 @@ pub(crate) fn machine_line() -> String {
 
 /// Runs `command` with a time-out; kills it (by its own pid) if it runs over. Returns the
 /// value of the JSON line it printed, and its whole JSON.
-fn run_once(command: &mut Command, timeout: Duration) -> Result<serde_json::Value, String> {
+pub(crate) fn run_once(
+    command: &mut Command,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -293,15 +321,65 @@ fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, Strin
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
+/// The median of `values` (the upper one of an even count), if there are any.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// The full run's case that runs `program`, if there is one.
+fn case_running(program: &crate::rounds::Program) -> Option<&'static Case> {
+    CASES.iter().find(|case| match (program, case.program) {
+        (crate::rounds::Program::Rust(name), Program::Rust(ours)) => name == ours,
+        (
+            crate::rounds::Program::Node { script, args },
+            Program::Node {
+                script: ours,
+                args: our_args,
+                ..
+            },
+        ) => script == ours && args.iter().map(String::as_str).eq(our_args.iter().copied()),
+        _ => false,
+    })
+}
+
+/// The size the full run gives `program`.
+pub(crate) fn full_size(program: &crate::rounds::Program) -> Option<u64> {
+    case_running(program).map(|case| case.full)
+}
+
+/// The unit of what `program` prints.
+pub(crate) fn unit_of(program: &crate::rounds::Program) -> Option<&'static str> {
+    case_running(program).map(|case| case.unit)
+}
+
+/// How long the full run lets `program` run.
+pub(crate) fn timeout_of(program: &crate::rounds::Program) -> Option<Duration> {
+    case_running(program).map(|case| case.timeout)
+}
+
+/// Installs the pinned npm packages if they are not there yet; an error if that fails.
+pub(crate) fn ensure_node_packages() -> anyhow::Result<()> {
+    if node_packages_installed() || install_node_packages() {
+        Ok(())
+    } else {
+        anyhow::bail!("the pinned npm packages are not installed and npm install failed")
+    }
+}
+
+/// Whether every pinned package is there (an older install may lack the newer ones).
+fn node_packages_installed() -> bool {
+    ["piscina4", "piscina5", "tinypool", "bullmq", "ioredis"]
+        .iter()
+        .all(|package| node_dir().join("node_modules").join(package).exists())
 }
 
 /// Runs one case: three times and the median, or once if a run takes over 30 s.
 fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
     let size = if smoke { case.smoke } else { case.full };
     let mut outcome = Outcome {
+        id: case.program.id(),
         group: case.group,
         name: case.name,
         side: case.side,
@@ -311,6 +389,7 @@ fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
         runs: Vec::new(),
         median: None,
         ours_better_by: None,
+        versus: case.versus,
         note: None,
     };
     for _ in 0..3 {
@@ -337,7 +416,7 @@ fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
                 if let Some(completed) = json.get("completed").and_then(serde_json::Value::as_u64) {
                     if completed < size {
                         outcome.note = Some(format!(
-                            "stopped after {completed} of {size} tasks, exit 0 (the seed's loop hangs on 'drain': piscina #868)"
+                            "stopped after {completed} of {size} tasks, exit 0 (the Node chapter's loop hangs on 'drain': piscina #868)"
                         ));
                         return outcome;
                     }
@@ -360,7 +439,7 @@ fn measure(case: &Case, smoke: bool, npm_ready: bool) -> Outcome {
             break;
         }
     }
-    outcome.median = median(&mut outcome.runs.clone());
+    outcome.median = median(&outcome.runs);
     outcome
 }
 
@@ -418,11 +497,7 @@ pub(crate) fn main(options: Options) -> anyhow::Result<()> {
         "compare ({}): {machine}",
         if options.smoke { "smoke" } else { "full" }
     );
-    // Every pinned package must be there (an older install may lack the newer ones).
-    let installed = ["piscina4", "piscina5", "tinypool", "bullmq", "ioredis"]
-        .iter()
-        .all(|package| node_dir().join("node_modules").join(package).exists());
-    let npm_ready = installed || (!options.smoke && install_node_packages());
+    let npm_ready = node_packages_installed() || (!options.smoke && install_node_packages());
     let mut outcomes = Vec::new();
     for case in CASES {
         let outcome = measure(case, options.smoke, npm_ready);
@@ -452,6 +527,7 @@ pub(crate) fn main(options: Options) -> anyhow::Result<()> {
     let svg_path = options.out.join("compare.svg");
     crate::chart::draw(&svg_path, &machine, &bars(&outcomes))?;
     println!("\nwrote {} and {}", json_path.display(), svg_path.display());
+    crate::report::write(&options.out)?;
     Ok(())
 }
 
