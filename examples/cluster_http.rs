@@ -1,4 +1,4 @@
-//! The seed's "Hello, World" server with `cluster`: the primary forks one worker per core
+//! The Node chapter's "Hello, World" server with `cluster`: the primary forks one worker per core
 //! (`--workers N`), each worker listens on the same port of 127.0.0.1 (`PORT`, default
 //! 3000) and answers every request with `Hello, World!\n` through hyper on a
 //! single-threaded tokio runtime. The primary prints which worker pid serves and restarts
@@ -12,8 +12,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
+use clap::Parser;
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -22,37 +23,36 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use worker_threads::cluster::{self, Cluster, Event, Restart, SchedulingPolicy};
 
+/// Node's "Hello, World" cluster: one worker process per core on port 3000 (`PORT`).
+#[derive(Parser)]
 struct Args {
+    /// Worker processes (default: the machine's cores).
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
     workers: usize,
-    policy: SchedulingPolicy,
+    /// How connections reach the workers.
+    #[arg(long, value_enum, default_value_t = Policy::Rr)]
+    policy: Policy,
 }
 
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        policy: SchedulingPolicy::default(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => {
-                let value = args.next().context("--workers needs a number")?;
-                parsed.workers = value
-                    .parse()
-                    .with_context(|| format!("bad --workers {value}"))?;
-            }
-            "--policy" => {
-                parsed.policy = match args.next().as_deref() {
-                    Some("rr") => SchedulingPolicy::RoundRobin,
-                    Some("shared") => SchedulingPolicy::Shared,
-                    Some("reuseport") => SchedulingPolicy::ReusePort,
-                    other => bail!("--policy is rr, shared or reuseport, not {other:?}"),
-                }
-            }
-            other => bail!("unknown argument {other}"),
+/// The scheduling policies, as the command line names them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Policy {
+    /// The primary accepts and hands each connection to the next worker (Node's default).
+    Rr,
+    /// Every worker accepts on the listening socket the primary shares.
+    Shared,
+    /// Every worker binds its own socket with `SO_REUSEPORT`.
+    Reuseport,
+}
+
+impl From<Policy> for SchedulingPolicy {
+    fn from(policy: Policy) -> Self {
+        match policy {
+            Policy::Rr => SchedulingPolicy::RoundRobin,
+            Policy::Shared => SchedulingPolicy::Shared,
+            Policy::Reuseport => SchedulingPolicy::ReusePort,
         }
     }
-    Ok(parsed)
 }
 
 fn port() -> anyhow::Result<u16> {
@@ -64,7 +64,7 @@ fn port() -> anyhow::Result<u16> {
 
 fn main() -> anyhow::Result<()> {
     if cluster::is_primary() {
-        primary(args()?)
+        primary(Args::parse())
     } else {
         worker(port()?)
     }
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
 fn primary(args: Args) -> anyhow::Result<()> {
     println!("primary {} is running", std::process::id());
     let cluster = Cluster::<()>::builder()
-        .policy(args.policy)
+        .policy(args.policy.into())
         .restart(Restart::on_crash())
         .build();
     for _ in 0..args.workers {

@@ -1,4 +1,4 @@
-//! The seed's "Bidirectional communication via MessagePort created with MessageChannel",
+//! The Node chapter's "Bidirectional communication via MessagePort created with MessageChannel",
 //! with a plain thread on the other end (`examples/port_transfer.rs` does it with a
 //! `Worker`): the main thread echoes whatever the other end posts.
 //!

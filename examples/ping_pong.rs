@@ -1,11 +1,12 @@
 //! Ping-pong between the main thread and one worker over the default parent port: the
-//! seed's "Bidirectional communication via the default MessagePorts", then N timed rounds.
+//! Node chapter's "Bidirectional communication via the default MessagePorts", then N timed rounds.
 //!
 //! `cargo run --release --example ping_pong -- --rounds 100000`
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::Parser;
 use worker_threads::{Worker, WorkerOptions};
 
 /// What travels over the parent port.
@@ -15,25 +16,16 @@ enum Msg {
     Ping(u64),
 }
 
-fn rounds_from_args() -> anyhow::Result<u64> {
-    let mut args = std::env::args().skip(1);
-    let mut rounds = 100_000;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--rounds" => {
-                let value = args.next().context("--rounds needs a number")?;
-                rounds = value
-                    .parse()
-                    .with_context(|| format!("bad --rounds {value}"))?;
-            }
-            other => bail!("unknown argument {other} (usage: ping_pong [--rounds N])"),
-        }
-    }
-    Ok(rounds)
+/// Ping-pong between the main thread and one worker over the parent port.
+#[derive(Parser)]
+struct Args {
+    /// Timed round trips after the greeting.
+    #[arg(long, default_value_t = 100_000)]
+    rounds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds = rounds_from_args()?;
+    let Args { rounds } = Args::parse();
 
     // The worker: greet, then answer every ping with the next number.
     let worker: Worker<Msg> = Worker::spawn(WorkerOptions::new().name("pong"), |ctx| {
@@ -48,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         Ok::<(), anyhow::Error>(())
     })?;
 
-    // The main thread: echo the greeting back, as the seed does.
+    // The main thread: echo the greeting back, as the Node chapter does.
     match worker.recv()? {
         Msg::Hello(text) => worker.post_message(Msg::Hello(text))?,
         other => bail!("expected a greeting, got {other:?}"),

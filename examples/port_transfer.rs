@@ -1,31 +1,24 @@
-//! The seed's "Bidirectional communication via MessagePort created with MessageChannel":
+//! The Node chapter's "Bidirectional communication via MessagePort created with MessageChannel":
 //! main makes a channel and passes `port2` to a worker in its `worker_data` (the transfer
 //! list is the move), and both sides echo. Then two sibling workers, each given one end of
 //! a new channel, talk to each other directly without the main thread relaying.
 //!
 //! `cargo run --release --example port_transfer -- --count 1000`
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::Parser;
 use worker_threads::{MessageChannel, MessagePort, Worker, WorkerOptions, worker_data};
 
-fn count_from_args() -> anyhow::Result<u64> {
-    let mut args = std::env::args().skip(1);
-    let mut count = 1_000;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--count" => {
-                let value = args.next().context("--count needs a number")?;
-                count = value
-                    .parse()
-                    .with_context(|| format!("bad --count {value}"))?;
-            }
-            other => bail!("unknown argument {other} (usage: port_transfer [--count N])"),
-        }
-    }
-    Ok(count)
+/// The Node chapter's MessageChannel + workerData program, then two sibling workers
+/// talking directly.
+#[derive(Parser)]
+struct Args {
+    /// Numbers the producer sibling sends.
+    #[arg(long, default_value_t = 1_000)]
+    count: u64,
 }
 
-/// Part one: the seed's program, with the port moved in `worker_data`.
+/// Part one: the Node chapter's program, with the port moved in `worker_data`.
 fn seed_echo() -> anyhow::Result<()> {
     let MessageChannel { port1, port2 } = MessageChannel::<String>::new();
     let worker: Worker<()> = Worker::spawn(WorkerOptions::new().worker_data(port2), |_| {
@@ -77,7 +70,7 @@ fn siblings(count: u64) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let count = count_from_args()?;
+    let count = Args::parse().count;
     seed_echo()?;
     siblings(count)
 }

@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 use worker_threads::{
     MessageChannel, MessagePort, Process, Worker, WorkerContext, WorkerEvent, WorkerOptions,
@@ -64,27 +65,19 @@ fn double(ctx: WorkerContext<MessagePort<u64>, (), u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rounds_from_args() -> anyhow::Result<u64> {
-    let mut args = std::env::args().skip(1);
-    let mut rounds = 10_000;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--rounds" => {
-                let value = args.next().context("--rounds needs a number")?;
-                rounds = value
-                    .parse()
-                    .with_context(|| format!("bad --rounds {value}"))?;
-            }
-            other => bail!("unknown argument {other} (usage: process_worker [--rounds N])"),
-        }
-    }
-    Ok(rounds)
+/// The ping-pong with the worker in a process of its own, then a stuck worker that
+/// `terminate` ends, then two worker processes on one channel.
+#[derive(Parser)]
+struct Args {
+    /// Timed round trips after the greeting.
+    #[arg(long, default_value_t = 10_000)]
+    rounds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     // A process worker is this program started again: this is where it takes its path.
     worker_threads::process::init();
-    let rounds = rounds_from_args()?;
+    let Args { rounds } = Args::parse();
 
     let started = Instant::now();
     let worker: Worker<Msg> = Worker::spawn(WorkerOptions::new().isolation(Process), pong)?;

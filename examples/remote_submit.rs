@@ -3,24 +3,36 @@
 //! `wait_drain()` -> `run(i)`, one task per message), then `map` (chunks of 1,024).
 //!
 //! ```text
-//! cargo run --release --features remote --example remote_submit -- [tasks] [nats://127.0.0.1:4222] [queue]
+//! cargo run --release --features remote --example remote_submit -- [--tasks 1000000] \
+//!     [--url nats://127.0.0.1:4222] [--queue sqrt]
 //! ```
 
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
+use clap::Parser;
 use worker_threads::remote::{QueueConfig, RemotePool};
 
+/// The submitting machine: the Node chapter's square roots through a `RemotePool`.
+#[derive(Parser)]
+struct Args {
+    /// How many square roots (the chapter's loop runs a hundredth of them).
+    #[arg(long, default_value_t = 1_000_000)]
+    tasks: u32,
+    /// The NATS server (with JetStream) the workers serve.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    url: String,
+    /// The queue's name.
+    #[arg(long, default_value = "sqrt")]
+    queue: String,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let n: u32 = match args.next() {
-        Some(n) => n.parse().with_context(|| format!("bad task count {n}"))?,
-        None => 1_000_000,
-    };
-    let url = args
-        .next()
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
-    let queue = args.next().unwrap_or_else(|| "sqrt".into());
+    let Args {
+        tasks: n,
+        url,
+        queue,
+    } = Args::parse();
     let pool: RemotePool<f64, f64> = RemotePool::builder(&url, &queue)
         .queue_config(QueueConfig {
             max_queue: 1024,

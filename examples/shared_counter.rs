@@ -11,43 +11,24 @@
 
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::Parser;
 use worker_threads::atomics::{self, WaitResult};
 use worker_threads::{SharedArrayBuffer, Worker, WorkerOptions, worker_data};
 
+/// Workers incrementing a `SharedArrayBuffer` counter while main sleeps in
+/// `atomics::wait`, then a ring buffer between two workers.
+#[derive(Parser)]
 struct Args {
+    /// Worker threads (or processes) incrementing the counter.
+    #[arg(long, default_value_t = 4)]
     workers: i32,
+    /// Increments per worker (and items through the ring).
+    #[arg(long, default_value_t = 100_000)]
     increments: i32,
+    /// Run the counter's workers in processes of their own (Linux).
+    #[arg(long)]
     process: bool,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        workers: 4,
-        increments: 100_000,
-        process: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--process" {
-            parsed.process = true;
-            continue;
-        }
-        let value = args
-            .next()
-            .with_context(|| format!("{arg} needs a number"))?;
-        let value: i32 = value
-            .parse()
-            .with_context(|| format!("bad {arg} {value}"))?;
-        match arg.as_str() {
-            "--workers" => parsed.workers = value,
-            "--increments" => parsed.increments = value,
-            other => bail!(
-                "unknown argument {other} (usage: [--workers N] [--increments N] [--process])"
-            ),
-        }
-    }
-    Ok(parsed)
 }
 
 /// Cells of the counter buffer.
@@ -191,7 +172,7 @@ fn counter_in_processes(args: &Args) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     #[cfg(all(feature = "process", target_os = "linux"))]
     worker_threads::process::init();
-    let args = args()?;
+    let args = Args::parse();
     if args.process {
         #[cfg(all(feature = "process", target_os = "linux"))]
         return counter_in_processes(&args);

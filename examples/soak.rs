@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 use worker_threads::cluster::{self, Backoff, Cluster, Event, Restart, Signal};
 use worker_threads::{
@@ -458,25 +459,29 @@ fn status_field(name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The soak and fault run: every part under injected faults, every promise checked after
+/// each round; exits non-zero on a broken promise.
+#[derive(Parser)]
+struct Args {
+    /// How long to run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The random seed (default: from the clock; printed, to replay a run).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
 fn args() -> anyhow::Result<(u64, u64)> {
-    let mut args = std::env::args().skip(1);
-    let (mut seconds, mut seed) = (10, 0);
-    while let Some(arg) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{arg} needs a number"))?;
-        match arg.as_str() {
-            "--seconds" => seconds = value.parse().context("--seconds")?,
-            "--seed" => seed = value.parse().context("--seed")?,
-            other => bail!("unknown argument {other} (usage: soak [--seconds N] [--seed N])"),
+    let Args { seconds, seed } = Args::parse();
+    let seed = match seed {
+        Some(seed) => seed,
+        None => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos() as u64
+                | 1
         }
-    }
-    if seed == 0 {
-        seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_nanos() as u64
-            | 1;
-    }
+    };
     Ok((seconds, seed))
 }
 

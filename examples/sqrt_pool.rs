@@ -1,56 +1,38 @@
-//! The seed's "Computing ten million square roots with piscina, without crashing", line
+//! The Node chapter's "Computing ten million square roots with piscina, without crashing", line
 //! for line: a pool with `maxQueue: 'auto'`; for each number, if `queueSize === maxQueue`
 //! wait for `drain`, then `run(i)` and check the result. `--mode map` does the same with
 //! the idiomatic `pool.map`, which applies back-pressure by itself.
 //!
-//! `cargo run --release --example sqrt_pool -- 10000000 [--mode seed|map] [--threads N]`
+//! `cargo run --release --example sqrt_pool -- [--tasks 10000000] [--mode loop|map] [--threads N]`
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::ensure;
+use clap::Parser;
 use worker_threads::{MaxQueue, Pool, TaskHandle};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// How the tasks are submitted.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
-    Seed,
+    /// The chapter's loop: `queue_size() == max_queue()` -> `wait_drain()` -> `run(i)`.
+    Loop,
+    /// `pool.map`, which applies back-pressure by itself.
     Map,
 }
 
+/// The Node chapter's ten million square roots through a pool with a bounded queue.
+#[derive(Parser)]
 struct Args {
-    n: u64,
+    /// How many square roots.
+    #[arg(long, default_value_t = 10_000_000)]
+    tasks: u64,
+    /// How the tasks are submitted.
+    #[arg(long, value_enum, default_value_t = Mode::Loop)]
     mode: Mode,
+    /// The pool's threads (default: the machine's cores).
+    #[arg(long)]
     threads: Option<usize>,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        n: 10_000_000,
-        mode: Mode::Seed,
-        threads: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--mode" => {
-                parsed.mode = match args.next().as_deref() {
-                    Some("seed") => Mode::Seed,
-                    Some("map") => Mode::Map,
-                    other => bail!("--mode is seed or map, not {other:?}"),
-                }
-            }
-            "--threads" => {
-                let value = args.next().context("--threads needs a number")?;
-                parsed.threads = Some(
-                    value
-                        .parse()
-                        .with_context(|| format!("bad --threads {value}"))?,
-                );
-            }
-            n => parsed.n = n.parse().with_context(|| format!("bad task count {n}"))?,
-        }
-    }
-    Ok(parsed)
 }
 
 /// The process's peak resident memory, from Linux's `/proc/self/status`.
@@ -61,14 +43,14 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The seed's `assert.ok(typeof squareRootOfI === 'number')`, for a handle that finished.
+/// The Node chapter's `assert.ok(typeof squareRootOfI === 'number')`, for a handle that finished.
 fn check(handle: TaskHandle<f64>) -> anyhow::Result<()> {
     let root = handle.join()?;
     ensure!(root.is_finite(), "not a number: {root}");
     Ok(())
 }
 
-fn seed(pool: &Pool<u64, f64>, n: u64) -> anyhow::Result<usize> {
+fn chapter_loop(pool: &Pool<u64, f64>, n: u64) -> anyhow::Result<usize> {
     let mut pending = VecDeque::new();
     let mut largest_queue = 0;
     for i in 0..n {
@@ -99,7 +81,7 @@ fn map(pool: &Pool<u64, f64>, n: u64) -> anyhow::Result<usize> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = Args::parse();
     let mut builder = Pool::builder().max_queue(MaxQueue::Auto);
     if let Some(threads) = args.threads {
         builder = builder.max_threads(threads);
@@ -108,27 +90,27 @@ fn main() -> anyhow::Result<()> {
 
     let start = Instant::now();
     let largest_queue = match args.mode {
-        Mode::Seed => seed(&pool, args.n)?,
-        Mode::Map => map(&pool, args.n)?,
+        Mode::Loop => chapter_loop(&pool, args.tasks)?,
+        Mode::Map => map(&pool, args.tasks)?,
     };
     let elapsed = start.elapsed();
     ensure!(
-        pool.completed() == args.n,
+        pool.completed() == args.tasks,
         "completed {} of {}",
         pool.completed(),
-        args.n
+        args.tasks
     );
 
     let mode = match args.mode {
-        Mode::Seed => "seed loop (queue_size == max_queue -> wait_drain -> run)",
+        Mode::Loop => "the chapter's loop (queue_size == max_queue -> wait_drain -> run)",
         Mode::Map => "pool.map",
     };
     println!("sqrt_pool: {mode}");
-    println!("tasks: {} in {elapsed:.2?}", args.n);
-    println!("tasks/s: {:.0}", args.n as f64 / elapsed.as_secs_f64());
+    println!("tasks: {} in {elapsed:.2?}", args.tasks);
+    println!("tasks/s: {:.0}", args.tasks as f64 / elapsed.as_secs_f64());
     println!("threads: {}", pool.threads());
     println!("max_queue: {}", pool.max_queue());
-    if args.mode == Mode::Seed {
+    if args.mode == Mode::Loop {
         println!("largest queue seen: {largest_queue}");
     }
     match peak_rss_mib() {
