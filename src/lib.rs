@@ -36,8 +36,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests (its tour uses every feature:
+/// `cargo test --workspace` builds the facade with all of them).
+#[cfg(all(
+    doctest,
+    target_os = "linux",
+    feature = "process",
+    feature = "cluster",
+    feature = "remote"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

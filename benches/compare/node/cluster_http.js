@@ -1,4 +1,4 @@
-// The seed's "Hello, World" server using cluster, with the worker count from argv
+// The Node chapter's "Hello, World" server using cluster, with the worker count from argv
 // (`node cluster_http.js 2`; 0 = no cluster, one process) and the port from PORT.
 const http = require('http');
 const cluster = require('cluster');

@@ -1,6 +1,6 @@
-// The seed's "ten million square roots with piscina, without crashing", as written, with
+// The Node chapter's "ten million square roots with piscina, without crashing", as written, with
 // the piscina version given: `node sqrt_piscina.js piscina4|piscina5 N` prints
-// {"value": million tasks per second, "completed": tasks that resolved}. Under piscina 5 the seed's
+// {"value": million tasks per second, "completed": tasks that resolved}. Under piscina 5 the Node chapter's
 // loop waits for a 'drain' that never comes and Node exits early (their issue #868): the
 // `exit` handler reports how many tasks completed.
 const path = require('path');

@@ -856,7 +856,7 @@ fn sqrt_pool() -> anyhow::Result<worker_threads::Pool<u64, f64>> {
     Ok(worker_threads::Pool::builder().build(|i: u64| (i as f64).sqrt())?)
 }
 
-/// The seed's loop: `queue_size() == max_queue()` -> `wait_drain()` -> `run(i)`; millions
+/// The Node chapter's loop: `queue_size() == max_queue()` -> `wait_drain()` -> `run(i)`; millions
 /// of tasks per second.
 fn sqrt_seed(n: u64) -> anyhow::Result<f64> {
     let pool = sqrt_pool()?;
@@ -909,9 +909,9 @@ fn sqrt_threadpool(n: u64) -> anyhow::Result<f64> {
 }
 
 /// The ceiling of a bounded per-task hand-off on this machine: a lock-free
-/// `ArrayQueue` of 4 (the seed's `max_queue` with 2 threads), a `OnceLock` per result, every
+/// `ArrayQueue` of 4 (the Node chapter's `max_queue` with 2 threads), a `OnceLock` per result, every
 /// thread spinning (never parking), and nothing else: no statistics, no drain signal, no
-/// cancellation, no panic handling. The seed's loop shape: wait while full, push, collect
+/// cancellation, no panic handling. The Node chapter's loop shape: wait while full, push, collect
 /// the results that are in.
 fn sqrt_ceiling(n: u64) -> anyhow::Result<f64> {
     use crossbeam_queue::ArrayQueue;

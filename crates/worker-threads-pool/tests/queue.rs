@@ -1,5 +1,5 @@
 //! The bounded queue: the exact `Auto` bound, `QueueFull` with the task handed back,
-//! drain, and the seed's loop.
+//! drain, and the Node chapter's loop.
 
 mod common;
 
@@ -107,7 +107,7 @@ fn wait_drain_returns_when_the_queue_empties() {
 }
 
 #[test]
-fn the_seed_loop_completes_and_stays_bounded() {
+fn the_chapters_loop_completes_and_stays_bounded() {
     const N: u64 = 100_000;
     let pool = Pool::builder()
         .max_queue(MaxQueue::Auto)

@@ -208,7 +208,7 @@ fn cancel_reaches_a_running_task() -> Result<()> {
 }
 
 #[test]
-fn the_seed_loop_drains_and_completes() -> Result<()> {
+fn the_chapters_loop_drains_and_completes() -> Result<()> {
     let server = NatsServer::start();
     let pool = pool(&server.url, "seed", 8)?;
     let worker = worker(&server.url, "seed")?;
