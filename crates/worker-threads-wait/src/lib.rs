@@ -1,7 +1,10 @@
-//! The waiting machinery the worker-threads crates share: poison-tolerant locks and
+//! The waiting and hand-off machinery the worker-threads crates share: the closable
+//! lock-free queues under ports and pools ([`queue::List`], [`queue::Array`]), who sleeps
+//! on them and how they are woken ([`Waiters`], [`Parker`]), poison-tolerant locks and
 //! condvar waits ([`lock`], [`wait`], [`wait_until`]), deadlines that cannot overflow
-//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`]), the gate between
-//! posters and async receivers ([`Gate`]), and panic messages ([`panic_message`]).
+//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`], [`Backoff`]), the
+//! gate between posters and async receivers ([`Gate`]), and panic messages
+//! ([`panic_message`]).
 //!
 //! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
 //! what the other crates need, with no stability promise.
@@ -14,18 +17,24 @@
 //! that build on it, then explore this code itself rather than a copy of it. A cfg of our
 //! own (not `cfg(loom)`), so that crates that know `cfg(loom)` (tokio) are not switched
 //! with ours.
-#![forbid(unsafe_code)]
+// Unsafe code lives in one module, `queue` (its slots are cells written and read by the
+// threads that claimed them); everything else here is safe.
+#![deny(unsafe_code)]
 
 mod deadline;
 pub mod event;
 mod gate;
 mod lock;
 mod panic;
+#[allow(unsafe_code)]
+pub mod queue;
 mod spin;
 pub mod sync;
+mod waiters;
 
 pub use deadline::Deadline;
 pub use gate::{AsyncWait, Gate, Waiting};
 pub use lock::{lock, wait, wait_until};
 pub use panic::panic_message;
-pub use spin::{snooze_until, spin_while};
+pub use spin::{Backoff, snooze_until, spin_while};
+pub use waiters::{Parker, Token, Waiters};

@@ -3,8 +3,6 @@
 //! round is one look and a yield, so that loom explores the other threads instead of the
 //! spin.
 
-use crossbeam_utils::Backoff;
-
 /// Spins briefly while `unchanged()`; true if it stayed unchanged throughout (the caller
 /// parks next), false as soon as it changed.
 pub fn spin_while(mut unchanged: impl FnMut() -> bool) -> bool {
@@ -26,10 +24,59 @@ pub fn spin_while(mut unchanged: impl FnMut() -> bool) -> bool {
 pub fn snooze_until(mut done: impl FnMut() -> bool) {
     let backoff = Backoff::new();
     while !done() {
-        if cfg!(worker_threads_loom) {
-            crate::sync::thread::yield_now();
-        } else {
-            backoff.snooze();
+        backoff.snooze();
+    }
+}
+
+/// crossbeam's `Backoff` for the queues' retry loops (`spin` after a lost race, `snooze`
+/// while another thread finishes a step); under loom each is a yield, so that loom runs
+/// the thread being waited for.
+pub struct Backoff {
+    #[cfg(not(worker_threads_loom))]
+    inner: crossbeam_utils::Backoff,
+}
+
+impl Backoff {
+    /// A fresh backoff.
+    #[inline]
+    pub fn new() -> Self {
+        Self {
+            #[cfg(not(worker_threads_loom))]
+            inner: crossbeam_utils::Backoff::new(),
         }
+    }
+
+    /// After a lost compare-and-swap: a few spins, growing.
+    #[inline]
+    pub fn spin(&self) {
+        #[cfg(not(worker_threads_loom))]
+        self.inner.spin();
+        #[cfg(worker_threads_loom)]
+        crate::sync::thread::yield_now();
+    }
+
+    /// While another thread completes a step this one needs: spins, then yields.
+    #[inline]
+    pub fn snooze(&self) {
+        #[cfg(not(worker_threads_loom))]
+        self.inner.snooze();
+        #[cfg(worker_threads_loom)]
+        crate::sync::thread::yield_now();
+    }
+
+    /// True once spinning longer is no longer worth it (the caller parks next). Under
+    /// loom, at once.
+    #[inline]
+    pub fn is_completed(&self) -> bool {
+        #[cfg(not(worker_threads_loom))]
+        return self.inner.is_completed();
+        #[cfg(worker_threads_loom)]
+        return true;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
     }
 }
