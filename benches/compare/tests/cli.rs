@@ -19,7 +19,9 @@ fn help_describes_the_commands_without_a_stack_trace() {
     let out = compare(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for word in ["case", "list", "rounds", "report", "--smoke", "--out", "--redraw"] {
+    for word in [
+        "case", "list", "rounds", "report", "--smoke", "--out", "--redraw",
+    ] {
         assert!(help.contains(word), "{word} missing from:\n{help}");
     }
     assert!(!text(&out.stderr).contains("panicked"));

@@ -16,9 +16,8 @@ use crate::close::{CloseSignal, Ended};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{Inbox, Outbox, direction};
+use crate::queue::{AsyncWait, Direction, Inbox, Outbox, closer};
 use crate::termination;
-use worker_threads_wait::AsyncWait;
 use worker_threads_wait::Deadline;
 
 /// A registered group: its message type, and the group itself, weakly (a group lives as
@@ -111,7 +110,7 @@ pub struct BroadcastChannel<T> {
     group: Arc<Group<T>>,
     inbox: Inbox<T>,
     /// The async registration of the [`Stream`] impl, kept between polls.
-    waiting: Option<AsyncWait>,
+    waiting: Option<AsyncWait<T>>,
 }
 
 impl<T: Clone + Send + 'static> BroadcastChannel<T> {
@@ -155,22 +154,22 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
         let name = name.into();
         let group = Group::join(&name)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx, arrived) = direction(None);
-        let close = CloseSignal::new(vec![Arc::clone(&arrived)]);
+        let dir = Direction::new(None);
+        let close = CloseSignal::new(vec![closer(&dir)]);
         group
             .members
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Member {
                 id,
-                outbox: Outbox::new(tx, Arc::clone(&arrived), Arc::clone(&close)),
+                outbox: Outbox::new(dir.clone(), Arc::clone(&close)),
             });
         tracing::trace!(%name, id, "broadcast channel joined");
         Ok(Self {
             name,
             id,
             group,
-            inbox: Inbox::new(rx, arrived, close),
+            inbox: Inbox::new(dir, close),
             waiting: None,
         })
     }
@@ -385,8 +384,7 @@ impl<'a, T> IntoIterator for &'a BroadcastChannel<T> {
 /// The messages this instance receives, until it is closed: `StreamExt::next` and
 /// `tokio::select!` work on a broadcast channel. Dropping a pending `next()` loses no
 /// message.
-// Nothing in it is pinned: a queue handle, counters and a boxed listener. (The message
-// type appears only as `PhantomData` inside the queue handles.)
+// Nothing in it is pinned: queue handles (`Arc`s) and a registration.
 impl<T> Unpin for BroadcastChannel<T> {}
 
 impl<T> Stream for BroadcastChannel<T> {

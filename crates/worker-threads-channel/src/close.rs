@@ -1,16 +1,11 @@
 //! The closed state of a port pair or a broadcast instance: [`CloseSignal`], and why it
-//! ended ([`Ended`]). A close wakes every receiver and sender parked on the signal's wake
-//! channel, and every async receiver of the inboxes it closes.
+//! ended ([`Ended`]). A close records why, then closes each queue it covers (a mark in the
+//! queue's own index: see `worker_threads_wait::queue`) and wakes whoever sleeps on them.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use crossbeam_channel as cb;
-
-use worker_threads_wait::Gate;
-
-/// The message type of the wake channel: it has no values, so nothing is ever sent.
-pub(crate) enum Never {}
+use worker_threads_wait::Waiters;
+use worker_threads_wait::sync::atomic::{AtomicU8, Ordering};
 
 /// Why a port stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,27 +20,30 @@ const OPEN: u8 = 0;
 const CLOSED: u8 = 1;
 const TERMINATED: u8 = 2;
 
+/// Something a close shuts: a direction's queue, which then wakes its sleepers.
+pub(crate) trait Closable: Send + Sync {
+    fn close(&self);
+}
+
 /// The closed state shared by everything that closes together (both ends of a
-/// `MessageChannel`, or one `BroadcastChannel` instance).
+/// `MessageChannel`, or one `BroadcastChannel` instance), or a thread's termination
+/// signal.
 pub(crate) struct CloseSignal {
     /// `OPEN`, `CLOSED` or `TERMINATED`; it leaves `OPEN` once and never changes after.
     state: AtomicU8,
-    /// The only sender of `wake_rx`; dropped by `close` to wake parked `Select`s.
-    wake_tx: Mutex<Option<cb::Sender<Never>>>,
-    /// Ready (disconnected) once closed: parked `Select`s include it.
-    pub(crate) wake_rx: cb::Receiver<Never>,
-    /// The async events of the inboxes this signal closes.
-    arrivals: Vec<Arc<Gate>>,
+    /// The queues this signal closes.
+    queues: Vec<Arc<dyn Closable>>,
+    /// Receives blocked on a thread where this signal is installed (a
+    /// `TerminationSignal`), woken when it is raised.
+    pub(crate) sleepers: Waiters,
 }
 
 impl CloseSignal {
-    pub(crate) fn new(arrivals: Vec<Arc<Gate>>) -> Arc<Self> {
-        let (wake_tx, wake_rx) = cb::bounded(0);
+    pub(crate) fn new(queues: Vec<Arc<dyn Closable>>) -> Arc<Self> {
         Arc::new(Self {
             state: AtomicU8::new(OPEN),
-            wake_tx: Mutex::new(Some(wake_tx)),
-            wake_rx,
-            arrivals,
+            queues,
+            sleepers: Waiters::new(),
         })
     }
 
@@ -64,8 +62,9 @@ impl CloseSignal {
         self.state.load(Ordering::SeqCst) != OPEN
     }
 
-    /// Closes for `why`, wakes every parked and awaiting receiver and sender; returns
-    /// false (and changes nothing) if it was closed already.
+    /// Closes for `why`: records it, then closes every queue (which wakes their sleepers)
+    /// and wakes the threads asleep on this signal. False (and nothing changes) if it was
+    /// closed already.
     pub(crate) fn close(&self, why: Ended) -> bool {
         let state = match why {
             Ended::Closed => CLOSED,
@@ -78,16 +77,11 @@ impl CloseSignal {
         {
             return false;
         }
-        // A poisoned lock still holds a valid `Option`: take the sender either way.
-        drop(
-            self.wake_tx
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        for arrival in &self.arrivals {
-            arrival.notify_all();
+        // The reason first: whoever sees a closed queue then reads why.
+        for queue in &self.queues {
+            queue.close();
         }
+        self.sleepers.notify_all();
         true
     }
 }

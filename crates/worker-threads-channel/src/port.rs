@@ -16,8 +16,7 @@ use crate::error::{
 };
 use crate::iter::{Iter, TryIter};
 use crate::listener::Listener;
-use crate::queue::{Inbox, Outbox, direction};
-use worker_threads_wait::AsyncWait;
+use crate::queue::{AsyncWait, Direction, Inbox, Outbox, closer};
 use worker_threads_wait::Deadline;
 
 /// A pair of entangled [`MessagePort`]s: what one posts, the other receives, in order, in
@@ -117,20 +116,20 @@ impl<A: Send + 'static, B: Send + 'static> MessageChannel<A, B> {
     }
 
     fn with_capacity(cap: Option<usize>) -> Self {
-        let (tx_a, rx_a, event_a) = direction::<A>(cap);
-        let (tx_b, rx_b, event_b) = direction::<B>(cap);
-        let close = CloseSignal::new(vec![Arc::clone(&event_a), Arc::clone(&event_b)]);
+        let a = Direction::<A>::new(cap);
+        let b = Direction::<B>::new(cap);
+        let close = CloseSignal::new(vec![closer(&a), closer(&b)]);
         tracing::trace!(?cap, "message channel created");
         Self {
             port1: MessagePort {
-                outbox: Outbox::new(tx_a, Arc::clone(&event_a), Arc::clone(&close)),
-                inbox: Inbox::new(rx_b, Arc::clone(&event_b), Arc::clone(&close)),
+                outbox: Outbox::new(a.clone(), Arc::clone(&close)),
+                inbox: Inbox::new(b.clone(), Arc::clone(&close)),
                 waiting: None,
                 transferred: AtomicBool::new(false),
             },
             port2: MessagePort {
-                outbox: Outbox::new(tx_b, event_b, Arc::clone(&close)),
-                inbox: Inbox::new(rx_a, event_a, close),
+                outbox: Outbox::new(b, Arc::clone(&close)),
+                inbox: Inbox::new(a, close),
                 waiting: None,
                 transferred: AtomicBool::new(false),
             },
@@ -181,7 +180,7 @@ pub struct MessagePort<S, R = S> {
     outbox: Outbox<S>,
     inbox: Inbox<R>,
     /// The async registration [`poll_recv`](Self::poll_recv) keeps between polls.
-    waiting: Option<AsyncWait>,
+    waiting: Option<AsyncWait<R>>,
     /// Set when this handle was sent to another process: its drop leaves the pair open
     /// (the relay's handle holds it).
     transferred: AtomicBool,
@@ -670,8 +669,7 @@ impl<S, R> fmt::Debug for IntoIter<S, R> {
 /// The messages the port receives, until it is closed and drained (or terminated):
 /// `StreamExt::next`, `tokio::select!` and the like work on a port. Dropping a pending
 /// `next()` loses no message (see [`MessagePort::recv_async`]).
-// Nothing in it is pinned: a queue handle, counters and a boxed listener. (The message
-// type appears only as `PhantomData` inside the queue handles.)
+// Nothing in it is pinned: queue handles (`Arc`s) and a registration.
 impl<S, R> Unpin for MessagePort<S, R> {}
 
 impl<S, R> Stream for MessagePort<S, R> {

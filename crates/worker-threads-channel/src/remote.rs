@@ -24,12 +24,18 @@ pub trait Sink<T>: Send + Sync {
     /// Sends `msg` to the other process now, or queues it with `queue` (the port's own
     /// queue, read by the bridge thread) when it cannot go at once: the peer is not
     /// reading, an earlier message is still queued (what one thread posts stays in
-    /// order), or it does not encode on its own (a port inside it). Called inside the
-    /// post's critical section, so a close waits until it returns.
+    /// order), or it does not encode on its own (a port inside it). Called once the port
+    /// was seen open.
+    ///
+    /// The close race is the sink's to keep: a message it sent returned `Ok` to its
+    /// poster, so it must reach the other process before the port's end does. The bridge
+    /// thread that sends the end must therefore first wait out a send in progress and
+    /// make every later post go to the queue (which is closed by then, so those posts are
+    /// refused and handed back).
     ///
     /// # Errors
     ///
-    /// The message, when `queue` refused it (the port's queue is gone).
+    /// The message, when `queue` refused it (the port is closed).
     fn post(&self, msg: T, queue: &mut dyn FnMut(T) -> Result<(), T>) -> Result<Posted, T>;
 }
 

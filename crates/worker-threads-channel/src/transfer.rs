@@ -16,9 +16,8 @@ use worker_threads_process::ports::{self, Endpoint};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use worker_threads_wait::AsyncWait;
-
 use crate::port::{MessageChannel, MessagePort};
+use crate::queue::AsyncWait;
 
 /// Only into a process worker's data or messages: the port stays here, relayed.
 impl<S, R> Serialize for MessagePort<S, R>
@@ -69,7 +68,7 @@ where
 /// polls, as a stream's).
 struct Crossed<X, Y> {
     port: MessagePort<X, Y>,
-    waiting: Mutex<Option<AsyncWait>>,
+    waiting: Mutex<Option<AsyncWait<Y>>>,
 }
 
 impl<X, Y> Crossed<X, Y> {

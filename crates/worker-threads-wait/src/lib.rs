@@ -2,28 +2,24 @@
 //! lock-free queues under ports and pools ([`queue::List`], [`queue::Array`]), who sleeps
 //! on them and how they are woken ([`Waiters`], [`Parker`]), poison-tolerant locks and
 //! condvar waits ([`lock`], [`wait`], [`wait_until`]), deadlines that cannot overflow
-//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`], [`Backoff`]), the
-//! gate between posters and async receivers ([`Gate`]), and panic messages
-//! ([`panic_message`]).
+//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`], [`Backoff`]), and
+//! panic messages ([`panic_message`]).
 //!
 //! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
 //! what the other crates need, with no stability promise.
 //!
 //! # The loom switch
 //!
-//! Built with `RUSTFLAGS="--cfg worker_threads_loom"`, [`sync`] is loom's (atomics, locks,
-//! condvars, `Arc`), the event under the [`Gate`] is a loom-visible one, and spinning
-//! yields to loom's scheduler: the loom models in this crate's tests, and in the crates
-//! that build on it, then explore this code itself rather than a copy of it. A cfg of our
-//! own (not `cfg(loom)`), so that crates that know `cfg(loom)` (tokio) are not switched
-//! with ours.
+//! Built with `RUSTFLAGS="--cfg worker_threads_loom"`, [`sync`] is loom's (atomics, cells,
+//! locks, condvars, threads, `Arc`), and spinning yields to loom's scheduler: the loom
+//! models in this crate's tests, and in the crates that build on it, then explore this
+//! code itself rather than a copy of it. A cfg of our own (not `cfg(loom)`), so that
+//! crates that know `cfg(loom)` (tokio) are not switched with ours.
 // Unsafe code lives in one module, `queue` (its slots are cells written and read by the
 // threads that claimed them); everything else here is safe.
 #![deny(unsafe_code)]
 
 mod deadline;
-pub mod event;
-mod gate;
 mod lock;
 mod panic;
 #[allow(unsafe_code)]
@@ -33,7 +29,6 @@ pub mod sync;
 mod waiters;
 
 pub use deadline::Deadline;
-pub use gate::{AsyncWait, Gate, Waiting};
 pub use lock::{lock, wait, wait_until};
 pub use panic::panic_message;
 pub use spin::{Backoff, snooze_until, spin_while};

@@ -399,6 +399,10 @@ where
         }
         caught_up();
     }
+    // No post written directly may follow the port's end (`Exit`) on the socket.
+    if let Some(outgoing) = outgoing {
+        outgoing.seal();
+    }
     let outcome = loop {
         match lifecycle.recv() {
             Ok(Lifecycle::Online) => continue,

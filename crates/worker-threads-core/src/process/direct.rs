@@ -30,41 +30,70 @@ use worker_threads_process::{Channel, Frame, IpcError, Readable, fds};
 
 use crate::process::wire::TAG_MESSAGE;
 
+/// Whether posts may go out directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// Nothing of this port's is queued: a post may write to the socket.
+    Direct,
+    /// A post waits in the port's queue: later posts queue behind it.
+    Behind,
+    /// The writer is about to send the port's end (`Close`, `Terminate`, `Exit`): every
+    /// post queues (and, the port being closed, is refused), so none can follow the end
+    /// on the socket.
+    Sealed,
+}
+
 /// The sending side of a port whose peer is the other end of `channel`.
+///
+/// # The close race
+///
+/// A post that the sink writes to the socket returned `Ok`, so it must reach the other
+/// process before the port's end does. The port refuses posts once closed, but a post
+/// that looked before a close may still be writing when the writer, having emptied the
+/// port's queue, is ready to send the end. So the writer [`seal`](Self::seal)s first: it
+/// takes the lock that every direct write holds (a write in progress finishes before),
+/// and from then on every post goes to the port's queue, which is closed (refused, handed
+/// back). The lock is the one each post takes anyway for its order.
 pub(super) struct Outgoing {
     channel: Arc<Channel>,
-    /// True while a post waits in the port's queue: later posts queue behind it.
-    behind: Mutex<bool>,
+    way: Mutex<Way>,
 }
 
 impl Outgoing {
     /// `behind` starts true where the writer must send something first (the child's
     /// `Online`): posts queue until it called [`caught_up`](Self::caught_up).
     pub(super) fn new(channel: Arc<Channel>, behind: bool) -> Arc<Outgoing> {
+        let way = if behind { Way::Behind } else { Way::Direct };
         Arc::new(Outgoing {
             channel,
-            behind: Mutex::new(behind),
+            way: Mutex::new(way),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.behind.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Way> {
+        self.way.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The writer sent what it took from `port`'s queue (the port this was attached to,
     /// seen from its peer): if the queue is empty now, posts go out directly again.
     pub(super) fn caught_up<S, R>(&self, port: &MessagePort<S, R>) {
-        let mut behind = self.lock();
-        if *behind && port.is_empty() {
-            *behind = false;
+        let mut way = self.lock();
+        if *way == Way::Behind && port.is_empty() {
+            *way = Way::Direct;
         }
+    }
+
+    /// The writer is about to send the port's end: waits out a direct write in progress
+    /// and sends every later post to the (closed) queue. See the type's doc.
+    pub(super) fn seal(&self) {
+        *self.lock() = Way::Sealed;
     }
 }
 
 impl<T: Serialize> Sink<T> for Outgoing {
     fn post(&self, msg: T, queue: &mut dyn FnMut(T) -> Result<(), T>) -> Result<Posted, T> {
-        let mut behind = self.lock();
-        if !*behind {
+        let mut way = self.lock();
+        if *way == Way::Direct {
             // Outside a router's scope a port refuses to encode: such a message goes by
             // the writer, which relays its ports.
             let (body, fds) = fds::collect(|| encode(&msg));
@@ -75,7 +104,9 @@ impl<T: Serialize> Sink<T> for Outgoing {
                 }
             }
         }
-        *behind = true;
+        if *way == Way::Direct {
+            *way = Way::Behind;
+        }
         queue(msg).map(|()| Posted::Queued)
     }
 }

@@ -352,6 +352,9 @@ fn write_to_child<In: Serialize, Out>(
             }
             Err(RecvError::Terminated) => {
                 terminating.store(true, Ordering::Release);
+                if let Some(outgoing) = outgoing {
+                    outgoing.seal();
+                }
                 if let Ok(body) = encode(&ToChild::Terminate) {
                     let _ = channel.send(TAG_CONTROL, &body, &[]);
                 }
@@ -362,6 +365,10 @@ fn write_to_child<In: Serialize, Out>(
                 return;
             }
             Err(_) => {
+                // No post written directly may follow the close on the socket.
+                if let Some(outgoing) = outgoing {
+                    outgoing.seal();
+                }
                 if let Ok(body) = encode(&ToChild::Close) {
                     let _ = channel.send(TAG_CONTROL, &body, &[]);
                 }

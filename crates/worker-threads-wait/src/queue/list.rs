@@ -185,6 +185,7 @@ impl<T> List<T> {
     }
 
     /// Pushes `msg`; gives it back if the queue is closed.
+    #[inline]
     pub fn push(&self, msg: T) -> Result<(), T> {
         let backoff = Backoff::new();
         let mut tail = self.tail.index.load(Ordering::Acquire);
@@ -264,6 +265,7 @@ impl<T> List<T> {
 
     /// Takes the oldest message: `Empty` if none is queued, `Closed` once the queue is
     /// closed and every message pushed before the close has been taken.
+    #[inline]
     pub fn pop(&self) -> Result<T, PopError> {
         let backoff = Backoff::new();
         let mut head = self.head.index.load(Ordering::Acquire);
@@ -326,6 +328,7 @@ impl<T> List<T> {
     /// # Safety
     ///
     /// This thread claimed that slot (the head was moved past it to `new_head`).
+    #[inline]
     unsafe fn take(&self, block: *mut Block<T>, offset: usize, new_head: usize) -> T {
         // SAFETY: `block` stays live until this slot is marked read or the block is
         // destroyed by this thread (module doc); the slot is ours (the caller's claim).
