@@ -18,11 +18,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use event_listener::EventListener;
 use futures_core::Stream;
+use worker_threads_wait::Token;
 
 use crate::error::{RunError, TaskError};
-use crate::inner::{AsyncWaiter, ChunkHandle, OnFull};
+use crate::inner::{ChunkHandle, OnFull};
 use crate::pool::Pool;
 use crate::task::TaskHandle;
 
@@ -132,7 +132,7 @@ struct InFlight<'p, T, R, I> {
     /// The stream's chunk that found the queue full, to submit first when there is room.
     stash: Option<Vec<T>>,
     /// The stream's registration while it waits for room with nothing in flight.
-    room: Option<(EventListener, AsyncWaiter<'p, T, R>)>,
+    room: Option<Token>,
 }
 
 impl<'p, T, R, I> InFlight<'p, T, R, I> {
@@ -413,7 +413,12 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
                 return Poll::Ready(());
             }
             // Nothing in flight and the queue full (others fill it): wait for room.
-            if self.pool.inner.poll_room(&mut self.room, cx).is_pending() {
+            let inner = &self.pool.inner;
+            if inner
+                .handoff
+                .poll_room(|| inner.has_room(), &mut self.room, cx)
+                .is_pending()
+            {
                 return Poll::Pending;
             }
             return Poll::Ready(());
@@ -427,6 +432,13 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
             }
         }
         Poll::Pending
+    }
+}
+
+impl<T, R, I> Drop for InFlight<'_, T, R, I> {
+    /// A stream dropped while it waited for room withdraws its registration.
+    fn drop(&mut self) {
+        self.pool.inner.handoff.forget_room(&mut self.room);
     }
 }
 

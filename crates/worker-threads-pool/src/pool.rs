@@ -2,15 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError};
-use crate::inner::{Inner, OnFull};
+use crate::inner::{Inner, OnFull, Shutdown};
 use crate::signal::CancelToken;
 use crate::stats::Latency;
-use crate::task::{Slot, TaskHandle};
+use crate::task::{Resolved, TaskHandle};
 
 /// A pool of threads that run tasks from a bounded queue: piscina for Rust.
 ///
@@ -139,7 +138,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         deadline: Instant,
     ) -> Result<TaskHandle<R>, RunError<T>> {
         self.inner
-            .submit_until(task, OnFull::Refuse, Some(deadline), Slot::new())
+            .submit_until(task, OnFull::Refuse, Some(deadline), None)
     }
 
     /// Submits `task` if the queue has room, cancellable by `token` (piscina's `signal`
@@ -156,16 +155,14 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         task: T,
         token: &CancelToken,
     ) -> Result<TaskHandle<R>, RunError<T>> {
-        // A token cancelled already cancels the slot before the task is queued, so no
-        // pool thread can start it; one cancelled later cancels it through the handle.
-        let slot = Slot::new();
-        if token.is_cancelled() {
-            slot.cancel_with(token.reason());
-        }
+        // A token cancelled already cancels the task as it is accepted, before it is
+        // queued, so no pool thread can start it; one cancelled later cancels it through
+        // the handle.
+        let precancelled = token.is_cancelled().then(|| token.reason());
         let deadline = self.inner.default_deadline();
         let handle = self
             .inner
-            .submit_until(task, OnFull::Refuse, deadline, slot)?;
+            .submit_until(task, OnFull::Refuse, deadline, precancelled)?;
         token.register(handle.canceller());
         Ok(handle)
     }
@@ -201,7 +198,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// capacity instead, and a loop that waits for `drain` whenever `queueSize` reaches
     /// `maxQueue` hangs on it; see their issue #868.)
     pub fn wait_drain(&self) {
-        self.inner.wait_drain();
+        self.inner.handoff.wait_drain();
     }
 
     /// Awaits the queue draining, as [`wait_drain`](Self::wait_drain), under any executor.
@@ -211,14 +208,14 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// Cancel safe: it only waits. A new `drained()` after a dropped one starts over (it
     /// returns at once on an empty queue, else at the next drain).
     pub async fn drained(&self) {
-        self.inner.drained().await;
+        self.inner.handoff.drained().await;
     }
 }
 
 impl<T, R> Pool<T, R> {
     /// Tasks waiting in the queue (not the running ones). piscina's `queueSize`.
     pub fn queue_size(&self) -> usize {
-        self.inner.queue_len.load(Ordering::Acquire)
+        self.inner.handoff.queued()
     }
 
     /// The queue's bound; `usize::MAX` when unbounded (piscina's `Infinity`). piscina's
@@ -255,27 +252,27 @@ impl<T, R> Pool<T, R> {
     /// handle resolves: once every handle has resolved, the four add up to the tasks
     /// accepted.
     pub fn completed(&self) -> u64 {
-        self.inner.stats.completed.load(Ordering::Relaxed)
+        self.inner.stats.count(Resolved::Value)
     }
 
     /// Tasks whose handler panicked.
     pub fn panicked(&self) -> u64 {
-        self.inner.stats.panicked.load(Ordering::Relaxed)
+        self.inner.stats.count(Resolved::Panicked)
     }
 
     /// Tasks that resolved [`TimedOut`](crate::TaskError::TimedOut): their deadline passed.
     pub fn timed_out(&self) -> u64 {
-        self.inner.stats.timed_out.load(Ordering::Relaxed)
+        self.inner.stats.count(Resolved::TimedOut)
     }
 
     /// Tasks whose worker process ended under them (`TaskError::Crashed`; process pools).
     pub fn crashed(&self) -> u64 {
-        self.inner.stats.crashed.load(Ordering::Relaxed)
+        self.inner.stats.count(Resolved::Crashed)
     }
 
     /// Tasks that resolved `Cancelled`.
     pub fn cancelled(&self) -> u64 {
-        self.inner.stats.cancelled.load(Ordering::Relaxed)
+        self.inner.stats.count(Resolved::Cancelled)
     }
 
     /// The share of the pool's thread time spent running tasks since it started, 0.0 to
@@ -300,7 +297,41 @@ impl<T, R> Pool<T, R> {
     /// threads to end (unless called from one of them). piscina's `close()`. In async
     /// code, [`close_async`](Self::close_async) waits without blocking the executor.
     pub fn close(&self) {
-        self.inner.shut_down(false);
+        self.inner.shut_down(Shutdown::Close);
+    }
+
+    /// Stops accepting tasks, resolves every queued task `Cancelled`, lets the running
+    /// ones finish (they are not cancelled: they resolve with what they return), and
+    /// waits for the threads to end. piscina's `close({ force: true })`; unlike
+    /// [`destroy`](Self::destroy), which cancels the running tasks too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use worker_threads_pool::{MaxQueue, Pool, TaskError};
+    ///
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (go_tx, go) = mpsc::channel::<()>();
+    /// let go = std::sync::Mutex::new(go);
+    /// let pool = Pool::builder().max_threads(1).max_queue(MaxQueue::Bounded(4)).build(
+    ///     move |n: u32| {
+    ///         started_tx.send(()).unwrap();
+    ///         let _ = go.lock().unwrap().recv();
+    ///         n
+    ///     },
+    /// )?;
+    /// let running = pool.run(1)?;
+    /// started.recv()?; // the first task runs; the second waits in the queue
+    /// let queued = pool.run(2)?;
+    /// drop(go_tx); // let the running task finish
+    /// pool.close_force();
+    /// assert_eq!(running.join(), Ok(1));
+    /// assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_force(&self) {
+        self.inner.shut_down(Shutdown::Force);
     }
 
     /// Stops accepting tasks, resolves every queued task `Cancelled`, cancels every
@@ -310,18 +341,17 @@ impl<T, R> Pool<T, R> {
     /// `is_cancelled()` is waited for until it returns; see
     /// [`destroy_timeout`](Self::destroy_timeout) for a bound.
     pub fn destroy(&self) {
-        self.inner.shut_down(true);
+        self.inner.shut_down(Shutdown::Destroy);
     }
 
-    /// [`destroy`](Self::destroy), waiting at most `timeout` for the threads (piscina's
-    /// `close({ force: true })` as far as threads allow). Returns true if every thread
-    /// ended in time; if not, the pool is destroyed all the same (every task resolved
-    /// `Cancelled`) and the threads still running a task that does not look at
-    /// `is_cancelled()` end when it returns, on their own.
+    /// [`destroy`](Self::destroy), waiting at most `timeout` for the threads. Returns true
+    /// if every thread ended in time; if not, the pool is destroyed all the same (every
+    /// task resolved `Cancelled`) and the threads still running a task that does not look
+    /// at `is_cancelled()` end when it returns, on their own.
     pub fn destroy_timeout(&self, timeout: Duration) -> bool {
-        self.inner.begin_shut_down(true);
+        self.inner.begin_shut_down(Shutdown::Destroy);
         self.inner
-            .wait_threads(worker_threads_wait::Deadline::after(timeout).instant())
+            .wait_threads(worker_threads_wait::Deadline::after(timeout))
     }
 
     /// [`close`](Self::close), awaited under any executor instead of blocking its thread.
@@ -330,7 +360,7 @@ impl<T, R> Pool<T, R> {
     ///
     /// The pool is closed at the first poll; dropping the future only stops waiting.
     pub async fn close_async(&self) {
-        self.inner.begin_shut_down(false);
+        self.inner.begin_shut_down(Shutdown::Close);
         self.inner.threads_ended().await;
     }
 
@@ -341,7 +371,7 @@ impl<T, R> Pool<T, R> {
     ///
     /// The pool is destroyed at the first poll; dropping the future only stops waiting.
     pub async fn destroy_async(&self) {
-        self.inner.begin_shut_down(true);
+        self.inner.begin_shut_down(Shutdown::Destroy);
         self.inner.threads_ended().await;
     }
 }
@@ -353,7 +383,7 @@ impl<T, R> Pool<T, R> {
 /// [`destroy`](Pool::destroy) to cancel it.
 impl<T, R> Drop for Pool<T, R> {
     fn drop(&mut self) {
-        self.inner.begin_shut_down(false);
+        self.inner.begin_shut_down(Shutdown::Close);
     }
 }
 

@@ -1,34 +1,93 @@
-//! Counters and latency histograms (hdrhistogram), recorded per thread and merged on read.
+//! Counters and latency histograms (hdrhistogram). A pool thread records into its own
+//! [`ThreadStats`] (its counters are its own atomics, its histograms under a lock only
+//! readers share with it); resolutions made elsewhere (a cancel, a deadline, `destroy`, a
+//! task run inline) go to the pool's shared [`Counts`]. Readers merge them all.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
 use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
 use worker_threads_wait::lock;
 use worker_threads_wait::sync::Mutex;
 
-use hdrhistogram::Histogram;
-
 use crate::task::Resolved;
 
-/// One thread's histograms, in nanoseconds.
+/// How many tasks resolved each way.
+#[derive(Default)]
+pub(crate) struct Counts {
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    timed_out: AtomicU64,
+    crashed: AtomicU64,
+}
+
+impl Counts {
+    fn counter(&self, resolved: Resolved) -> &AtomicU64 {
+        match resolved {
+            Resolved::Value => &self.completed,
+            Resolved::Panicked => &self.panicked,
+            Resolved::Cancelled => &self.cancelled,
+            Resolved::TimedOut => &self.timed_out,
+            Resolved::Crashed => &self.crashed,
+        }
+    }
+
+    /// Counts `items` tasks that resolved as `resolved`.
+    #[inline]
+    pub(crate) fn add(&self, resolved: Resolved, items: u64) {
+        if items > 0 {
+            self.counter(resolved).fetch_add(items, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn get(&self, resolved: Resolved) -> u64 {
+        self.counter(resolved).load(Ordering::Relaxed)
+    }
+}
+
+/// One pool thread's statistics.
+#[derive(Default)]
 pub(crate) struct ThreadStats {
+    /// The resolutions this thread made.
+    pub(crate) counts: Counts,
+    /// Time spent running tasks, in nanoseconds.
+    busy_nanos: AtomicU64,
+    latency: Mutex<Latencies>,
+}
+
+struct Latencies {
     run: Histogram<u64>,
     wait: Histogram<u64>,
 }
 
-impl ThreadStats {
-    fn new() -> Self {
+impl Default for Latencies {
+    fn default() -> Self {
         Self {
             run: new_histogram(),
             wait: new_histogram(),
         }
     }
+}
 
-    /// Records `count` tasks that each waited `wait` and ran `run`.
-    pub(crate) fn record_n(&mut self, wait: Duration, run: Duration, count: u64) {
-        record_n(&mut self.wait, nanos(wait), count);
-        record_n(&mut self.run, nanos(run), count);
+impl ThreadStats {
+    /// Records `items` tasks that each waited `wait` and together ran `run` nanoseconds
+    /// (each at the mean, rounded up: never below the true mean). How they resolved is
+    /// counted when they resolve.
+    #[inline]
+    pub(crate) fn record(&self, wait: u64, run: u64, items: u64) {
+        let each = if items > 1 { run.div_ceil(items) } else { run };
+        {
+            let mut latency = lock(&self.latency);
+            record_n(&mut latency.wait, wait, items.max(1));
+            record_n(&mut latency.run, each, items.max(1));
+        }
+        // Only this thread adds to it: a load and a store, no locked instruction.
+        self.busy_nanos.store(
+            self.busy_nanos.load(Ordering::Relaxed).saturating_add(run),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -41,77 +100,79 @@ fn new_histogram() -> Histogram<u64> {
 /// histogram tracks values up to 2 only; `saturating_record_n` clamps to that instead of
 /// growing, which once made every latency read 2 ns.) Only a value beyond what any
 /// histogram can hold (about 2^63 ns) is clamped.
+#[inline]
 fn record_n(histogram: &mut Histogram<u64>, value: u64, count: u64) {
     if histogram.record_n(value, count).is_err() {
         histogram.saturating_record_n(value, count);
     }
 }
 
+#[inline]
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // Whole seconds first: `as_nanos` is a u128 product.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// A pool's statistics.
+/// A pool's statistics: the shared counts and every thread's, kept after it ends.
 pub(crate) struct Stats {
-    pub(crate) started: Instant,
-    pub(crate) completed: AtomicU64,
-    pub(crate) panicked: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) timed_out: AtomicU64,
-    pub(crate) crashed: AtomicU64,
-    pub(crate) run_nanos: AtomicU64,
-    threads: Mutex<Vec<Arc<Mutex<ThreadStats>>>>,
+    started: Instant,
+    /// Resolutions made off the pool's threads.
+    pub(crate) shared: Counts,
+    threads: Mutex<Vec<Arc<ThreadStats>>>,
 }
 
 impl Stats {
     pub(crate) fn new() -> Self {
         Self {
             started: Instant::now(),
-            completed: AtomicU64::new(0),
-            panicked: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            timed_out: AtomicU64::new(0),
-            crashed: AtomicU64::new(0),
-            run_nanos: AtomicU64::new(0),
+            shared: Counts::default(),
             threads: Mutex::new(Vec::new()),
         }
     }
 
-    /// Counts `items` tasks that resolved as `resolved`.
-    pub(crate) fn count(&self, resolved: Resolved, items: u64) {
-        let counter = match resolved {
-            Resolved::Value => &self.completed,
-            Resolved::Panicked => &self.panicked,
-            Resolved::Cancelled => &self.cancelled,
-            Resolved::TimedOut => &self.timed_out,
-            Resolved::Crashed => &self.crashed,
-        };
-        counter.fetch_add(items, Ordering::Relaxed);
-    }
-
-    /// A new thread's histograms, kept after the thread ends.
-    pub(crate) fn for_thread(&self) -> Arc<Mutex<ThreadStats>> {
-        let stats = Arc::new(Mutex::new(ThreadStats::new()));
+    /// A new thread's statistics, kept after the thread ends.
+    pub(crate) fn for_thread(&self) -> Arc<ThreadStats> {
+        let stats = Arc::new(ThreadStats::default());
         lock(&self.threads).push(Arc::clone(&stats));
         stats
     }
 
-    pub(crate) fn merged(&self, pick: impl Fn(&ThreadStats) -> &Histogram<u64>) -> Latency {
+    /// Tasks that resolved as `resolved`, on every thread.
+    pub(crate) fn count(&self, resolved: Resolved) -> u64 {
+        let threads: u64 = lock(&self.threads)
+            .iter()
+            .map(|thread| thread.counts.get(resolved))
+            .sum();
+        threads + self.shared.get(resolved)
+    }
+
+    fn merged(&self, pick: impl Fn(&Latencies) -> &Histogram<u64>) -> Latency {
         let mut merged = new_histogram();
         for thread in lock(&self.threads).iter() {
-            let thread = lock(thread);
+            let latency = lock(&thread.latency);
             // Auto-resizing histograms of the same precision always merge.
-            let _ = merged.add(pick(&thread));
+            let _ = merged.add(pick(&latency));
         }
         Latency { histogram: merged }
     }
 
     pub(crate) fn run_time(&self) -> Latency {
-        self.merged(|thread| &thread.run)
+        self.merged(|latency| &latency.run)
     }
 
     pub(crate) fn wait_time(&self) -> Latency {
-        self.merged(|thread| &thread.wait)
+        self.merged(|latency| &latency.wait)
+    }
+
+    pub(crate) fn utilization(&self, max_threads: usize) -> f64 {
+        let elapsed = nanos(self.started.elapsed()).max(1) as f64;
+        let busy: u64 = lock(&self.threads)
+            .iter()
+            .map(|thread| thread.busy_nanos.load(Ordering::Relaxed))
+            .sum();
+        (busy as f64 / (elapsed * max_threads.max(1) as f64)).min(1.0)
     }
 }
 
@@ -146,13 +207,5 @@ impl Latency {
     /// The underlying histogram, in nanoseconds.
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.histogram
-    }
-}
-
-impl Stats {
-    pub(crate) fn utilization(&self, max_threads: usize) -> f64 {
-        let elapsed = nanos(self.started.elapsed()).max(1) as f64;
-        let busy = self.run_nanos.load(Ordering::Relaxed) as f64;
-        (busy / (elapsed * max_threads.max(1) as f64)).min(1.0)
     }
 }

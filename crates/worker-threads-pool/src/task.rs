@@ -1,5 +1,8 @@
-//! A task's handle and the slot its result lands in, exactly once.
+//! A task: its [`TaskHandle`], and the [`Task`] the queue and the handle share, whose
+//! input is taken and whose result lands exactly once (a [`TaskCell`]: one atomic state
+//! word, see `worker_threads_wait`).
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -7,31 +10,26 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
-// The slot's own primitives come through the wait crate's switch, so that under
-// `--cfg worker_threads_loom` the slot itself is what the loom model below explores.
-use worker_threads_wait::sync::atomic::{AtomicBool, Ordering};
-use worker_threads_wait::sync::{Condvar, Mutex, MutexGuard};
-use worker_threads_wait::{lock, spin_while, wait};
+use std::sync::OnceLock;
+
+use worker_threads_wait::sync::Mutex;
+use worker_threads_wait::{Cancel, Deadline, TaskCell, lock};
 
 use crate::error::TaskError;
+use crate::stats::Counts;
+use worker_threads_wait::Stamp;
 
-/// What a handle needs from its pool: cancel a queued task, run a queued task here.
-pub(crate) trait PoolHooks: Send + Sync {
-    /// Removes task `id` from the queue and resolves it `Cancelled`; false if not queued.
-    fn cancel_queued(&self, id: u64) -> bool;
-    /// If the calling thread is one of this pool's workers and task `id` is still queued,
-    /// runs it here and returns true.
-    fn run_inline_if_worker(&self, id: u64) -> bool;
-}
+/// What a task resolves with.
+pub(crate) type Output<R> = Result<R, TaskError>;
 
-/// How a slot resolved: what the pool's counters count it as.
+/// How a task resolved: what the pool's counters count it as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Resolved {
-    /// The handler's value (for a chunk: the chunk's results, item by item).
+    /// The handler's value (for a chunk: per item).
     Value,
     /// The handler panicked.
     Panicked,
-    /// Cancelled, by its handle or by `destroy`, before or while it ran.
+    /// Cancelled, by its handle, a token or `destroy`, before or while it ran.
     Cancelled,
     /// Its deadline passed first.
     TimedOut,
@@ -39,241 +37,298 @@ pub(crate) enum Resolved {
     Crashed,
 }
 
-struct SlotState<R> {
-    /// `Some` from resolution until the handle takes it.
-    result: Option<Result<R, TaskError>>,
-    resolved: bool,
-    cancelled: bool,
-    /// The reason given by the first cancel that took effect, if it gave one.
+impl Resolved {
+    /// How an output counts.
+    pub(crate) fn of<R>(output: &Output<R>) -> Self {
+        match output {
+            Ok(_) => Resolved::Value,
+            Err(TaskError::Panicked(_)) => Resolved::Panicked,
+            Err(TaskError::Cancelled) => Resolved::Cancelled,
+            Err(TaskError::TimedOut) => Resolved::TimedOut,
+            Err(TaskError::Crashed { .. }) => Resolved::Crashed,
+        }
+    }
+}
+
+/// What a task needs from its pool when it leaves the queue, or resolves, off the pool's
+/// threads (a cancel, a deadline), and to run it inline.
+pub(crate) trait PoolHooks: Send + Sync {
+    /// A queued task left the queue unrun (cancelled, expired): it takes no room any more.
+    /// True if that emptied the queue (then call [`emptied`](Self::emptied), outside any
+    /// lock: it runs the pool's event hook).
+    fn left_queue(&self) -> bool;
+    /// The queue emptied (`PoolEvent::Drain`).
+    fn emptied(&self);
+    /// The pool's shared counters (resolutions made off its threads).
+    fn counts(&self) -> &Counts;
+    /// If the calling thread is one of this pool's and `task` is still queued, runs it
+    /// here (a handler that joins its own sub-task cannot starve the pool) and returns
+    /// true.
+    fn run_inline_if_worker(&self, task: Arc<dyn Any + Send + Sync>) -> bool;
+}
+
+/// What stops a running task early: the waker of the async task running it, and (process
+/// pools) what kills its process; with the reason of the cancel that took effect.
+#[derive(Default)]
+struct Extras {
     reason: Option<Arc<str>>,
-    sleeping: bool,
-    waker: Option<Waker>,
-    /// The task running this slot's work on an async pool thread: woken by a cancel or
-    /// an expiry, so that it stops at once instead of at its next wake-up.
     runner: Option<Waker>,
-    /// What stops this slot's work in a process pool (kills its process): called, under
-    /// the slot's lock, by a cancel or an expiry.
     stopper: Option<Box<dyn FnOnce() + Send>>,
 }
 
-/// Where a task's result lands: resolved exactly once (the first `resolve` wins).
-pub(crate) struct Slot<R> {
-    done: AtomicBool,
-    cancelled: AtomicBool,
-    state: Mutex<SlotState<R>>,
-    ready: Condvar,
+/// A task as the queue and its handle share it: its cell (input `I`, output
+/// `Output<R>`), its id, when it was accepted, and how many items it holds (1, or a `map`
+/// chunk's length).
+pub(crate) struct Task<I, R> {
+    pub(crate) cell: TaskCell<I, Output<R>>,
+    pub(crate) id: u64,
+    pub(crate) enqueued: Stamp,
+    pub(crate) items: u64,
+    /// Made by the first cancel, deadline or stopper (not on the path of a task that
+    /// just runs, which never allocates or drops it).
+    extras: OnceLock<Mutex<Extras>>,
 }
 
-impl<R> Slot<R> {
-    pub(crate) fn new() -> Arc<Self> {
+/// A chunk of `map`'s items: one queue entry, one result per item.
+pub(crate) type Chunk<T, R> = Task<Vec<T>, Vec<Output<R>>>;
+
+impl<I, R> Task<I, R> {
+    pub(crate) fn new(id: u64, enqueued: Stamp, input: I, items: u64) -> Arc<Self> {
         Arc::new(Self {
-            done: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-            state: Mutex::new(SlotState {
-                result: None,
-                resolved: false,
-                cancelled: false,
-                reason: None,
-                sleeping: false,
-                waker: None,
-                runner: None,
-                stopper: None,
-            }),
-            ready: Condvar::new(),
+            cell: TaskCell::new(input),
+            id,
+            enqueued,
+            items,
+            extras: OnceLock::new(),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, SlotState<R>> {
-        lock(&self.state)
+    fn extras(&self) -> &Mutex<Extras> {
+        self.extras.get_or_init(Mutex::default)
+    }
+
+    /// Resolves with what the handler gave (as `Cancelled` if a cancel came first),
+    /// counting it with `count` before anyone can see it; nothing if it resolved already
+    /// (a deadline came first).
+    pub(crate) fn resolve(&self, output: Output<R>, count: impl FnOnce(&Output<R>)) {
+        self.cell.resolve(false, |found| {
+            let output = if found.cancelled {
+                Err(TaskError::Cancelled)
+            } else {
+                output
+            };
+            count(&output);
+            output
+        });
+    }
+
+    /// Cancels (`reason` kept if this is the first cancel to take effect): a queued task
+    /// resolves `Cancelled` now, counted in `pool`'s shared counters, and leaves the
+    /// queue; a running one is marked (and its runner woken, its process killed). False
+    /// if it had resolved already.
+    pub(crate) fn cancel(&self, reason: Option<Arc<str>>, pool: Option<&dyn PoolHooks>) -> bool {
+        match pool {
+            Some(pool) => {
+                let mut emptied = false;
+                let cancelled =
+                    self.cancel_counted(reason, pool.counts(), || emptied = pool.left_queue());
+                if emptied {
+                    pool.emptied();
+                }
+                cancelled
+            }
+            None => self.cancel_counted(reason, &Counts::default(), || {}),
+        }
+    }
+
+    /// [`cancel`](Self::cancel), counting a queued task's resolution in `counts` and
+    /// calling `left_queue` as it leaves the queue: before its resolution can be seen, so
+    /// whoever the resolution wakes sees the queue without it.
+    pub(crate) fn cancel_counted(
+        &self,
+        reason: Option<Arc<str>>,
+        counts: &Counts,
+        left_queue: impl FnOnce(),
+    ) -> bool {
+        let mut extras = lock(self.extras());
+        let found = self.cell.cancel(|| {
+            left_queue();
+            counts.add(Resolved::Cancelled, self.items);
+            Err(TaskError::Cancelled)
+        });
+        if found == Cancel::TooLate {
+            return false;
+        }
+        if extras.reason.is_none() {
+            extras.reason = reason;
+        }
+        if found == Cancel::WhileRunning {
+            Self::stop(&mut extras);
+        }
+        true
+    }
+
+    /// Resolves `TimedOut` unless it resolved already, marking it cancelled (a running
+    /// task sees `is_cancelled()`, and is stopped as a cancel stops it); a queued task
+    /// leaves the queue first (whoever the resolution wakes sees the queue without it).
+    /// True if it resolved here.
+    pub(crate) fn expire(&self, pool: &dyn PoolHooks) -> bool {
+        let mut extras = lock(self.extras());
+        let mut emptied = false;
+        let resolution = self.cell.resolve(true, |found| {
+            if found.was_queued {
+                emptied = pool.left_queue();
+            }
+            pool.counts().add(Resolved::TimedOut, self.items);
+            Err(TaskError::TimedOut)
+        });
+        let Some(resolution) = resolution else {
+            return false;
+        };
+        if !resolution.was_queued {
+            Self::stop(&mut extras);
+        }
+        drop(extras);
+        if emptied {
+            pool.emptied();
+        }
+        true
+    }
+
+    /// Wakes the async task running this one and kills its process, if either is set.
+    fn stop(extras: &mut Extras) {
+        if let Some(runner) = extras.runner.take() {
+            runner.wake();
+        }
+        if let Some(stop) = extras.stopper.take() {
+            stop();
+        }
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.cell.is_cancelled()
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
-    }
-
-    /// Resolves with `result`, or with `Cancelled` if a cancel came first; a slot that is
-    /// already resolved stays as it is. `count` learns how the slot resolved, once, before
-    /// anyone waiting on the handle can see the result: so the pool's counters already
-    /// include a task when its `join` returns.
-    pub(crate) fn resolve(&self, result: Result<R, TaskError>, count: impl FnOnce(Resolved)) {
-        let (sleeping, waker) = {
-            let mut state = self.lock();
-            if state.resolved {
-                return;
-            }
-            state.resolved = true;
-            let result = if state.cancelled {
-                Err(TaskError::Cancelled)
-            } else {
-                result
-            };
-            count(match &result {
-                Ok(_) => Resolved::Value,
-                Err(TaskError::Panicked(_)) => Resolved::Panicked,
-                Err(TaskError::Cancelled) => Resolved::Cancelled,
-                Err(TaskError::TimedOut) => Resolved::TimedOut,
-                Err(TaskError::Crashed { .. }) => Resolved::Crashed,
-            });
-            state.result = Some(result);
-            self.done.store(true, Ordering::Release);
-            (state.sleeping, state.waker.take())
-        };
-        self.wake(sleeping, waker);
-    }
-
-    /// Wakes whoever waits for the result: a sleeping `join`, a polled future.
-    fn wake(&self, sleeping: bool, waker: Option<Waker>) {
-        if sleeping {
-            self.ready.notify_all();
-        }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Resolves `TimedOut` (its deadline passed) unless it already resolved, and raises
-    /// the cancelled flag so that the running task sees `is_cancelled()`. True if it
-    /// resolved here.
-    pub(crate) fn expire(&self, count: impl FnOnce(Resolved)) -> bool {
-        let (sleeping, waker) = {
-            let mut state = self.lock();
-            if state.resolved {
-                return false;
-            }
-            state.resolved = true;
-            state.result = Some(Err(TaskError::TimedOut));
-            self.cancelled.store(true, Ordering::Release);
-            count(Resolved::TimedOut);
-            self.done.store(true, Ordering::Release);
-            if let Some(runner) = state.runner.take() {
-                runner.wake();
-            }
-            if let Some(stop) = state.stopper.take() {
-                stop();
-            }
-            (state.sleeping, state.waker.take())
-        };
-        self.wake(sleeping, waker);
-        true
-    }
-
-    /// Marks the task cancelled; true if it had not resolved (it will resolve `Cancelled`).
-    pub(crate) fn cancel(&self) -> bool {
-        self.cancel_with(None)
-    }
-
-    /// As [`cancel`](Self::cancel), recording `reason` if this is the first cancel.
-    pub(crate) fn cancel_with(&self, reason: Option<Arc<str>>) -> bool {
-        let mut state = self.lock();
-        if state.resolved {
-            return false;
-        }
-        if !state.cancelled {
-            state.reason = reason;
-        }
-        state.cancelled = true;
-        self.cancelled.store(true, Ordering::Release);
-        if let Some(runner) = state.runner.take() {
-            runner.wake();
-        }
-        if let Some(stop) = state.stopper.take() {
-            stop();
-        }
-        true
-    }
-
-    /// The reason given by the cancel that cancelled the task, if it gave one.
-    pub(crate) fn cancel_reason(&self) -> Option<Arc<str>> {
-        self.lock().reason.clone()
-    }
-
-    /// Installs what stops this slot's work (a process pool kills the task's process);
-    /// false, and `stop` is dropped, if the slot was cancelled or resolved already.
+    /// Installs what stops this task's work (a process pool kills the task's process);
+    /// false, and `stop` is dropped, if the task was cancelled or resolved already.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn set_stopper(&self, stop: Box<dyn FnOnce() + Send>) -> bool {
-        let mut state = self.lock();
-        if state.cancelled || state.resolved {
+        let mut extras = lock(self.extras());
+        if self.cell.is_cancelled() || self.cell.is_done() {
             return false;
         }
-        state.stopper = Some(stop);
+        extras.stopper = Some(stop);
         true
     }
 
     /// Removes the stopper: once this returns, it is not running and will not run.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn clear_stopper(&self) {
-        self.lock().stopper = None;
+        if let Some(extras) = self.extras.get() {
+            lock(extras).stopper = None;
+        }
     }
 
-    /// Registers the async task running this slot's work, to be woken by a cancel.
+    /// Registers the async task running this one, to be woken by a cancel.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn set_runner(&self, waker: &Waker) {
-        let mut state = self.lock();
-        match &mut state.runner {
+        let mut extras = lock(self.extras());
+        match &mut extras.runner {
             Some(runner) if runner.will_wake(waker) => {}
             runner => *runner = Some(waker.clone()),
         }
     }
 
-    fn take(state: &mut SlotState<R>) -> Result<R, TaskError> {
-        // Only `join` and `poll` take, each from a handle they own: the result is there.
-        state.result.take().unwrap_or(Err(TaskError::Cancelled))
-    }
-
-    /// Waits for the result: spin briefly, then sleep.
-    fn wait(&self) -> Result<R, TaskError> {
-        spin_while(|| !self.is_done());
-        let mut state = self.lock();
-        while !state.resolved {
-            state.sleeping = true;
-            state = wait(&self.ready, state);
-        }
-        Self::take(&mut state)
-    }
-
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<Result<R, TaskError>> {
-        let mut state = self.lock();
-        if state.resolved {
-            return Poll::Ready(Self::take(&mut state));
-        }
-        state.waker = Some(cx.waker().clone());
-        Poll::Pending
+    fn reason(&self) -> Option<Arc<str>> {
+        self.extras
+            .get()
+            .and_then(|extras| lock(extras).reason.clone())
     }
 }
 
-/// A slot a deadline can expire, whatever its result type (a task's or a chunk's).
+/// A task a deadline can expire, whatever its types.
 pub(crate) trait Expire: Send + Sync {
-    /// [`Slot::expire`], type-erased.
-    fn expire_counted(&self, count: &mut dyn FnMut(Resolved)) -> bool;
-    /// [`Slot::is_done`].
+    /// [`Task::expire`], type-erased.
+    fn expire(&self, pool: &dyn PoolHooks) -> bool;
+    /// Whether it resolved.
     fn is_done(&self) -> bool;
 }
 
-impl<R: Send> Expire for Slot<R> {
-    fn expire_counted(&self, count: &mut dyn FnMut(Resolved)) -> bool {
-        self.expire(count)
+impl<I: Send, R: Send> Expire for Task<I, R> {
+    fn expire(&self, pool: &dyn PoolHooks) -> bool {
+        Task::expire(self, pool)
     }
 
     fn is_done(&self) -> bool {
-        Slot::is_done(self)
+        self.cell.is_done()
     }
 }
 
-#[cfg(all(test, worker_threads_loom))]
-mod loom_model;
-
-/// A type-erased view of the running task's slot, for [`is_cancelled`].
-trait CancelFlag {
-    fn is_cancelled(&self) -> bool;
+/// What a handle needs of its task, with the input's type erased.
+trait View<R>: Send + Sync {
+    fn task_id(&self) -> u64;
+    fn done(&self) -> bool;
+    fn wait(&self) -> Output<R>;
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Output<R>>;
+    fn forget(&self);
+    fn cancel(&self, reason: Option<Arc<str>>, pool: Option<&dyn PoolHooks>) -> bool;
+    fn cancel_reason(&self) -> Option<Arc<str>>;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-impl<R> CancelFlag for Slot<R> {
+impl<I: Send + 'static, R: Send + 'static> View<R> for Task<I, R> {
+    fn task_id(&self) -> u64 {
+        self.id
+    }
+
+    fn done(&self) -> bool {
+        self.cell.is_done()
+    }
+
+    fn wait(&self) -> Output<R> {
+        // Only the handle takes, once (`join` consumes it): the output is there.
+        self.cell
+            .wait(Deadline::Never)
+            .unwrap_or(Err(TaskError::Cancelled))
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Output<R>> {
+        self.cell
+            .poll(cx)
+            .map(|output| output.unwrap_or(Err(TaskError::Cancelled)))
+    }
+
+    fn forget(&self) {
+        self.cell.forget();
+    }
+
+    fn cancel(&self, reason: Option<Arc<str>>, pool: Option<&dyn PoolHooks>) -> bool {
+        Task::cancel(self, reason, pool)
+    }
+
+    fn cancel_reason(&self) -> Option<Arc<str>> {
+        self.reason()
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// A type-erased view of the running task, for [`is_cancelled`]; the task comes back out
+/// of it whole ([`run_owned`]).
+trait CancelFlag: Any + Send + Sync {
+    fn is_cancelled(&self) -> bool;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<I: Send + 'static, R: Send + 'static> CancelFlag for Task<I, R> {
     fn is_cancelled(&self) -> bool {
-        Slot::is_cancelled(self)
+        Task::is_cancelled(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -288,9 +343,29 @@ pub(crate) fn set_pool_destroyed_flag(destroyed: Arc<std::sync::atomic::AtomicBo
     POOL_DESTROYED.with(|flag| *flag.borrow_mut() = Some(destroyed));
 }
 
-/// Runs `f` with `slot` as the calling thread's running task (for [`is_cancelled`]).
-pub(crate) fn running<R: 'static, T>(slot: &Arc<Slot<R>>, f: impl FnOnce() -> T) -> T {
-    let previous = RUNNING.with(|running| running.replace(Some(Arc::clone(slot) as _)));
+/// Runs `f` under `catch_unwind` with `task` as the calling thread's running task (for
+/// [`is_cancelled`]), and gives `task` back: the task moves in and out of the thread's
+/// slot, so a task costs no reference count there (as [`running`] does).
+pub(crate) fn run_owned<I: Send + 'static, R: Send + 'static, X>(
+    task: Arc<Task<I, R>>,
+    f: impl FnOnce() -> X,
+) -> (std::thread::Result<X>, Arc<Task<I, R>>) {
+    let previous = RUNNING.with(|running| running.replace(Some(task as _)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let mine = RUNNING.with(|running| running.replace(previous));
+    let task = mine
+        .map(CancelFlag::into_any)
+        .and_then(|any| any.downcast::<Task<I, R>>().ok())
+        .unwrap_or_else(|| unreachable!("the slot holds the task installed above"));
+    (result, task)
+}
+
+/// Runs `f` with `task` as the calling thread's running task (for [`is_cancelled`]).
+pub(crate) fn running<I: Send + 'static, R: Send + 'static, X>(
+    task: &Arc<Task<I, R>>,
+    f: impl FnOnce() -> X,
+) -> X {
+    let previous = RUNNING.with(|running| running.replace(Some(Arc::clone(task) as _)));
     struct Restore(Option<Arc<dyn CancelFlag>>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -328,14 +403,14 @@ pub fn is_cancelled() -> bool {
     let destroyed = POOL_DESTROYED.with(|flag| {
         flag.borrow()
             .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::Acquire))
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
     });
     destroyed
         || RUNNING.with(|running| {
             running
                 .borrow()
                 .as_ref()
-                .is_some_and(|slot| slot.is_cancelled())
+                .is_some_and(|task| task.is_cancelled())
         })
 }
 
@@ -345,20 +420,23 @@ pub fn is_cancelled() -> bool {
 /// does not cancel the task.
 #[must_use = "dropping a TaskHandle lets the task run but loses its result"]
 pub struct TaskHandle<R> {
-    id: u64,
-    slot: Arc<Slot<R>>,
+    task: Arc<dyn View<R>>,
     pool: Weak<dyn PoolHooks>,
+    /// A pending `.await` registered its waker, withdrawn on drop.
+    polled: bool,
+}
+
+impl<R: Send + 'static> TaskHandle<R> {
+    pub(crate) fn new<I: Send + 'static>(task: Arc<Task<I, R>>, pool: Weak<dyn PoolHooks>) -> Self {
+        Self {
+            task,
+            pool,
+            polled: false,
+        }
+    }
 }
 
 impl<R> TaskHandle<R> {
-    pub(crate) fn new(id: u64, slot: Arc<Slot<R>>, pool: Weak<dyn PoolHooks>) -> Self {
-        Self { id, slot, pool }
-    }
-
-    pub(crate) fn slot(&self) -> &Arc<Slot<R>> {
-        &self.slot
-    }
-
     /// Waits for the task and returns its value. Called on one of the same pool's threads
     /// for a task that is still queued, it runs the task right there instead of waiting,
     /// so a handler that waits for its own sub-tasks cannot starve the pool.
@@ -367,17 +445,17 @@ impl<R> TaskHandle<R> {
     ///
     /// [`TaskError::Panicked`] or [`TaskError::Cancelled`].
     pub fn join(self) -> Result<R, TaskError> {
-        if !self.slot.is_done() {
+        if !self.task.done() {
             if let Some(pool) = self.pool.upgrade() {
-                pool.run_inline_if_worker(self.id);
+                pool.run_inline_if_worker(Arc::clone(&self.task).into_any());
             }
         }
-        self.slot.wait()
+        self.task.wait()
     }
 
     /// True once the task has resolved.
     pub fn is_finished(&self) -> bool {
-        self.slot.is_done()
+        self.task.done()
     }
 
     /// Cancels the task. A queued task leaves the queue and resolves `Cancelled` at once; a
@@ -414,13 +492,8 @@ impl<R> TaskHandle<R> {
     }
 
     fn cancel_because(&self, reason: Option<Arc<str>>) -> bool {
-        if !self.slot.cancel_with(reason) {
-            return false;
-        }
-        if let Some(pool) = self.pool.upgrade() {
-            pool.cancel_queued(self.id);
-        }
-        true
+        let pool = self.pool.upgrade();
+        self.task.cancel(reason, pool.as_deref())
     }
 
     /// Why the task was cancelled: the reason given to
@@ -429,12 +502,12 @@ impl<R> TaskHandle<R> {
     /// that took effect. `None` if it was not cancelled, or was cancelled without a reason
     /// ([`cancel`](Self::cancel), `destroy`, a deadline).
     pub fn cancel_reason(&self) -> Option<Arc<str>> {
-        self.slot.cancel_reason()
+        self.task.cancel_reason()
     }
 
     /// The task's id in its pool (increasing in submission order).
     pub fn id(&self) -> u64 {
-        self.id
+        self.task.task_id()
     }
 }
 
@@ -442,13 +515,11 @@ impl<R: Send + 'static> TaskHandle<R> {
     /// A canceller for this task that does not keep it or its pool alive (for a
     /// [`CancelToken`](crate::CancelToken)).
     pub(crate) fn canceller(&self) -> crate::signal::Canceller {
-        let (id, slot, pool) = (self.id, Arc::downgrade(&self.slot), self.pool.clone());
+        let (task, pool) = (Arc::downgrade(&self.task), self.pool.clone());
         Box::new(move |reason| {
-            let Some(slot) = slot.upgrade() else { return };
-            if slot.cancel_with(reason) {
-                if let Some(pool) = pool.upgrade() {
-                    pool.cancel_queued(id);
-                }
+            if let Some(task) = task.upgrade() {
+                let pool = pool.upgrade();
+                task.cancel(reason, pool.as_deref());
             }
         })
     }
@@ -458,14 +529,24 @@ impl<R> Future for TaskHandle<R> {
     type Output = Result<R, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.slot.poll(cx)
+        let this = self.get_mut();
+        this.polled = true;
+        this.task.poll(cx)
+    }
+}
+
+impl<R> Drop for TaskHandle<R> {
+    fn drop(&mut self) {
+        if self.polled {
+            self.task.forget();
+        }
     }
 }
 
 impl<R> fmt::Debug for TaskHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish_non_exhaustive()
     }

@@ -23,7 +23,9 @@
 //! notified) and looks again: wake-ups are hints, the condition is the truth.
 
 use std::collections::VecDeque;
-use std::task::Waker;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::deadline::Deadline;
@@ -225,6 +227,43 @@ impl Waiters {
         }
     }
 
+    /// Whether anybody is registered (a snapshot).
+    pub fn has_sleepers(&self) -> bool {
+        !self.is_empty.load(Ordering::SeqCst)
+    }
+
+    /// Waits (on this thread) until `ready()`, or `deadline`: looks, spins briefly, then
+    /// sleeps here between looks. True if `ready()` held.
+    pub fn wait_until(&self, ready: impl Fn() -> bool, deadline: Deadline) -> bool {
+        if ready() || !crate::spin::spin_while(|| !ready()) {
+            return true;
+        }
+        loop {
+            if deadline.has_passed() {
+                return ready();
+            }
+            let parker = Parker::current();
+            let token = self.register(&parker);
+            if !ready() {
+                parker.park(deadline);
+            }
+            self.unregister(token);
+            if ready() {
+                return true;
+            }
+        }
+    }
+
+    /// A future that is ready once `ready()` holds, sleeping here between looks (the async
+    /// form of [`wait_until`](Self::wait_until)). Dropping it withdraws its registration.
+    pub fn until<F: Fn() -> bool>(&self, ready: F) -> Until<'_, F> {
+        Until {
+            waiters: self,
+            ready,
+            token: None,
+        }
+    }
+
     /// Wakes every sleeper.
     pub fn notify_all(&self) {
         if self.nobody() {
@@ -237,6 +276,121 @@ impl Waiters {
         };
         for (_, sleeper) in sleepers {
             sleeper.wake();
+        }
+    }
+}
+
+/// The one thread or task that waits for a single event (a pool task's resolution): the
+/// one-sleeper form of [`Waiters`], with the same protocol (register, then look again;
+/// change, then look for the sleeper) in less room.
+#[derive(Debug)]
+pub struct Joiner {
+    slot: Mutex<Option<Sleeper>>,
+    /// True while a sleeper is registered: a notifier with nobody to wake reads only this.
+    waiting: AtomicBool,
+}
+
+impl Default for Joiner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Joiner {
+    /// Nobody waiting.
+    pub fn new() -> Self {
+        Self {
+            slot: Mutex::new(None),
+            waiting: AtomicBool::new(false),
+        }
+    }
+
+    fn set(&self, sleeper: Option<Sleeper>) {
+        {
+            let mut slot = lock(&self.slot);
+            self.waiting.store(sleeper.is_some(), Ordering::SeqCst);
+            *slot = sleeper;
+        }
+        order_point();
+    }
+
+    /// Registers the thread of `parker` (replacing any other sleeper); the caller looks
+    /// again before it parks.
+    pub fn register(&self, parker: &Arc<Parker>) {
+        self.set(Some(Sleeper::Thread(Arc::clone(parker))));
+    }
+
+    /// Registers (or refreshes) a task's waker; the caller looks again before `Pending`.
+    pub fn register_waker(&self, waker: &Waker) {
+        {
+            let slot = lock(&self.slot);
+            if matches!(&*slot, Some(Sleeper::Task(old)) if old.will_wake(waker)) {
+                drop(slot);
+                order_point();
+                return;
+            }
+        }
+        self.set(Some(Sleeper::Task(waker.clone())));
+    }
+
+    /// Withdraws the registration.
+    pub fn unregister(&self) {
+        if self.waiting.load(Ordering::SeqCst) {
+            self.set(None);
+        }
+    }
+
+    /// Wakes the sleeper, if one is registered. Costs one load when nobody waits.
+    #[inline]
+    pub fn notify(&self) {
+        order_point();
+        if !self.waiting.load(Ordering::SeqCst) {
+            return;
+        }
+        let sleeper = {
+            let mut slot = lock(&self.slot);
+            self.waiting.store(false, Ordering::SeqCst);
+            slot.take()
+        };
+        if let Some(sleeper) = sleeper {
+            sleeper.wake();
+        }
+    }
+}
+
+/// The future of [`Waiters::until`].
+#[must_use = "a future does nothing unless polled"]
+pub struct Until<'a, F> {
+    waiters: &'a Waiters,
+    ready: F,
+    token: Option<Token>,
+}
+
+// Nothing in it is pinned: `F` is only called, never moved or borrowed across polls.
+impl<F> Unpin for Until<'_, F> {}
+
+impl<F: Fn() -> bool> Future for Until<'_, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if !(this.ready)() {
+            this.waiters.register_waker(cx.waker(), &mut this.token);
+            if !(this.ready)() {
+                return Poll::Pending;
+            }
+        }
+        if let Some(token) = this.token.take() {
+            this.waiters.unregister(token);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F> Drop for Until<'_, F> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            self.waiters.unregister(token);
         }
     }
 }

@@ -288,3 +288,93 @@ fn array_a_sender_waiting_for_room_is_woken_by_a_pop() {
         assert_eq!(ring.pop(), Ok(2));
     });
 }
+
+/// The outputs of a pool task, as the pool decides them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Value(u32),
+    Cancelled,
+    TimedOut,
+}
+
+#[test]
+fn task_cell_a_worker_a_cancel_and_a_deadline_resolve_it_exactly_once_and_wake_the_joiner() {
+    use worker_threads_wait::{Cancel, TaskCell};
+    loom::model(|| {
+        let cell = Arc::new(TaskCell::<u32, Outcome>::new(6));
+        let resolutions = Arc::new(AtomicUsize::new(0));
+        let worker = thread::spawn({
+            let (cell, resolutions) = (Arc::clone(&cell), Arc::clone(&resolutions));
+            move || {
+                if let Some(input) = cell.claim() {
+                    cell.resolve(false, |found| {
+                        resolutions.fetch_add(1, Ordering::SeqCst);
+                        if found.cancelled {
+                            Outcome::Cancelled
+                        } else {
+                            Outcome::Value(input * 7)
+                        }
+                    });
+                }
+            }
+        });
+        let canceller = thread::spawn({
+            let (cell, resolutions) = (Arc::clone(&cell), Arc::clone(&resolutions));
+            move || {
+                cell.cancel(|| {
+                    resolutions.fetch_add(1, Ordering::SeqCst);
+                    Outcome::Cancelled
+                })
+            }
+        });
+        let deadline = thread::spawn({
+            let (cell, resolutions) = (Arc::clone(&cell), Arc::clone(&resolutions));
+            move || {
+                cell.resolve(true, |_| {
+                    resolutions.fetch_add(1, Ordering::SeqCst);
+                    Outcome::TimedOut
+                })
+            }
+        });
+        let outcome = cell.wait(Deadline::Never).expect("resolved");
+        worker.join().unwrap();
+        let cancel = canceller.join().unwrap();
+        let expired = deadline.join().unwrap();
+        assert_eq!(
+            resolutions.load(Ordering::SeqCst),
+            1,
+            "resolved exactly once"
+        );
+        match outcome {
+            Outcome::Value(value) => {
+                assert_eq!(value, 42);
+                assert_eq!(
+                    cancel,
+                    Cancel::TooLate,
+                    "a value means no cancel came first"
+                );
+                assert!(expired.is_none());
+            }
+            Outcome::Cancelled => assert!(expired.is_none()),
+            Outcome::TimedOut => assert!(expired.is_some()),
+        }
+    });
+}
+
+#[test]
+fn task_cell_an_async_joiner_is_woken_by_the_resolution() {
+    use worker_threads_wait::TaskCell;
+    loom::model(|| {
+        let cell = Arc::new(TaskCell::<u32, u32>::new(2));
+        let worker = thread::spawn({
+            let cell = Arc::clone(&cell);
+            move || {
+                let input = cell.claim().unwrap();
+                cell.resolve(false, |_| input + 40);
+            }
+        });
+        let output = loom::future::block_on(std::future::poll_fn(|cx| cell.poll(cx)));
+        assert_eq!(output, Some(42));
+        worker.join().unwrap();
+    });
+}

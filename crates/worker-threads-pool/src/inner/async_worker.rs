@@ -2,15 +2,16 @@
 //! keeps up to `concurrent_tasks_per_worker` tasks in flight, each a local task on it.
 //!
 //! The thread takes jobs while it has room (`try_next_job`), and otherwise waits, on the
-//! runtime, for either a task to finish or a job to arrive (`listen_jobs`: registered
-//! under the pool's lock, so a push after the look wakes it). With nothing in flight it
-//! takes the next job the blocking way, as a sync pool thread does (retiring when idle).
+//! runtime, for either a task to finish or a job to arrive (a future registered in the
+//! queue's `work` list, which looks again after registering, so a push after the look
+//! wakes it). With nothing in flight it takes the next job the blocking way, as a sync
+//! pool thread does (retiring when idle).
 //!
-//! Exactly once: each task resolves its own slot when its future ends: its value,
-//! `Panicked` (a panic while polling it), or `Cancelled`. A cancel or an expiry wakes
-//! the task (the slot's runner waker), which then stops at once, dropping the future;
-//! `destroy` wakes the thread, which aborts what is in flight and resolves it
-//! `Cancelled`. The slot ignores any resolution after the first.
+//! Exactly once: each task resolves itself when its future ends: its value, `Panicked` (a
+//! panic while polling it), or `Cancelled`. A cancel or an expiry wakes the task (its
+//! runner waker), which then stops at once, dropping the future; `destroy` wakes the
+//! thread, which aborts what is in flight and resolves it `Cancelled`. A task ignores any
+//! resolution after the first.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,38 +19,41 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use super::{ChunkSlot, Inner, Job, Work, panic_message, resolve_chunk, resolve_one};
+use worker_threads_wait::queue::PopError;
+
+use super::worker::Ended;
+use super::{Inner, Job, count_chunk, panic_message};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::stats::ThreadStats;
-use crate::task::{Slot, running};
+use crate::task::{Resolved, Task, running};
+use worker_threads_wait::Stamp;
 
 /// The handler of an async pool, boxed: a task in, a future of its result out.
 pub(crate) type AsyncHandler<T, R> = dyn Fn(T) -> Pin<Box<dyn Future<Output = R>>> + Send + Sync;
 
-/// A handler future, watched: it stops when its slot is cancelled, catches a panic while
-/// polling, and makes `is_cancelled()` answer for its slot while it runs.
-struct Watched<'a, R, X> {
+/// A handler future, watched: it stops when its task is cancelled, catches a panic while
+/// polling, and makes `is_cancelled()` answer for its task while it runs.
+struct Watched<'a, R, I, X> {
     future: Pin<Box<dyn Future<Output = R>>>,
-    slot: &'a Arc<Slot<X>>,
+    task: &'a Arc<Task<I, X>>,
 }
 
-impl<R, X: 'static> Future for Watched<'_, R, X> {
+impl<R, I: Send + 'static, X: Send + 'static> Future for Watched<'_, R, I, X> {
     type Output = Result<R, TaskError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.slot.is_cancelled() {
+        if self.task.is_cancelled() {
             return Poll::Ready(Err(TaskError::Cancelled));
         }
-        self.slot.set_runner(cx.waker());
-        let slot = Arc::clone(self.slot);
+        self.task.set_runner(cx.waker());
+        let task = Arc::clone(self.task);
         let polled = panic::catch_unwind(AssertUnwindSafe(|| {
-            running(&slot, || self.future.as_mut().poll(cx))
+            running(&task, || self.future.as_mut().poll(cx))
         }));
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
@@ -68,9 +72,7 @@ struct InFlight {
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// The body of an async pool thread.
     pub(crate) fn work_async(self: Arc<Self>, name: String, handler: &AsyncHandler<T, R>) {
-        super::WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
-        crate::task::set_pool_destroyed_flag(Arc::clone(&self.destroyed));
-        self.lock().starting -= 1;
+        self.enter_thread();
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -79,27 +81,39 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             Err(error) => {
                 tracing::error!(%error, "pool thread cannot start its runtime");
                 self.emit(PoolEvent::Error(format!("runtime: {error}")));
-                self.emit(PoolEvent::WorkerDestroyed { name });
-                self.worker_exited();
+                self.end_thread(name, Ended::Closed);
                 return;
             }
         };
         let local = tokio::task::LocalSet::new();
         let thread_stats = self.stats.for_thread();
-        local.block_on(&runtime, self.serve(handler, &thread_stats));
+        let ended = local.block_on(&runtime, self.serve(handler, &thread_stats));
         // Whatever is still in flight (a destroy) is dropped with the set.
         drop(local);
-        self.emit(PoolEvent::WorkerDestroyed { name });
-        self.worker_exited();
+        self.end_thread(name, ended);
+    }
+
+    /// The next job if one is queued, without waiting; `Err` once the queue closed and
+    /// drained.
+    fn try_next_job(&self) -> Result<Option<Job<T, R>>, ()> {
+        match self.handoff.pop() {
+            Ok(job) => Ok(Some(job)),
+            Err(PopError::Empty) => Ok(None),
+            Err(PopError::Closed) => Err(()),
+        }
     }
 
     async fn serve(
         self: &Arc<Self>,
         handler: &AsyncHandler<T, R>,
-        thread_stats: &Arc<Mutex<ThreadStats>>,
-    ) {
+        thread_stats: &Arc<ThreadStats>,
+    ) -> Ended {
         let room = self.config.concurrency.max(1);
         let in_flight: Rc<RefCell<HashMap<u64, InFlight>>> = Rc::default();
+        // The thread's last clock read: a task's start is taken as the later of it and
+        // the task's acceptance (never after the true start), so each task costs one
+        // clock read here, at its end.
+        let last = Rc::new(std::cell::Cell::new(Stamp::now()));
         let finished = Rc::new(tokio::sync::Notify::new());
         let mut closing = false;
         loop {
@@ -114,8 +128,8 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 let job = if in_flight.borrow().is_empty() {
                     // Nothing in flight: wait the blocking way (and retire when idle).
                     match self.next_job() {
-                        Some(job) => Some(job),
-                        None => return,
+                        Ok(job) => Some(job),
+                        Err(ended) => return ended,
                     }
                 } else {
                     match self.try_next_job() {
@@ -127,57 +141,49 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                     }
                 };
                 let Some(job) = job else { break };
-                self.start_task(job, handler, thread_stats, &in_flight, &finished);
+                self.start_task(job, handler, thread_stats, &in_flight, &finished, &last);
             }
             if in_flight.borrow().is_empty() {
                 if closing {
-                    return;
+                    return Ended::Closed;
                 }
                 continue;
             }
             // Wait for a task to finish, a job to arrive, or a destroy.
             let notified = finished.notified();
-            match (in_flight.borrow().len() < room && !closing)
-                .then(|| self.listen_jobs())
-                .flatten()
-            {
-                Some((listener, waiter)) => {
+            if in_flight.borrow().len() < room && !closing {
+                // Room: an idle taker until a job arrives or a task finishes.
+                let arrived = self.handoff.work.until(|| self.handoff.has_job());
+                self.idle_while(async {
                     tokio::select! {
                         () = notified => {}
-                        () = listener => {}
+                        () = arrived => {}
                     }
-                    drop(waiter);
+                })
+                .await;
+            } else if !self.destroyed.load(Ordering::Acquire) {
+                // Full: a task finishing, or the pool shutting down (a destroy aborts
+                // what is in flight).
+                tokio::select! {
+                    () = notified => {}
+                    () = self.closing() => {}
                 }
-                None if in_flight.borrow().len() < room && !closing => {} // a job is there
-                None => match self.listen_shutdown() {
-                    // Full: a task finishing, or the pool shutting down (a destroy aborts
-                    // what is in flight).
-                    Some(shutdown) => {
-                        tokio::select! {
-                            () = notified => {}
-                            () = shutdown => {}
-                        }
-                    }
-                    None if self.destroyed.load(Ordering::Acquire) => {}
-                    None => notified.await,
-                },
             }
         }
     }
 
-    /// Records a started task: how to abort it, and to resolve its `items` `Cancelled`.
-    fn track<X: 'static>(
-        self: &Arc<Self>,
+    /// Records a started task: how to abort it, and to resolve it `Cancelled`.
+    fn track<I: 'static, X: 'static>(
         in_flight: &Rc<RefCell<HashMap<u64, InFlight>>>,
-        id: u64,
         abort: tokio::task::AbortHandle,
-        slot: Arc<Slot<X>>,
-        items: u64,
+        task: Arc<Task<I, X>>,
+        stats: &Arc<ThreadStats>,
     ) {
-        let pool = Arc::clone(self);
+        let stats = Arc::clone(stats);
+        let id = task.id;
         let cancel = Box::new(move || {
-            slot.resolve(Err(TaskError::Cancelled), |resolved| {
-                pool.stats.count(resolved, items);
+            task.resolve(Err(TaskError::Cancelled), |_| {
+                stats.counts.add(Resolved::Cancelled, task.items);
             });
         });
         in_flight
@@ -185,67 +191,87 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             .insert(id, InFlight { abort, cancel });
     }
 
-    /// Starts one job as a local task.
+    /// Claims one job's task and starts it as a local task.
     fn start_task(
         self: &Arc<Self>,
         job: Job<T, R>,
         handler: &AsyncHandler<T, R>,
-        thread_stats: &Arc<Mutex<ThreadStats>>,
+        thread_stats: &Arc<ThreadStats>,
         in_flight: &Rc<RefCell<HashMap<u64, InFlight>>>,
         finished: &Rc<tokio::sync::Notify>,
+        last: &Rc<std::cell::Cell<Stamp>>,
     ) {
-        let Job { id, work, enqueued } = job;
-        let (pool, stats) = (Arc::clone(self), Arc::clone(thread_stats));
-        let (done, tasks) = (Rc::clone(finished), Rc::clone(in_flight));
-        let started = Instant::now();
-        match work {
-            Work::One { task, slot } => {
-                if slot.is_cancelled() {
-                    resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
+        let (stats, done, tasks) = (
+            Arc::clone(thread_stats),
+            Rc::clone(finished),
+            Rc::clone(in_flight),
+        );
+        let pool = Arc::clone(self);
+        let started = last.get();
+        let last = Rc::clone(last);
+        match job {
+            Job::One(task) => {
+                let Some(input) = task.cell.claim() else {
                     return;
-                }
-                let future = handler(task);
-                let watched_slot = Arc::clone(&slot);
+                };
+                self.took();
+                let future = handler(input);
+                let watched = Arc::clone(&task);
                 let handle = tokio::task::spawn_local(async move {
                     let result = Watched {
                         future,
-                        slot: &watched_slot,
+                        task: &watched,
                     }
                     .await;
-                    pool.record_run(&stats, started - enqueued, started.elapsed(), 1);
-                    pool.cancel_if_destroyed(&watched_slot);
-                    resolve_one(&pool.stats, &watched_slot, result);
-                    tasks.borrow_mut().remove(&id);
+                    let end = Stamp::now();
+                    last.set(end);
+                    let start = started.max(watched.enqueued);
+                    stats.record(
+                        start.nanos_since(watched.enqueued),
+                        end.nanos_since(start),
+                        1,
+                    );
+                    pool.cancel_if_destroyed(&watched);
+                    watched.resolve(result, |output| stats.counts.add(Resolved::of(output), 1));
+                    tasks.borrow_mut().remove(&watched.id);
                     done.notify_one();
                 });
-                self.track(in_flight, id, handle.abort_handle(), slot, 1);
+                Self::track(in_flight, handle.abort_handle(), task, thread_stats);
             }
-            Work::Chunk { tasks: items, slot } => {
-                if slot.is_cancelled() {
-                    Work::Chunk { tasks: items, slot }.resolve_cancelled(&self.stats);
+            Job::Chunk(chunk) => {
+                let Some(items) = chunk.cell.claim() else {
                     return;
-                }
+                };
+                self.took();
                 let futures: Vec<_> = items.into_iter().map(handler).collect();
-                let watched_slot: Arc<ChunkSlot<R>> = Arc::clone(&slot);
-                let count = futures.len() as u64;
+                let watched = Arc::clone(&chunk);
                 let handle = tokio::task::spawn_local(async move {
                     let mut results = Vec::with_capacity(futures.len());
                     for future in futures {
                         results.push(
                             Watched {
                                 future,
-                                slot: &watched_slot,
+                                task: &watched,
                             }
                             .await,
                         );
                     }
-                    pool.record_run(&stats, started - enqueued, started.elapsed(), count);
-                    pool.cancel_if_destroyed(&watched_slot);
-                    resolve_chunk(&pool.stats, &watched_slot, results);
-                    tasks.borrow_mut().remove(&id);
+                    let end = Stamp::now();
+                    last.set(end);
+                    let start = started.max(watched.enqueued);
+                    stats.record(
+                        start.nanos_since(watched.enqueued),
+                        end.nanos_since(start),
+                        watched.items,
+                    );
+                    pool.cancel_if_destroyed(&watched);
+                    watched.resolve(Ok(results), |output| {
+                        count_chunk(&stats.counts, output, watched.items);
+                    });
+                    tasks.borrow_mut().remove(&watched.id);
                     done.notify_one();
                 });
-                self.track(in_flight, id, handle.abort_handle(), slot, count);
+                Self::track(in_flight, handle.abort_handle(), chunk, thread_stats);
             }
         }
     }

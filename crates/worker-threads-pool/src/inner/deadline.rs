@@ -3,9 +3,9 @@
 //! still there). The keeper sleeps on a condvar until the earliest deadline, and ends
 //! when the pool has shut down.
 //!
-//! Exactly once holds as everywhere: `Slot::expire` resolves only a slot that has not
-//! resolved, under the slot's lock, and counts it `timed_out` there; a worker that later
-//! returns a value for it finds it resolved and changes nothing.
+//! Exactly once holds as everywhere: `Task::expire` resolves only a task that has not
+//! resolved (one compare-and-swap on its cell) and counts it `timed_out` there; a thread
+//! that later returns a value for it finds it resolved and changes nothing.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,9 +22,7 @@ use crate::task::Expire;
 pub(crate) struct Deadline {
     at: Instant,
     id: u64,
-    slot: Weak<dyn Expire>,
-    /// How many tasks the slot holds: each counts as timed out.
-    items: u64,
+    task: Weak<dyn Expire>,
 }
 
 impl PartialEq for Deadline {
@@ -69,7 +67,7 @@ impl Deadlines {
         let len = self.heap.len();
         if len >= PRUNE_FROM && len.is_power_of_two() {
             self.heap.retain(|Reverse(deadline)| {
-                deadline.slot.upgrade().is_some_and(|slot| !slot.is_done())
+                deadline.task.upgrade().is_some_and(|task| !task.is_done())
             });
         }
     }
@@ -114,23 +112,15 @@ impl Keeper {
 }
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
-    /// Gives task `id` (whose result lands in `slot`, for `items` tasks) a deadline,
-    /// starting the keeper if it does not run yet.
-    pub(crate) fn set_deadline(
-        self: &Arc<Self>,
-        id: u64,
-        slot: Arc<dyn Expire>,
-        items: u64,
-        at: Instant,
-    ) {
+    /// Gives task `id` a deadline, starting the keeper if it does not run yet.
+    pub(crate) fn set_deadline(self: &Arc<Self>, id: u64, task: Arc<dyn Expire>, at: Instant) {
         let keeper = &self.deadlines;
         let mut deadlines = keeper.lock();
         deadlines.prune();
         deadlines.heap.push(Reverse(Deadline {
             at,
             id,
-            slot: Arc::downgrade(&slot),
-            items,
+            task: Arc::downgrade(&task),
         }));
         let start = !deadlines.keeper && !deadlines.closed;
         deadlines.keeper |= start;
@@ -149,13 +139,11 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         }
     }
 
-    /// Takes task `id` out of the queue if it is still there (it must not run any more),
-    /// then resolves it `TimedOut` if it has not resolved. In that order, so that whoever
-    /// its resolution wakes sees the queue without it.
-    fn expire(&self, id: u64, slot: &dyn Expire, items: u64) {
-        let queued = self.take_queued(id);
-        if slot.expire_counted(&mut |resolved| self.stats.count(resolved, items)) {
-            tracing::debug!(id, queued = queued.is_some(), "task timed out");
+    /// Resolves task `id` `TimedOut` if it has not resolved (a queued task leaves the
+    /// queue, unrun; a running one is marked cancelled).
+    fn expire(&self, id: u64, task: &dyn Expire) {
+        if task.expire(self) {
+            tracing::debug!(id, "task timed out");
         }
     }
 }
@@ -183,8 +171,8 @@ fn keep_deadlines<T: Send + 'static, R: Send + 'static>(keeper: &Keeper, pool: &
         drop(deadlines);
         let Some(inner) = pool.upgrade() else { return };
         for deadline in due {
-            if let Some(slot) = deadline.slot.upgrade() {
-                inner.expire(deadline.id, &*slot, deadline.items);
+            if let Some(task) = deadline.task.upgrade() {
+                inner.expire(deadline.id, &*task);
             }
         }
     }

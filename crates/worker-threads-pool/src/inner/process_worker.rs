@@ -1,24 +1,23 @@
 //! The body of a process pool's thread: it drives one worker process, starting it on the
 //! first job and again after a crash, a kill or (per settings) a recycle.
 //!
-//! Exactly once: the thread resolves each job it pops: the process's reply, or, if the
-//! process ended first, `Cancelled` (a cancel, deadline or destroy killed it: the slot
-//! was cancelled first) or `Crashed`. While a task runs, its slot holds a stopper that
+//! Exactly once: the thread resolves each task it claims: the process's reply, or, if
+//! the process ended first, `Cancelled` (a cancel, deadline or destroy killed it: the task
+//! was marked cancelled first) or `Crashed`. While a task runs, it holds a stopper that
 //! terminates the process, and the pool a destroy hook that does the same; both are
 //! removed before the thread looks at the process again, so neither outlives the task.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use worker_threads_core::process::CallError;
-use worker_threads_wait::sync::Mutex;
 
-use super::{ChunkSlot, Inner, Job, Work, resolve_chunk, resolve_one};
+use super::{Inner, Job, count_chunk};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::process::{ProcessSettings, ProcessSpawner, ProcessWorker, Reply, Request};
-use crate::stats::ThreadStats;
-use crate::task::Slot;
+use crate::stats::Counts;
+use crate::task::{Resolved, Task};
+use worker_threads_wait::Stamp;
 
 /// How the process answered.
 enum Answer<R> {
@@ -38,13 +37,28 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         spawn: &ProcessSpawner<T, R>,
         settings: ProcessSettings,
     ) {
-        super::WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
-        crate::task::set_pool_destroyed_flag(Arc::clone(&self.destroyed));
-        self.lock().starting -= 1;
-        let thread_stats = self.stats.for_thread();
+        self.enter_thread();
+        let stats = self.stats.for_thread();
         let hook_key = std::thread::current().id();
         let mut worker: Option<ProcessWorker<T, R>> = None;
-        while let Some(job) = self.next_job() {
+        let mut last = Stamp::now();
+        let ended = loop {
+            let job = match self.next_job() {
+                Ok(job) => job,
+                Err(ended) => break ended,
+            };
+            // Claim first: a tombstone costs no process.
+            let (request, items) = match &job {
+                Job::One(task) => match task.cell.claim() {
+                    Some(input) => (Request::One(input), 1),
+                    None => continue,
+                },
+                Job::Chunk(chunk) => match chunk.cell.claim() {
+                    Some(inputs) => (Request::Chunk(inputs), chunk.items),
+                    None => continue,
+                },
+            };
+            self.took();
             if worker.is_none() {
                 match spawn() {
                     Ok(started) => worker = Some(started),
@@ -53,7 +67,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                         self.emit(PoolEvent::Error(format!(
                             "cannot start a worker process: {error}"
                         )));
-                        Self::resolve_crashed(&self.stats, job.work, None);
+                        resolve_failed(&job, TaskError::Crashed { signal: None }, &stats.counts);
                         continue;
                     }
                 }
@@ -61,84 +75,88 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             let Some(mut current) = worker.take() else {
                 continue;
             };
-            let Job { work, enqueued, .. } = job;
-            let started = Instant::now();
-            match work {
-                Work::One { task, slot } => {
-                    let answer = self.exchange(&mut current, &Request::One(task), &slot, hook_key);
-                    worker = match answer {
-                        Answer::Reply(Reply::One(result)) => {
-                            self.record(&thread_stats, started, enqueued, 1);
-                            self.cancel_if_destroyed(&slot);
-                            resolve_one(&self.stats, &slot, result.map_err(TaskError::Panicked));
-                            self.keep(current, settings)
-                        }
-                        Answer::NotSent => {
-                            resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
-                            self.keep(current, settings)
-                        }
-                        Answer::Reply(Reply::Chunk(_)) | Answer::Failed(_) => {
-                            self.record(&thread_stats, started, enqueued, 1);
-                            // A cancelled slot (a cancel, a destroy) resolves `Cancelled`
-                            // whatever is given here.
-                            self.cancel_if_destroyed(&slot);
-                            let error = failure(answer);
-                            resolve_one(&self.stats, &slot, Err(error));
-                            None
-                        }
-                    };
-                }
-                Work::Chunk { tasks, slot } => {
-                    let items = tasks.len();
-                    let answer =
-                        self.exchange(&mut current, &Request::Chunk(tasks), &slot, hook_key);
-                    worker = match answer {
-                        Answer::Reply(Reply::Chunk(results)) if results.len() == items => {
-                            self.record(&thread_stats, started, enqueued, items as u64);
-                            self.cancel_if_destroyed(&slot);
-                            let results = results
-                                .into_iter()
-                                .map(|result| result.map_err(TaskError::Panicked))
-                                .collect();
-                            resolve_chunk(&self.stats, &slot, results);
-                            self.keep(current, settings)
-                        }
-                        Answer::NotSent => {
-                            let results = (0..items).map(|_| Err(TaskError::Cancelled)).collect();
-                            resolve_chunk(&self.stats, &slot, results);
-                            self.keep(current, settings)
-                        }
-                        Answer::Reply(_) | Answer::Failed(_) => {
-                            self.record(&thread_stats, started, enqueued, items as u64);
-                            self.cancel_if_destroyed(&slot);
-                            let error = failure(answer);
-                            let results = (0..items).map(|_| Err(error.clone())).collect();
-                            resolve_chunk(&self.stats, &slot, results);
-                            None
-                        }
-                    };
-                }
+            let answer = match &job {
+                Job::One(task) => self.exchange(&mut current, &request, task, hook_key),
+                Job::Chunk(chunk) => self.exchange(&mut current, &request, chunk, hook_key),
+            };
+            let enqueued = match &job {
+                Job::One(task) => task.enqueued,
+                Job::Chunk(chunk) => chunk.enqueued,
+            };
+            if !matches!(answer, Answer::NotSent) {
+                let end = Stamp::now();
+                let start = last.max(enqueued);
+                stats.record(start.nanos_since(enqueued), end.nanos_since(start), items);
+                last = end;
             }
-        }
+            worker = self.settle(&job, answer, current, settings, &stats.counts);
+        };
         if let Some(worker) = worker {
             worker.close();
         }
-        self.emit(PoolEvent::WorkerDestroyed { name });
-        self.worker_exited();
+        self.end_thread(name, ended);
+    }
+
+    /// Resolves `job` with the process's answer; the process to keep, or `None` (it
+    /// failed, or the settings recycle it).
+    fn settle(
+        &self,
+        job: &Job<T, R>,
+        answer: Answer<R>,
+        current: ProcessWorker<T, R>,
+        settings: ProcessSettings,
+        counts: &Counts,
+    ) -> Option<ProcessWorker<T, R>> {
+        match (job, answer) {
+            (Job::One(task), Answer::Reply(Reply::One(result))) => {
+                self.cancel_if_destroyed(task);
+                task.resolve(result.map_err(TaskError::Panicked), |output| {
+                    counts.add(Resolved::of(output), 1);
+                });
+                self.keep(current, settings)
+            }
+            (Job::Chunk(chunk), Answer::Reply(Reply::Chunk(results)))
+                if results.len() as u64 == chunk.items =>
+            {
+                self.cancel_if_destroyed(chunk);
+                let results = results
+                    .into_iter()
+                    .map(|result| result.map_err(TaskError::Panicked))
+                    .collect();
+                chunk.resolve(Ok(results), |output| {
+                    count_chunk(counts, output, chunk.items)
+                });
+                self.keep(current, settings)
+            }
+            (job, Answer::NotSent) => {
+                resolve_failed(job, TaskError::Cancelled, counts);
+                self.keep(current, settings)
+            }
+            (job, answer) => {
+                // A cancelled task (a cancel, a destroy) resolves `Cancelled` whatever is
+                // given here.
+                match job {
+                    Job::One(task) => self.cancel_if_destroyed(task),
+                    Job::Chunk(chunk) => self.cancel_if_destroyed(chunk),
+                }
+                resolve_failed(job, failure(answer), counts);
+                None
+            }
+        }
     }
 
     /// Sends a request and waits for its answer, with the slot's stopper and the pool's
     /// destroy hook set to kill the process meanwhile.
-    fn exchange<X>(
+    fn exchange<I, X>(
         &self,
         worker: &mut ProcessWorker<T, R>,
         request: &Request<T>,
-        slot: &Arc<Slot<X>>,
+        task: &Arc<Task<I, X>>,
         hook_key: std::thread::ThreadId,
     ) -> Answer<R> {
         let killer = worker.killer();
         let stop = move || killer.kill();
-        if !slot.set_stopper(Box::new(stop.clone())) {
+        if !task.set_stopper(Box::new(stop.clone())) {
             return Answer::NotSent;
         }
         self.set_destroy_hook(hook_key, Some(Box::new(stop)));
@@ -153,7 +171,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             // process, as after any failed answer.
             Err(error) => Answer::Failed(TaskError::Panicked(error.to_string())),
         };
-        slot.clear_stopper();
+        task.clear_stopper();
         self.set_destroy_hook(hook_key, None);
         answer
     }
@@ -180,23 +198,17 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         }
         Some(worker)
     }
+}
 
-    fn record(&self, stats: &Mutex<ThreadStats>, started: Instant, enqueued: Instant, items: u64) {
-        self.record_run(stats, started - enqueued, started.elapsed(), items);
-    }
-
-    /// Resolves a job that never reached a process `Crashed`.
-    fn resolve_crashed(stats: &crate::stats::Stats, work: Work<T, R>, signal: Option<i32>) {
-        match work {
-            Work::One { slot, .. } => resolve_one(stats, &slot, Err(TaskError::Crashed { signal })),
-            Work::Chunk { tasks, slot } => {
-                let slot: Arc<ChunkSlot<R>> = slot;
-                let results = tasks
-                    .iter()
-                    .map(|_| Err(TaskError::Crashed { signal }))
-                    .collect();
-                resolve_chunk(stats, &slot, results);
-            }
+/// Resolves a job that got no answer with `error` (each item of a chunk).
+fn resolve_failed<T, R>(job: &Job<T, R>, error: TaskError, counts: &Counts) {
+    match job {
+        Job::One(task) => task.resolve(Err(error), |output| counts.add(Resolved::of(output), 1)),
+        Job::Chunk(chunk) => {
+            let results = (0..chunk.items).map(|_| Err(error.clone())).collect();
+            chunk.resolve(Ok(results), |output| {
+                count_chunk(counts, output, chunk.items)
+            });
         }
     }
 }

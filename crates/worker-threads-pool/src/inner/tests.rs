@@ -1,72 +1,59 @@
 //! White-box tests of the pool's core: what black-box tests cannot force.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{MaxQueue, Pool};
-
-/// Polls `condition` until it holds; fails the test after a minute instead of hanging.
-fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        thread::yield_now();
-    }
-}
+use crate::Pool;
+use crate::inner::handoff::{Bound, Full, Handoff};
 
 #[test]
-fn a_drain_that_is_refilled_before_the_waiter_wakes_still_ends_the_wait() {
-    let gate = Arc::new((Mutex::new(false), Condvar::new()));
-    let pool = Arc::new(
-        Pool::builder()
-            .max_threads(1)
-            .max_queue(MaxQueue::Bounded(1))
-            .build({
-                let gate = Arc::clone(&gate);
-                move |_: u32| {
-                    let (open, cv) = &*gate;
-                    let mut open = open.lock().unwrap();
-                    while !*open {
-                        open = cv.wait(open).unwrap();
-                    }
-                }
-            })
-            .unwrap(),
-    );
-    let running = pool.run(1).unwrap();
-    eventually("the first task runs", || {
-        pool.queue_size() == 0 && pool.threads() == 1
-    });
-    let queued = pool.run(2).unwrap();
+fn a_drain_that_is_refilled_before_the_waiter_looks_still_ends_the_wait() {
+    let handoff = Arc::new(Handoff::<u32>::new());
+    assert_eq!(handoff.admit(Bound::At(1), || 0), Ok(true));
+    handoff.push(1).unwrap();
     let returned = Arc::new(AtomicBool::new(false));
     let waiter = thread::spawn({
-        let (pool, returned) = (Arc::clone(&pool), Arc::clone(&returned));
+        let (handoff, returned) = (Arc::clone(&handoff), Arc::clone(&returned));
         move || {
-            pool.wait_drain();
+            handoff.wait_drain();
             returned.store(true, Ordering::SeqCst);
         }
     });
-    let inner = &pool.inner;
-    eventually("the waiter sleeps", || inner.lock().drain_waiters == 1);
-    {
-        // Drain and refill in one hold of the lock: the waiter never sees an empty queue.
-        let mut state = inner.lock();
-        let job = state.queue.pop_front().expect("task 2 is queued");
-        assert!(inner.popped(&mut state), "the pop emptied the queue");
-        state.queue.push_back(job);
-        inner.queue_len.store(state.queue.len(), Ordering::Release);
+    // Wait until the waiter sleeps (registered in the drain list), so that the drain and
+    // the refill both happen before it looks again.
+    while !handoff.has_drain_waiter() {
+        thread::yield_now();
     }
-    eventually("the waiter returns after the drain", || {
-        returned.load(Ordering::SeqCst)
-    });
+    assert_eq!(handoff.pop(), Ok(1));
+    assert!(handoff.left(), "the take emptied the queue");
+    assert_eq!(
+        handoff.admit(Bound::At(1), || 0),
+        Ok(true),
+        "refilled at once"
+    );
+    handoff.push(2).unwrap();
     waiter.join().unwrap();
-    let (open, cv) = &*gate;
-    *open.lock().unwrap() = true;
-    cv.notify_all();
-    assert!(running.join().is_ok());
-    assert!(queued.join().is_ok());
+    assert!(returned.load(Ordering::SeqCst));
+    assert_eq!(handoff.queued(), 1, "the refill is still queued");
+}
+
+#[test]
+fn the_bound_is_exact_and_a_task_that_left_frees_its_place() {
+    let handoff = Handoff::<u32>::new();
+    assert_eq!(handoff.admit(Bound::At(2), || 0), Ok(false));
+    assert_eq!(handoff.admit(Bound::At(2), || 0), Ok(true));
+    assert_eq!(handoff.admit(Bound::At(2), || 0), Err(Full));
+    // A cancelled task leaves (its job stays as a tombstone): its place is free at once.
+    assert!(!handoff.left());
+    assert_eq!(handoff.queued(), 1);
+    assert_eq!(handoff.admit(Bound::At(2), || 0), Ok(true));
+    // "No queue": only as many as can be taken now.
+    let none = Handoff::<u32>::new();
+    assert_eq!(none.admit(Bound::NoQueue, || 0), Err(Full));
+    assert_eq!(none.admit(Bound::NoQueue, || 1), Ok(true));
+    assert_eq!(none.admit(Bound::NoQueue, || 1), Err(Full));
 }
 
 #[test]

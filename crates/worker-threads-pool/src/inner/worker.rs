@@ -1,24 +1,59 @@
-//! The body of a pool thread: `init` once, then jobs from the queue until told to stop;
-//! each job run under `catch_unwind`, timed, and resolved exactly once.
+//! The body of a pool thread: `init` once, then jobs from the queue until it closes (or
+//! the thread retires); each task claimed, run under `catch_unwind`, timed, and resolved
+//! exactly once.
+//!
+//! # One clock read per task
+//!
+//! A thread reads the clock once per job, when it finishes. The job's start is taken as
+//! the later of the thread's previous finish and the job's acceptance (the submitter's one
+//! clock read): never after the true start (the thread was busy with the previous job
+//! until then, and the job did not exist before its acceptance), so a recorded run time
+//! is never below the true one, and a recorded wait never above the true wait.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use std::time::{Duration, Instant};
-use worker_threads_wait::lock;
-use worker_threads_wait::sync::Mutex;
+use worker_threads_wait::queue::PopError;
 
-use super::{
-    ChunkSlot, Handler, Init, Inner, Job, Phase, WORKER_OF, Work, panic_message, resolve_chunk,
-    resolve_one,
-};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
+use crate::inner::threads::Idle;
+use crate::inner::{Handler, Init, Inner, Job, count_chunk, panic_message};
 use crate::stats::ThreadStats;
-use crate::task::{Slot, running, set_pool_destroyed_flag};
+use crate::task::{Chunk, Resolved, Task, run_owned};
+use worker_threads_wait::Stamp;
+
+/// What ended a thread's loop.
+pub(crate) enum Ended {
+    /// The queue closed and drained.
+    Closed,
+    /// Idle past `idle_timeout`, above `min_threads`: already uncounted.
+    Retired,
+    /// A task panicked: the thread is replaced.
+    Panicked,
+}
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
+    /// The next job, waiting for one: `Err` once the thread should end.
+    pub(crate) fn next_job(&self) -> Result<Job<T, R>, Ended> {
+        loop {
+            match self.handoff.pop() {
+                Ok(job) => return Ok(job),
+                Err(PopError::Closed) => return Err(Ended::Closed),
+                Err(PopError::Empty) => {}
+            }
+            if self.wait_for_job() == Idle::Retire {
+                return Err(Ended::Retired);
+            }
+        }
+    }
+
+    /// A thread took a job's task from the queue: it no longer counts there.
+    #[inline]
+    pub(crate) fn took(&self) {
+        self.left_queue_counted();
+    }
+
     /// The body of a worker thread: `init` once, then jobs until told to stop.
     pub(crate) fn work<S>(
         self: Arc<Self>,
@@ -26,176 +61,151 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         init: &Init<S>,
         handler: &Handler<S, T, R>,
     ) {
-        WORKER_OF.with(|worker_of| worker_of.set(Arc::as_ptr(&self) as usize));
-        set_pool_destroyed_flag(Arc::clone(&self.destroyed));
-        self.lock().starting -= 1;
-        let thread_stats = self.stats.for_thread();
-        let mut state = match panic::catch_unwind(AssertUnwindSafe(init)) {
-            Ok(state) => state,
+        self.enter_thread();
+        let stats = self.stats.for_thread();
+        let ended = match panic::catch_unwind(AssertUnwindSafe(init)) {
+            Ok(mut state) => self.serve_jobs(&mut state, init, handler, &stats),
             Err(payload) => {
                 let message = panic_message(&*payload);
                 tracing::error!(%message, "pool thread init panicked");
                 self.emit(PoolEvent::Error(format!("init panicked: {message}")));
-                self.emit(PoolEvent::WorkerDestroyed { name });
-                self.worker_exited();
-                return;
+                Ended::Closed
             }
         };
-        let mut replace = false;
-        while let Some(job) = self.next_job() {
-            let Job { id, work, enqueued } = job;
-            let healthy = match work {
-                Work::One { task, slot } => {
-                    self.run_job(id, task, slot, enqueued, &mut state, handler, &thread_stats)
-                }
-                Work::Chunk { tasks, slot } => self.run_chunk(
-                    id,
-                    tasks,
-                    &slot,
-                    enqueued,
-                    &mut state,
-                    init,
-                    handler,
-                    &thread_stats,
-                ),
-            };
-            if !healthy {
-                replace = true;
-                break;
-            }
-        }
-        drop(state);
-        // Report before uncounting: `close` returns once the count is 0.
+        self.end_thread(name, ended);
+    }
+
+    /// Reports the thread's end, then uncounts it (or replaces it after a panic): `close`
+    /// returns once every thread reported.
+    pub(crate) fn end_thread(self: &Arc<Self>, name: String, ended: Ended) {
         self.emit(PoolEvent::WorkerDestroyed { name });
-        if replace {
-            self.replace_worker();
-        } else {
-            self.worker_exited();
+        match ended {
+            Ended::Panicked => self.replace_thread(),
+            Ended::Retired => self.thread_left(true),
+            Ended::Closed => self.thread_left(false),
         }
     }
 
-    /// Runs one job; false if the handler panicked (the thread is then replaced).
-    #[allow(clippy::too_many_arguments)]
-    fn run_job<S>(
+    fn serve_jobs<S>(
         &self,
-        id: u64,
-        task: T,
-        slot: Arc<Slot<R>>,
-        enqueued: Instant,
+        state: &mut S,
+        init: &Init<S>,
+        handler: &Handler<S, T, R>,
+        stats: &ThreadStats,
+    ) -> Ended {
+        // When this thread last finished a job (the lower bound of the next one's start).
+        let mut last = Stamp::now();
+        loop {
+            let healthy = match self.next_job() {
+                Ok(Job::One(task)) => self.run_one(task, state, handler, stats, &mut last),
+                Ok(Job::Chunk(chunk)) => {
+                    self.run_chunk(chunk, state, init, handler, stats, &mut last)
+                }
+                Err(ended) => return ended,
+            };
+            if !healthy {
+                return Ended::Panicked;
+            }
+        }
+    }
+
+    /// Claims and runs one task; false if the handler panicked (the thread is replaced).
+    fn run_one<S>(
+        &self,
+        task: Arc<Task<T, R>>,
         state: &mut S,
         handler: &Handler<S, T, R>,
-        thread_stats: &Mutex<ThreadStats>,
+        stats: &ThreadStats,
+        last: &mut Stamp,
     ) -> bool {
-        if slot.is_cancelled() {
-            resolve_one(&self.stats, &slot, Err(TaskError::Cancelled));
+        // A tombstone (cancelled, expired, or run inline) is skipped: it left the queue.
+        let Some(input) = task.cell.claim() else {
+            return true;
+        };
+        self.took();
+        let count = |output: &Result<R, TaskError>| stats.counts.add(Resolved::of(output), 1);
+        if self.destroyed.load(std::sync::atomic::Ordering::Acquire) {
+            task.resolve(Err(TaskError::Cancelled), count);
             return true;
         }
-        let _span = tracing::trace_span!("task", id).entered();
-        let started = Instant::now();
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| running(&slot, || handler(state, task))));
-        self.record_run(thread_stats, started - enqueued, started.elapsed(), 1);
-        self.cancel_if_destroyed(&slot);
+        let _span = tracing::trace_span!("task", id = task.id).entered();
+        let start = (*last).max(task.enqueued);
+        let (result, task) = run_owned(task, || handler(state, input));
+        let end = Stamp::now();
+        stats.record(start.nanos_since(task.enqueued), end.nanos_since(start), 1);
+        *last = end;
+        self.cancel_if_destroyed(&task);
         match result {
             Ok(value) => {
-                resolve_one(&self.stats, &slot, Ok(value));
+                task.resolve(Ok(value), count);
                 true
             }
             Err(payload) => {
                 let message = panic_message(&*payload);
-                tracing::debug!(id, %message, "task panicked");
-                resolve_one(&self.stats, &slot, Err(TaskError::Panicked(message)));
+                tracing::debug!(id = task.id, %message, "task panicked");
+                task.resolve(Err(TaskError::Panicked(message)), count);
                 false
             }
         }
     }
 
-    /// Runs a chunk of `map`'s items; false if an item panicked (the rest of the chunk runs
-    /// on a fresh `init` state, then the thread is replaced). Statistics count items.
-    #[allow(clippy::too_many_arguments)]
+    /// Claims and runs a chunk of `map`'s items; false if an item panicked (the rest of
+    /// the chunk runs on a fresh `init` state, then the thread is replaced). Statistics
+    /// count items.
     fn run_chunk<S>(
         &self,
-        id: u64,
-        tasks: Vec<T>,
-        slot: &Arc<ChunkSlot<R>>,
-        enqueued: Instant,
+        chunk: Arc<Chunk<T, R>>,
         state: &mut S,
         init: &Init<S>,
         handler: &Handler<S, T, R>,
-        thread_stats: &Mutex<ThreadStats>,
+        stats: &ThreadStats,
+        last: &mut Stamp,
     ) -> bool {
-        let items = tasks.len() as u64;
-        if slot.is_cancelled() {
-            Work::Chunk {
-                tasks,
-                slot: Arc::clone(slot),
-            }
-            .resolve_cancelled(&self.stats);
+        let Some(items) = chunk.cell.claim() else {
+            return true;
+        };
+        self.took();
+        let items_count = chunk.items;
+        let count = |output: &_| count_chunk(&stats.counts, output, items_count);
+        if self.destroyed.load(std::sync::atomic::Ordering::Acquire) {
+            chunk.resolve(Err(TaskError::Cancelled), count);
             return true;
         }
-        let _span = tracing::trace_span!("chunk", id, items).entered();
-        let started = Instant::now();
+        let _span = tracing::trace_span!("chunk", id = chunk.id, items = chunk.items).entered();
+        let start = (*last).max(chunk.enqueued);
         let mut healthy = true;
-        let mut results = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let result =
-                panic::catch_unwind(AssertUnwindSafe(|| running(slot, || handler(state, task))));
-            results.push(result.map_err(|payload| {
-                let message = panic_message(&*payload);
-                tracing::debug!(id, %message, "task of a chunk panicked");
-                // The state may be broken: the rest of the chunk gets a fresh one.
-                if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
-                    *state = fresh;
-                }
-                healthy = false;
-                TaskError::Panicked(message)
-            }));
-        }
-        self.record_run(thread_stats, started - enqueued, started.elapsed(), items);
-        self.cancel_if_destroyed(slot);
-        resolve_chunk(&self.stats, slot, results);
-        healthy
-    }
-
-    /// Records `items` tasks that waited `wait` and together ran `run`: the busy time and
-    /// this thread's histograms (each item at the mean). How they resolved is counted
-    /// when their slot resolves.
-    pub(super) fn record_run(
-        &self,
-        thread_stats: &Mutex<ThreadStats>,
-        wait: Duration,
-        run: Duration,
-        items: u64,
-    ) {
-        let each = run / u32::try_from(items.max(1)).unwrap_or(u32::MAX);
-        lock(thread_stats).record_n(wait, each, items);
-        self.stats.run_nanos.fetch_add(
-            u64::try_from(run.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
+        let id = chunk.id;
+        // The chunk is the thread's running task for all its items: installed once.
+        let (results, chunk) = run_owned(chunk, || {
+            items
+                .into_iter()
+                .map(|item| {
+                    panic::catch_unwind(AssertUnwindSafe(|| handler(state, item))).map_err(
+                        |payload| {
+                            let message = panic_message(&*payload);
+                            tracing::debug!(id, %message, "task of a chunk panicked");
+                            // The state may be broken: the rest of the chunk gets a fresh one.
+                            if let Ok(fresh) = panic::catch_unwind(AssertUnwindSafe(init)) {
+                                *state = fresh;
+                            }
+                            healthy = false;
+                            TaskError::Panicked(message)
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        // Each item caught its own panic: the chunk's closure does not unwind.
+        let results = results.unwrap_or_default();
+        let end = Stamp::now();
+        stats.record(
+            start.nanos_since(chunk.enqueued),
+            end.nanos_since(start),
+            chunk.items,
         );
-    }
-
-    /// A worker whose task panicked hands its place to a fresh thread (its `init` state may
-    /// be broken): the pool's size does not change.
-    fn replace_worker(self: &Arc<Self>) {
-        let mut state = self.lock();
-        state.threads -= 1;
-        let spawned = (state.phase != Phase::Destroyed).then(|| self.spawn_worker(&mut state));
-        if state.threads == 0 {
-            self.exited.notify_all();
-            self.async_event.notify(usize::MAX);
-        }
-        drop(state);
-        if let Some(spawned) = spawned {
-            self.report_spawn(spawned);
-        }
-    }
-
-    /// A task that was running when the pool was destroyed resolves `Cancelled`, whatever
-    /// it returned: `destroy` cancels every running task (they saw `is_cancelled()`).
-    pub(super) fn cancel_if_destroyed<X>(&self, slot: &Slot<X>) {
-        if self.destroyed.load(Ordering::Acquire) {
-            slot.cancel();
-        }
+        *last = end;
+        self.cancel_if_destroyed(&chunk);
+        chunk.resolve(Ok(results), count);
+        healthy
     }
 }
