@@ -22,10 +22,12 @@
 //! # Pop
 //!
 //! A pop compares its position with the tail (unless `HAS_NEXT` says the tail is past the
-//! block): equal means empty, and, with the mark, **closed and drained**: every position
-//! below the marked tail was claimed before the mark and has been taken. Else it claims
-//! the position, waits for the slot's `WRITE` bit (the claimant is between its claim and
-//! its write), and takes the message.
+//! block, or the position is below a tail an earlier pop saw: the tail only grows): equal
+//! means empty, and, with the mark, **closed and drained**: every position below the
+//! marked tail was claimed before the mark and has been taken. Else it claims the
+//! position, waits for the slot's `WRITE` bit (the claimant is between its claim and its
+//! write), and takes the message. (The seen tail keeps a consumer that trails the
+//! producers closely off the tail's cache line for all but one pop of a burst.)
 //!
 //! # Freeing blocks
 //!
@@ -142,6 +144,9 @@ impl<T> Block<T> {
 struct Position<T> {
     index: AtomicUsize,
     block: AtomicPtr<Block<T>>,
+    /// In the head: a tail position a pop saw (a lower bound of the tail, which only
+    /// grows): a pop below it knows the queue is not empty without reading the tail.
+    seen_tail: AtomicUsize,
 }
 
 impl<T> Position<T> {
@@ -149,6 +154,7 @@ impl<T> Position<T> {
         CachePadded::new(Self {
             index: AtomicUsize::new(0),
             block: AtomicPtr::new(ptr::null_mut()),
+            seen_tail: AtomicUsize::new(0),
         })
     }
 }
@@ -280,7 +286,10 @@ impl<T> List<T> {
                 continue;
             }
             let mut new_head = head + (1 << SHIFT);
-            if new_head & HAS_NEXT == 0 {
+            // Below a tail some pop saw already, the queue is not empty: no need to read
+            // the tail, whose line the pushers are writing.
+            let behind_seen = head >> SHIFT < self.head.seen_tail.load(Ordering::Relaxed);
+            if !behind_seen && new_head & HAS_NEXT == 0 {
                 // The tail may be in this block: look at it (ordered after whatever the
                 // caller registered before this look: `sync::order_point`).
                 crate::sync::order_point();
@@ -295,6 +304,7 @@ impl<T> List<T> {
                 if (head >> SHIFT) / LAP != (tail >> SHIFT) / LAP {
                     new_head |= HAS_NEXT;
                 }
+                self.head.seen_tail.store(tail >> SHIFT, Ordering::Relaxed);
             }
             if block.is_null() {
                 // The first push is installing the first block.
