@@ -254,6 +254,33 @@ impl Waiters {
         }
     }
 
+    /// As [`wait_until`](Self::wait_until), spinning on `hint()` (a cheaper look that
+    /// may be wrong: the caller looks again) before it registers and looks at `ready()`.
+    pub fn wait_until_hinted(
+        &self,
+        hint: impl Fn() -> bool,
+        ready: impl Fn() -> bool,
+        deadline: Deadline,
+    ) -> bool {
+        if ready() || !crate::spin::spin_while(|| !hint()) {
+            return true;
+        }
+        loop {
+            if deadline.has_passed() {
+                return ready();
+            }
+            let parker = Parker::current();
+            let token = self.register(&parker);
+            if !ready() {
+                parker.park(deadline);
+            }
+            self.unregister(token);
+            if ready() {
+                return true;
+            }
+        }
+    }
+
     /// A future that is ready once `ready()` holds, sleeping here between looks (the async
     /// form of [`wait_until`](Self::wait_until)). Dropping it withdraws its registration.
     pub fn until<F: Fn() -> bool>(&self, ready: F) -> Until<'_, F> {

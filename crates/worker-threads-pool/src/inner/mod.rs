@@ -66,7 +66,9 @@ pub(crate) struct Inner<T, R> {
     bound: Bound,
     pub(crate) stats: Stats,
     on_event: Option<EventHook>,
-    next_id: AtomicU64,
+    /// On a line of its own: submitters add to it on every task, and the fields around
+    /// it are read by the pool's threads.
+    next_id: crossbeam_utils::CachePadded<AtomicU64>,
     /// Raised by `destroy`: running tasks see `is_cancelled()` and resolve `Cancelled`.
     pub(crate) destroyed: Arc<AtomicBool>,
     /// Async pool threads with no room for another task wait here for `close` or
@@ -181,7 +183,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             bound,
             stats: Stats::new(),
             on_event,
-            next_id: AtomicU64::new(0),
+            next_id: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
             destroyed: Arc::new(AtomicBool::new(false)),
             shutdown: Waiters::new(),
             deadlines: Arc::default(),
