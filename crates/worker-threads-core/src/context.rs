@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use worker_threads_channel::{MessagePort, TerminationSignal};
 
 use crate::error::{ContextError, WorkerError};
+use crate::lifecycle::Lifecycle;
 
 /// State shared by a worker's thread and its [`Worker`](crate::Worker) handle.
 #[derive(Debug, Default)]
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) handle_gone: AtomicBool,
     /// Set once an unhandled error was reported (logged), so it is logged once.
     reported: AtomicBool,
+    /// `Online`, then the outcome, as the handle waits for them.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl Shared {

@@ -66,6 +66,7 @@ mod context;
 mod error;
 mod events;
 mod isolation;
+mod lifecycle;
 mod options;
 mod outcome;
 #[cfg(all(feature = "process", target_os = "linux"))]

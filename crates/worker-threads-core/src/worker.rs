@@ -4,15 +4,16 @@
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use worker_threads_channel::{
     MessageChannel, MessagePort, PostError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
 };
+use worker_threads_wait::Deadline;
 
 use futures_core::Stream;
 
@@ -20,14 +21,9 @@ use crate::context::{Current, Shared, WorkerContext, adopt_child, take_children}
 use crate::error::{SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
 use crate::isolation::{Spawn, Thread};
+use crate::lifecycle::Reporter;
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
-
-/// What the worker's thread tells its handle, in this order: `Online` once, `Exit` once.
-pub(crate) enum Lifecycle {
-    Online,
-    Exit(Outcome),
-}
 
 /// A worker thread: Node's `new Worker(...)`.
 ///
@@ -82,7 +78,6 @@ pub(crate) enum Lifecycle {
 /// ```
 pub struct Worker<In, Out = In> {
     port: MessagePort<In, Out>,
-    lifecycle: MessagePort<(), Lifecycle>,
     shared: Arc<Shared>,
     /// The worker's thread, or for a process worker the thread that reads its channel
     /// (it reports `Exit` last).
@@ -90,7 +85,6 @@ pub struct Worker<In, Out = In> {
     thread_id: u64,
     name: Option<Arc<str>>,
     stage: Stage,
-    outcome: OnceLock<Outcome>,
     #[cfg(all(feature = "process", target_os = "linux"))]
     process: Option<crate::process::ProcessLink>,
 }
@@ -98,39 +92,20 @@ pub struct Worker<In, Out = In> {
 /// What a spawn path hands [`Worker::assemble`].
 pub(crate) struct Parts<In, Out> {
     pub(crate) port: MessagePort<In, Out>,
-    pub(crate) lifecycle: MessagePort<(), Lifecycle>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) thread: JoinHandle<()>,
     pub(crate) thread_id: u64,
     pub(crate) name: Option<Arc<str>>,
 }
 
-/// The ports a worker is made of: the parent port's two ends (`parent` for the handle,
-/// `worker` for the entry, each direction bounded by `capacity` if given) and the
-/// lifecycle channel (`lifecycle_tx` for whoever reports, `lifecycle` for the handle).
-pub(crate) struct Ports<In, Out> {
-    pub(crate) parent: MessagePort<In, Out>,
-    pub(crate) worker: MessagePort<Out, In>,
-    pub(crate) lifecycle_tx: MessagePort<Lifecycle, ()>,
-    pub(crate) lifecycle: MessagePort<(), Lifecycle>,
-}
-
-impl<In: Send + 'static, Out: Send + 'static> Ports<In, Out> {
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
-        let MessageChannel { port1, port2 } = match capacity {
-            Some(cap) => MessageChannel::asymmetric_bounded(cap),
-            None => MessageChannel::asymmetric(),
-        };
-        let MessageChannel {
-            port1: lifecycle_tx,
-            port2: lifecycle,
-        } = MessageChannel::asymmetric();
-        Self {
-            parent: port1,
-            worker: port2,
-            lifecycle_tx,
-            lifecycle,
-        }
+/// The parent port's two ends: `parent` for the handle, `worker` for the entry, each
+/// direction bounded by `capacity` if given.
+pub(crate) fn parent_port<In: Send + 'static, Out: Send + 'static>(
+    capacity: Option<usize>,
+) -> MessageChannel<In, Out> {
+    match capacity {
+        Some(cap) => MessageChannel::asymmetric_bounded(cap),
+        None => MessageChannel::asymmetric(),
     }
 }
 
@@ -214,12 +189,7 @@ where
 {
     {
         install_panic_hook();
-        let Ports {
-            parent: port1,
-            worker: port2,
-            lifecycle_tx,
-            lifecycle,
-        } = Ports::new(options.port_capacity);
+        let MessageChannel { port1, port2 } = parent_port(options.port_capacity);
         let thread_id = next_thread_id();
         let name: Option<Arc<str>> = options.name.map(Arc::from);
         let shared = Arc::new(Shared::default());
@@ -231,20 +201,27 @@ where
             name.clone(),
             Arc::clone(&shared),
         );
-        let mut builder = thread::Builder::new().name(match &name {
-            Some(name) => name.to_string(),
-            None => format!("worker-{thread_id}"),
-        });
+        let reporter = Reporter::new(Arc::clone(&shared));
+        // A worker without a name runs on an unnamed thread, as `std::thread::spawn`'s
+        // (naming it costs the new thread a system call before it starts).
+        let mut builder = thread::Builder::new();
+        if let Some(name) = &name {
+            builder = builder.name(name.to_string());
+        }
         if let Some(bytes) = options.stack_size {
             builder = builder.stack_size(bytes);
         }
         let thread = builder
-            .spawn(move || run(ctx, lifecycle_tx, entry))
+            .spawn(move || run(ctx, reporter, entry))
             .map_err(SpawnError::new)?;
+        // The new thread's start is what the caller waits for next (its first message,
+        // `Online`), and the scheduler often queues it on this CPU: let it start now
+        // rather than after the caller's receive has spun out (a few microseconds per
+        // spawn; a syscall's worth when it runs elsewhere).
+        thread::yield_now();
         tracing::debug!(thread_id, name = name.as_deref(), "worker spawned");
         Ok(Worker::assemble(Parts {
             port: port1,
-            lifecycle,
             shared,
             thread,
             thread_id,
@@ -258,13 +235,11 @@ impl<In, Out> Worker<In, Out> {
     pub(crate) fn assemble(parts: Parts<In, Out>) -> Self {
         Self {
             port: parts.port,
-            lifecycle: parts.lifecycle,
             shared: parts.shared,
             thread: Some(parts.thread),
             thread_id: parts.thread_id,
             name: parts.name,
             stage: Stage::Start,
-            outcome: OnceLock::new(),
             #[cfg(all(feature = "process", target_os = "linux"))]
             process: None,
         }
@@ -290,11 +265,8 @@ impl<In, Out> Worker<In, Out> {
 }
 
 /// The worker's thread: announce, run the entry, close the port, report the outcome.
-pub(crate) fn run<D, In, Out, F, R>(
-    ctx: WorkerContext<D, In, Out>,
-    lifecycle: MessagePort<Lifecycle, ()>,
-    entry: F,
-) where
+pub(crate) fn run<D, In, Out, F, R>(ctx: WorkerContext<D, In, Out>, lifecycle: Reporter, entry: F)
+where
     D: Send + Sync + 'static,
     In: Send + 'static,
     Out: Send + 'static,
@@ -307,8 +279,7 @@ pub(crate) fn run<D, In, Out, F, R>(
     let shared = Arc::clone(ctx.shared());
     let guard = Current::new(&ctx).install();
     let terminated_here = shared.termination.install();
-    // The handle may be gone already (dropped at once): nobody to tell, carry on.
-    let _ = lifecycle.post_message(Lifecycle::Online);
+    lifecycle.online();
     let mut outcome = match panic::catch_unwind(AssertUnwindSafe(move || entry(ctx))) {
         Ok(value) => Outcome::from_return(value),
         Err(payload) => Outcome::from_unwind(payload),
@@ -359,7 +330,7 @@ pub(crate) fn run<D, In, Out, F, R>(
     // Close before reporting the exit, so that every message comes before `Exit`.
     port.close();
     drop(port);
-    let _ = lifecycle.post_message(Lifecycle::Exit(outcome));
+    lifecycle.exit(outcome);
 }
 
 impl<In, Out> Worker<In, Out> {
@@ -515,9 +486,7 @@ impl<In, Out> Worker<In, Out> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<i32, WorkerError>> {
-        let outcome = self
-            .wait_outcome_until(worker_threads_wait::Deadline::after(timeout).instant())?
-            .clone();
+        let outcome = self.wait_outcome_until(Deadline::after(timeout))?.clone();
         if let Some(thread) = self.thread.take() {
             // The outcome is the thread's last message: it is about to end.
             let _ = thread.join();
@@ -539,64 +508,29 @@ impl<In, Out> Worker<In, Out> {
         self.name.as_deref()
     }
 
-    /// Receives lifecycle reports until `Exit`, and keeps the outcome.
+    /// Waits for the outcome.
     pub(crate) fn wait_outcome(&self) -> &Outcome {
-        match self.wait_outcome_until(None) {
+        match self.wait_outcome_until(Deadline::Never) {
             Some(outcome) => outcome,
             None => unreachable!("a wait without a deadline ends with the outcome"),
         }
     }
 
-    /// [`wait_outcome`](Self::wait_outcome) until `deadline` (`None`: no deadline, or one
-    /// too far to represent); `None` if it passed first.
-    fn wait_outcome_until(&self, deadline: Option<Instant>) -> Option<&Outcome> {
-        if let Some(outcome) = self.outcome.get() {
-            self.shared.observed.store(true, Ordering::Release);
-            return Some(outcome);
-        }
-        let outcome = loop {
-            let report = match deadline {
-                None => self.lifecycle.recv().map_err(|_| ()),
-                Some(at) => match self
-                    .lifecycle
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
-                    Err(RecvTimeoutError::Timeout) => return None,
-                    other => other.map_err(|_| ()),
-                },
-            };
-            match report {
-                Ok(Lifecycle::Online) => continue,
-                Ok(Lifecycle::Exit(outcome)) => break outcome,
-                Err(()) => break Outcome::vanished(),
-            }
-        };
+    /// [`wait_outcome`](Self::wait_outcome) until `deadline`; `None` if it passed first.
+    fn wait_outcome_until(&self, deadline: Deadline) -> Option<&Outcome> {
+        let outcome = self.shared.lifecycle.wait_outcome(deadline)?;
         self.shared.observed.store(true, Ordering::Release);
-        Some(self.outcome.get_or_init(|| outcome))
+        Some(outcome)
     }
 
     /// The poll form of [`wait_outcome`](Self::wait_outcome), for the event stream.
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
         self.shared.observed.store(true, Ordering::Release);
-        if let Some(outcome) = self.outcome.get() {
-            return Poll::Ready(outcome.clone());
-        }
-        loop {
-            let outcome = match self.lifecycle.poll_recv(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Lifecycle::Online)) => continue,
-                Poll::Ready(Ok(Lifecycle::Exit(outcome))) => outcome,
-                Poll::Ready(Err(_)) => Outcome::vanished(),
-            };
-            return Poll::Ready(self.outcome.get_or_init(|| outcome).clone());
-        }
+        self.shared.lifecycle.poll_outcome(cx).map(Outcome::clone)
     }
 
     pub(crate) fn wait_online(&self) {
-        if let Ok(Lifecycle::Exit(outcome)) = self.lifecycle.recv() {
-            // Cannot happen (Online always comes first), but keep the outcome if it does.
-            let _ = self.outcome.set(outcome);
-        }
+        self.shared.lifecycle.wait_online();
     }
 
     pub(crate) fn stage_mut(&mut self) -> &mut Stage {
@@ -692,15 +626,11 @@ impl<In, Out> Stream for Worker<In, Out> {
         loop {
             match worker.stage {
                 Stage::Start => {
-                    if let Poll::Ready(lifecycle) = worker.lifecycle.poll_recv(cx) {
-                        if let Ok(Lifecycle::Exit(outcome)) = lifecycle {
-                            // Cannot happen (Online comes first), but keep the outcome.
-                            let _ = worker.outcome.set(outcome);
-                        }
-                        worker.stage = Stage::Messages;
-                        return Poll::Ready(Some(WorkerEvent::Online));
+                    if worker.shared.lifecycle.poll_online(cx).is_pending() {
+                        return Poll::Pending;
                     }
-                    return Poll::Pending;
+                    worker.stage = Stage::Messages;
+                    return Poll::Ready(Some(WorkerEvent::Online));
                 }
                 Stage::Messages => match worker.port.poll_recv(cx) {
                     Poll::Ready(Ok(msg)) => return Poll::Ready(Some(WorkerEvent::Message(msg))),

@@ -81,6 +81,37 @@ fn the_same_entry_as_thread_and_as_process_gives_the_same_events() {
     assert_eq!(process, thread);
 }
 
+/// Posts three messages and ends at once.
+fn three_and_done(ctx: WorkerContext<(), (), Msg>) -> i32 {
+    for i in 0..3 {
+        ctx.parent_port().post_message(Msg::Number(i)).unwrap();
+    }
+    5
+}
+
+#[test]
+fn a_process_worker_that_ends_at_once_still_delivers_every_message_before_its_exit() {
+    // The child forwards the entry's messages, then its exit; an entry that is over
+    // before the forwarding starts must not make it skip to the exit.
+    for round in 0..40 {
+        let mut worker =
+            Worker::<(), Msg>::spawn(WorkerOptions::new().isolation(Process), three_and_done)
+                .unwrap();
+        let events: Vec<String> = worker.events().map(|e| format!("{e:?}")).collect();
+        assert_eq!(
+            events,
+            [
+                "Online",
+                "Message(Number(0))",
+                "Message(Number(1))",
+                "Message(Number(2))",
+                "Exit(5)"
+            ],
+            "round {round}"
+        );
+    }
+}
+
 #[test]
 fn a_process_worker_knows_its_id_and_that_it_is_not_the_main_thread() {
     let worker: Worker<Msg> = Worker::spawn(

@@ -25,13 +25,15 @@ use std::thread;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker_threads_channel::MessagePort;
+use worker_threads_channel::{MessageChannel, MessagePort};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{Router, Side};
 use worker_threads_process::{Channel, Frame, IpcError, Marker, fds};
+use worker_threads_wait::Deadline;
 
 use crate::context::{Shared, WorkerContext};
 use crate::error::WorkerError;
+use crate::lifecycle::{Lifecycle, Reporter};
 use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
 use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::function::{ANSWER_WATCH, Answer};
@@ -39,7 +41,7 @@ use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
     TAG_PORT, ToChild,
 };
-use crate::worker::{Lifecycle, Ports, run};
+use crate::worker::{parent_port, run};
 
 /// Set once `init` took this process's marker.
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -198,13 +200,10 @@ where
             },
         ),
     };
-    let Ports {
-        parent: port1,
-        worker: mut port2,
-        lifecycle_tx,
-        lifecycle,
-    } = Ports::<In, Out>::new(start.port_capacity.map(|cap| cap as usize));
+    let MessageChannel { port1, mut port2 } =
+        parent_port::<In, Out>(start.port_capacity.map(|cap| cap as usize));
     let shared = Arc::new(Shared::default());
+    let reporter = Reporter::new(Arc::clone(&shared));
     let port = Arc::new(port1);
     let incoming = Incoming::new(
         Arc::clone(router.channel()),
@@ -236,20 +235,20 @@ where
             );
         }
     }
-    let mut builder = thread::Builder::new().name(match &name {
-        Some(name) => name.to_string(),
-        None => format!("worker-{}", start.thread_id),
-    });
+    let mut builder = thread::Builder::new();
+    if let Some(name) = &name {
+        builder = builder.name(name.to_string());
+    }
     if let Some(bytes) = start.stack_size {
         builder = builder.stack_size(bytes as usize);
     }
-    if let Err(error) = builder.spawn(move || run(ctx, lifecycle_tx, entry)) {
+    if let Err(error) = builder.spawn(move || run(ctx, reporter, entry)) {
         finish(
             &router,
             failed(format!("cannot start the worker thread: {error}")),
         );
     }
-    forward(&router, &port, outgoing.as_deref(), &lifecycle)
+    forward(&router, &port, outgoing.as_deref(), &shared.lifecycle)
 }
 
 /// The trampoline of a [`ProcessFn`](crate::process::ProcessFn): answers each call on
@@ -371,7 +370,7 @@ fn forward<In, Out>(
     router: &Arc<Router>,
     port: &MessagePort<In, Out>,
     outgoing: Option<&Outgoing>,
-    lifecycle: &MessagePort<(), Lifecycle>,
+    lifecycle: &Lifecycle,
 ) -> !
 where
     Out: Serialize,
@@ -382,11 +381,16 @@ where
             outgoing.caught_up(port);
         }
     };
-    match lifecycle.recv() {
-        Ok(Lifecycle::Online) => send_control(channel, &FromChild::Online),
-        Ok(Lifecycle::Exit(outcome)) => finish(router, outcome),
-        Err(_) => finish(router, Outcome::vanished()),
+    lifecycle.wait_online();
+    if !lifecycle.was_online() {
+        // It ended without running the entry: no `Online`, no messages.
+        match lifecycle.outcome() {
+            Some(outcome) => finish(router, outcome.clone()),
+            None => finish(router, Outcome::vanished()),
+        }
     }
+    // Online, then every message the entry posts, even if it has ended already.
+    send_control(channel, &FromChild::Online);
     caught_up();
     // Until the entry ended (its port closes first) or the worker was terminated.
     while let Ok(message) = port.recv() {
@@ -403,14 +407,10 @@ where
     if let Some(outgoing) = outgoing {
         outgoing.seal();
     }
-    let outcome = loop {
-        match lifecycle.recv() {
-            Ok(Lifecycle::Online) => continue,
-            Ok(Lifecycle::Exit(outcome)) => break outcome,
-            Err(_) => break Outcome::vanished(),
-        }
-    };
-    finish(router, outcome)
+    match lifecycle.wait_outcome(Deadline::Never) {
+        Some(outcome) => finish(router, outcome.clone()),
+        None => unreachable!("a wait without a deadline ends with the outcome"),
+    }
 }
 
 fn send_control(channel: &Channel, control: &FromChild) {

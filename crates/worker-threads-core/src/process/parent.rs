@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker_threads_channel::{MessagePort, RecvError};
+use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{self, Router, Side};
 use worker_threads_process::{Channel, Frame, IpcError, Limits, MAX_FDS, Process, Signal};
@@ -34,6 +34,7 @@ use worker_threads_process::{Channel, Frame, IpcError, Limits, MAX_FDS, Process,
 use crate::context::{Shared, WorkerContext, adopt_child};
 use crate::error::{Limit, SpawnError, WorkerError};
 use crate::isolation::Process as Isolated;
+use crate::lifecycle::Reporter;
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
@@ -42,7 +43,7 @@ use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
 };
-use crate::worker::{Lifecycle, Parts, Ports, Worker, next_thread_id};
+use crate::worker::{Parts, Worker, next_thread_id, parent_port};
 
 /// What the handle keeps of a process worker.
 #[derive(Debug)]
@@ -139,22 +140,17 @@ where
     let router = Router::new(Arc::clone(&channel), TAG_PORT, Side::Parent);
     router.relay(data_ports);
 
-    let Ports {
-        parent: mut port1,
-        worker: port2,
-        lifecycle_tx,
-        lifecycle,
-    } = Ports::<In, Out>::new(options.port_capacity);
+    let MessageChannel { mut port1, port2 } = parent_port::<In, Out>(options.port_capacity);
     let shared = Arc::new(Shared::default());
     adopt_child(thread_id, &shared);
     let bridge = Arc::new(port2);
-    let lifecycle_tx = Arc::new(lifecycle_tx);
+    let reporter = Reporter::new(Arc::clone(&shared));
     let incoming = Incoming::new(
         Arc::clone(&channel),
         FromWorker {
             router: Arc::clone(&router),
             bridge: Arc::clone(&bridge),
-            lifecycle: Arc::clone(&lifecycle_tx),
+            shared: Arc::clone(&shared),
             process: Arc::clone(&process),
             online: false,
             report: None,
@@ -241,7 +237,7 @@ where
                 let _ = writer.join();
                 // Every port that crossed to the child closes (after what it held).
                 router.finish();
-                let _ = lifecycle_tx.post_message(Lifecycle::Exit(outcome));
+                reporter.exit(outcome);
             })
     };
     let reader = match reader {
@@ -255,7 +251,6 @@ where
     tracing::debug!(thread_id, pid = process.pid(), "process worker spawned");
     let worker = Worker::assemble(Parts {
         port: port1,
-        lifecycle,
         shared,
         thread: reader,
         thread_id,
@@ -382,7 +377,8 @@ fn write_to_child<In: Serialize, Out>(
 struct FromWorker<In, Out> {
     router: Arc<Router>,
     bridge: Arc<MessagePort<Out, In>>,
-    lifecycle: Arc<MessagePort<Lifecycle, ()>>,
+    /// `Online` is reported here; the reader thread reports the outcome.
+    shared: Arc<Shared>,
     process: Arc<Process>,
     online: bool,
     report: Option<ExitReport>,
@@ -411,7 +407,7 @@ impl<In: Send, Out: DeserializeOwned + Send> Dispatch for FromWorker<In, Out> {
             Ok(Some(frame)) if frame.tag == TAG_CONTROL => match decode::<FromChild>(&frame.body) {
                 Ok(FromChild::Online) if !self.online => {
                     self.online = true;
-                    let _ = self.lifecycle.post_message(Lifecycle::Online);
+                    self.shared.lifecycle.report_online();
                     return Flow::Read;
                 }
                 Ok(FromChild::Exit(exit)) if self.report.is_none() => {
