@@ -16,7 +16,11 @@ pub enum MaxQueue {
     /// `max_threads²`, piscina's `'auto'`: the default.
     #[default]
     Auto,
-    /// At most this many queued tasks (at least 1).
+    /// At most this many queued tasks. `Bounded(0)` is piscina's `maxQueue: 0`, no queue:
+    /// a task is accepted only when a thread can take it at once (an idle one, or one the
+    /// pool may still start), and `run` refuses it with `QueueFull` otherwise;
+    /// [`run_wait`](crate::Pool::run_wait) waits for a thread instead. Without a queue
+    /// [`needs_drain`](crate::Pool::needs_drain) is always true, as in piscina.
     Bounded(usize),
     /// No bound: piscina's default, where a fast submission loop can fill the heap. Use
     /// with care.
@@ -155,7 +159,6 @@ impl PoolBuilder {
         }
         let max_queue = match self.max_queue {
             MaxQueue::Auto => Some(max_threads.saturating_mul(max_threads)),
-            MaxQueue::Bounded(0) => return Err(BuildError::empty_queue()),
             MaxQueue::Bounded(n) => Some(n),
             MaxQueue::Unbounded => None,
         };

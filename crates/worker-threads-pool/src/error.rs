@@ -84,8 +84,6 @@ enum BuildErrorKind {
     NoThreads,
     #[error("min_threads ({min}) is more than max_threads ({max})")]
     MinAboveMax { min: usize, max: usize },
-    #[error("a bounded queue needs room for at least one task")]
-    EmptyQueue,
     #[error("the OS refused a pool thread")]
     Spawn(#[source] io::Error),
 }
@@ -100,12 +98,6 @@ impl BuildError {
     pub(crate) fn min_above_max(min: usize, max: usize) -> Self {
         Self {
             kind: BuildErrorKind::MinAboveMax { min, max },
-        }
-    }
-
-    pub(crate) fn empty_queue() -> Self {
-        Self {
-            kind: BuildErrorKind::EmptyQueue,
         }
     }
 

@@ -155,6 +155,163 @@ fn idle_threads_shrink_to_min_and_grow_back_under_load() {
 }
 
 #[test]
+fn a_pool_idle_after_a_burst_keeps_its_min_threads() {
+    // min 1: after each burst that grew the pool to `max`, exactly `max - 1` threads
+    // retire. Idle threads that retire at once past the minimum would leave none, and the
+    // next burst would start one more: the created and destroyed counts would then run
+    // ahead of the rounds. min 1 / max 2 is the case users hit; max 8 makes the idle
+    // threads race each other harder.
+    for (max, rounds) in [(2usize, 200usize), (8, 150)] {
+        let gate = Gate::default();
+        let running = Arc::new(AtomicUsize::new(0));
+        let (created, destroyed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let pool = Pool::builder()
+            .min_threads(1)
+            .max_threads(max)
+            .max_queue(MaxQueue::Unbounded)
+            .idle_timeout(Duration::from_millis(1))
+            .on_event({
+                let (created, destroyed) = (Arc::clone(&created), Arc::clone(&destroyed));
+                move |event| match event {
+                    PoolEvent::WorkerCreated { .. } => {
+                        created.fetch_add(1, Ordering::SeqCst);
+                    }
+                    PoolEvent::WorkerDestroyed { .. } => {
+                        destroyed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
+                }
+            })
+            .build({
+                let (gate, running) = (gate.clone(), Arc::clone(&running));
+                move |(): ()| {
+                    running.fetch_add(1, Ordering::SeqCst);
+                    gate.wait();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+            .unwrap();
+        for round in 0..rounds {
+            gate.close();
+            let handles: Vec<_> = (0..max).map(|_| pool.run(()).unwrap()).collect();
+            eventually("every task running at once", || {
+                running.load(Ordering::SeqCst) == max
+            });
+            gate.open();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+            let retired = (max - 1) * (round + 1);
+            eventually("the extra threads retired", || {
+                destroyed.load(Ordering::SeqCst) >= retired && pool.threads() <= 1
+            });
+            let at = format!("max {max}, round {round}");
+            assert_eq!(pool.threads(), 1, "{at}");
+            assert_eq!(created.load(Ordering::SeqCst), 1 + retired, "{at}");
+            assert_eq!(destroyed.load(Ordering::SeqCst), retired, "{at}");
+        }
+    }
+}
+
+#[test]
+fn close_force_cancels_the_queue_and_lets_the_running_tasks_finish() {
+    let gate = Gate::default();
+    let started = Arc::new(AtomicUsize::new(0));
+    let pool = Arc::new(
+        Pool::builder()
+            .max_threads(2)
+            .max_queue(MaxQueue::Unbounded)
+            .build({
+                let (gate, started) = (gate.clone(), Arc::clone(&started));
+                move |n: u32| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    gate.wait();
+                    n
+                }
+            })
+            .unwrap(),
+    );
+    let handles: Vec<_> = (0..6).map(|n| pool.run(n).unwrap()).collect();
+    eventually("two started", || started.load(Ordering::SeqCst) == 2);
+    // close_force waits for the threads, which wait at the gate: call it elsewhere.
+    let closer = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || pool.close_force())
+    };
+    eventually("closed", || pool.is_closed());
+    assert!(matches!(pool.run(9), Err(RunError::Closed(9))));
+    let mut handles = handles.into_iter();
+    let running: Vec<_> = handles.by_ref().take(2).collect();
+    // The four queued ones resolve Cancelled before the running ones end.
+    for handle in handles {
+        assert_eq!(handle.join(), Err(TaskError::Cancelled));
+    }
+    gate.open();
+    // The running ones are not cancelled: they resolve with what they return.
+    let mut values: Vec<u32> = running.into_iter().map(|h| h.join().unwrap()).collect();
+    values.sort_unstable();
+    assert_eq!(values, [0, 1]);
+    closer.join().unwrap();
+    assert_eq!(pool.threads(), 0);
+    assert_eq!(started.load(Ordering::SeqCst), 2, "no queued task ran");
+    assert_eq!(pool.completed(), 2);
+}
+
+#[test]
+fn close_force_racing_submitters_resolves_every_accepted_task_once() {
+    // Two submitters against a close_force, many times: each task is either refused
+    // (and handed back) or accepted; each accepted one resolves exactly once, with its
+    // value or Cancelled; nothing is lost and nothing hangs.
+    for round in 0..2_000u32 {
+        let pool = Arc::new(
+            Pool::builder()
+                .max_threads(2)
+                .max_queue(MaxQueue::Unbounded)
+                .build(|n: u32| n)
+                .unwrap(),
+        );
+        let submitters: Vec<_> = (0..2u32)
+            .map(|s| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    let (mut accepted, mut refused) = (Vec::new(), 0u32);
+                    for n in 0..20 {
+                        let task = s * 100 + n;
+                        match pool.run(task) {
+                            Ok(handle) => accepted.push((task, handle)),
+                            Err(RunError::Closed(back)) => {
+                                assert_eq!(back, task, "the refused task comes back");
+                                refused += 1;
+                            }
+                            Err(other) => panic!("round {round}: {other:?}"),
+                        }
+                    }
+                    (accepted, refused)
+                })
+            })
+            .collect();
+        pool.close_force();
+        let (mut values, mut cancelled, mut refused) = (0u64, 0u64, 0u64);
+        for submitter in submitters {
+            let (accepted, r) = submitter.join().unwrap();
+            refused += u64::from(r);
+            for (task, handle) in accepted {
+                match handle.join() {
+                    Ok(value) => {
+                        assert_eq!(value, task);
+                        values += 1;
+                    }
+                    Err(TaskError::Cancelled) => cancelled += 1,
+                    Err(other) => panic!("round {round}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(values + cancelled + refused, 40, "round {round}");
+        assert_eq!(pool.completed(), values, "round {round}");
+    }
+}
+
+#[test]
 fn close_finishes_what_was_accepted_destroy_cancels_the_queue() {
     for destroy in [false, true] {
         let gate = Gate::default();

@@ -59,14 +59,6 @@ fn bounded_and_unbounded_queues() {
         .unwrap();
     assert_eq!(pool.max_queue(), usize::MAX);
     let err = Pool::builder()
-        .max_queue(MaxQueue::Bounded(0))
-        .build(|n: u8| n)
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "a bounded queue needs room for at least one task"
-    );
-    let err = Pool::builder()
         .min_threads(3)
         .max_threads(2)
         .build(|n: u8| n)
@@ -75,6 +67,43 @@ fn bounded_and_unbounded_queues() {
         err.to_string(),
         "min_threads (3) is more than max_threads (2)"
     );
+}
+
+#[test]
+fn a_pool_without_a_queue_accepts_only_what_a_thread_can_take_now() {
+    // piscina's `maxQueue: 0`: a task is accepted only if a thread (running, or one the
+    // pool may still start) can take it at once; otherwise `QueueFull` hands it back.
+    let gate = Gate::default();
+    let started = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Bounded(0))
+        .build({
+            let (gate, started) = (gate.clone(), Arc::clone(&started));
+            move |n: u32| {
+                started.fetch_add(1, Ordering::SeqCst);
+                gate.wait();
+                n
+            }
+        })
+        .unwrap();
+    assert_eq!(pool.max_queue(), 0);
+    let first = pool.run(1).unwrap();
+    let second = pool.run(2).unwrap();
+    eventually("both running", || started.load(Ordering::SeqCst) == 2);
+    assert_eq!(pool.queue_size(), 0);
+    match pool.run(3) {
+        Err(RunError::QueueFull(3)) => {}
+        other => panic!("expected QueueFull(3), got {other:?}"),
+    }
+    gate.open();
+    assert_eq!(first.join(), Ok(1));
+    assert_eq!(second.join(), Ok(2));
+    // A thread is free again: the next task is accepted, and runs.
+    eventually("a thread is idle", || {
+        pool.run(4).map(|h| h.join()).is_ok_and(|r| r == Ok(4))
+    });
+    assert_eq!(pool.completed(), 3);
 }
 
 #[test]
