@@ -25,7 +25,7 @@
 //! the other (a `SeqCst` claim or mark, then a `SeqCst` load of the list's flag; a
 //! `SeqCst` store of the flag, then `SeqCst` loads of the indices) is in
 //! `worker_threads_wait`'s `waiters.rs`; loom checks it on this code
-//! (`worker_threads_wait/tests/loom_queue.rs`, and `tests/loom_close.rs` here). A post
+//! (`worker_threads_wait/tests/loom_queue.rs`, and `tests/loom_port.rs` here). A post
 //! with no sleeper pays one load for it. Async receivers register their `Waker` in the
 //! same list, so a post wakes a blocked thread and a pending future alike; each notify
 //! wakes one more sleeper, so two quick posts wake two receivers.
