@@ -218,13 +218,25 @@ fn speed_table(run: &FullRun) -> String {
     out
 }
 
-/// The machine line without the date it starts with (the README names no run dates; the
-/// JSON and benchmarks.md keep it).
-fn without_date(machine: &str) -> &str {
-    match machine.split_once(", ") {
+/// The machine line without the date it starts with, nor any parenthesised part (a
+/// toolchain's commit and date): the README names no run dates; the JSON and
+/// benchmarks.md keep them.
+fn without_date(machine: &str) -> String {
+    let rest = match machine.split_once(", ") {
         Some((date, rest)) if date.len() == 10 && date.as_bytes()[4] == b'-' => rest,
         _ => machine,
+    };
+    let mut out = String::with_capacity(rest.len());
+    let mut depth = 0usize;
+    for c in rest.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
     }
+    out.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",")
 }
 
 /// The whole of `benchmarks.md`.
@@ -303,6 +315,10 @@ mod tests {
     fn the_readme_gets_the_machine_without_the_date() {
         assert_eq!(without_date("2026-12-06, 2 cores, CPU"), "2 cores, CPU");
         assert_eq!(without_date("2 cores, CPU"), "2 cores, CPU");
+        assert_eq!(
+            without_date("2026-11-30, 2 cores, rustc 1.95.0 (59807616e 2026-04-14), node v20"),
+            "2 cores, rustc 1.95.0, node v20"
+        );
     }
 
     #[test]

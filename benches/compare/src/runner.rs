@@ -245,7 +245,11 @@ pub(crate) fn machine_line() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|k| k.trim().to_owned())
         .unwrap_or_else(|_| std::env::consts::OS.into());
-    let rustc = output_of("rustc", &["--version"]).unwrap_or_else(|| "rustc ?".into());
+    // `rustc 1.95.0 (59807616e 2026-04-14)`: the version, without the commit and its date.
+    let rustc = output_of("rustc", &["--version"]).map_or_else(
+        || "rustc ?".into(),
+        |v| v.split(" (").next().unwrap_or(&v).to_owned(),
+    );
     let node =
         output_of("node", &["--version"]).map_or("node: missing".into(), |v| format!("node {v}"));
     let date = output_of("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
