@@ -236,7 +236,10 @@ fn without_date(machine: &str) -> String {
             _ => {}
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",")
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ,", ",")
 }
 
 /// The whole of `benchmarks.md`.
