@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
-use worker_threads_wait::{Deadline, Joiner, Parker, spin_while};
+use worker_threads_wait::{Deadline, Joiner, Parker, SpinWait};
 
 use crate::context::Shared;
 use crate::outcome::Outcome;
@@ -96,10 +96,16 @@ impl Lifecycle {
         }
     }
 
-    /// Looks, spins briefly, then sleeps between looks (register, look again, park).
+    /// Looks, spins briefly, then sleeps between looks (register, look again, park). The
+    /// spin never yields: a report comes from a thread starting or ending, often queued on
+    /// this core, and a yield there costs more than parking.
     fn wait(&self, done: impl Fn(&Self) -> bool, deadline: Deadline) -> bool {
-        if done(self) || !spin_while(|| !done(self)) {
-            return true;
+        let mut spin = SpinWait::new();
+        while !spin.is_completed() {
+            if done(self) {
+                return true;
+            }
+            spin.spin();
         }
         loop {
             if deadline.has_passed() {

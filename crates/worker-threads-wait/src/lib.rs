@@ -1,10 +1,10 @@
 //! The waiting and hand-off machinery the worker-threads crates share: the closable
 //! lock-free queues under ports and pools ([`queue::List`], [`queue::Array`]), a pool
 //! task's exactly-once hand-off ([`TaskCell`]), who sleeps on them and how they are woken
-//! ([`Waiters`], [`Parker`]), poison-tolerant locks and
-//! condvar waits ([`lock`], [`wait`], [`wait_until`]), deadlines that cannot overflow
-//! ([`Deadline`]), spin-then-park ([`spin_while`], [`snooze_until`], [`Backoff`]), and
-//! panic messages ([`panic_message`]).
+//! ([`Waiters`], [`Parker`]), poison-tolerant locks and condvar waits ([`lock`],
+//! [`wait`], [`wait_until`]), deadlines that cannot overflow ([`Deadline`]),
+//! spin-then-park ([`spin_while`], [`SpinWait`], [`snooze_until`], [`Backoff`]), and panic
+//! messages ([`panic_message`]).
 //!
 //! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
 //! what the other crates need, with no stability promise.
@@ -38,6 +38,6 @@ pub use clock::Stamp;
 pub use deadline::Deadline;
 pub use lock::{lock, wait, wait_until};
 pub use panic::panic_message;
-pub use spin::{Backoff, snooze_until, spin_while};
+pub use spin::{Backoff, SpinWait, snooze_until, spin_while};
 pub use task_cell::{Cancel, Resolution, TaskCell};
 pub use waiters::{Joiner, Parker, Token, Until, Waiters};

@@ -1,7 +1,11 @@
 //! Spinning before parking: a peer on another core usually answers within a microsecond,
-//! far sooner than a futex wake-up. crossbeam's `Backoff` paces the spin; under loom each
-//! round is one look and a yield, so that loom explores the other threads instead of the
-//! spin.
+//! far sooner than a futex wake-up. Most waits spin, then yield, then park (crossbeam's
+//! `Backoff` paces [`spin_while`]): the yield lets a peer that shares this core run. A
+//! wait for a thread to start or end spins only, then parks ([`SpinWait`]): that report
+//! comes from a thread the scheduler is still placing or tearing down, and on a virtual
+//! machine a yield there can cost tens of microseconds where parking hands the core over.
+//! Under loom each round is one look and a yield, so that loom explores the other
+//! threads instead of the spin.
 
 /// Spins briefly while `unchanged()`; true if it stayed unchanged throughout (the caller
 /// parks next), false as soon as it changed.
@@ -17,6 +21,42 @@ pub fn spin_while(mut unchanged: impl FnMut() -> bool) -> bool {
         }
     }
     true
+}
+
+/// Paces a wait that parks when it ends, without yielding (see the module doc): seven
+/// rounds of pauses that double, about a microsecond in all.
+#[derive(Debug, Default)]
+pub struct SpinWait {
+    step: u32,
+}
+
+impl SpinWait {
+    /// Rounds of spinning before a waiter parks (2^0 + ... + 2^6 pauses).
+    const ROUNDS: u32 = 7;
+
+    /// A fresh wait.
+    #[inline]
+    pub fn new() -> Self {
+        Self { step: 0 }
+    }
+
+    /// One round: 2^round pauses. Under loom, a yield.
+    #[inline]
+    pub fn spin(&mut self) {
+        #[cfg(not(worker_threads_loom))]
+        for _ in 0..1u32 << self.step.min(Self::ROUNDS - 1) {
+            std::hint::spin_loop();
+        }
+        #[cfg(worker_threads_loom)]
+        crate::sync::thread::yield_now();
+        self.step += 1;
+    }
+
+    /// True once the caller should park. Under loom, at once.
+    #[inline]
+    pub fn is_completed(&self) -> bool {
+        cfg!(worker_threads_loom) || self.step >= Self::ROUNDS
+    }
 }
 
 /// Spins, then yields, until `done()`: for a wait that is known to be short (a peer
@@ -78,5 +118,22 @@ impl Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(all(test, not(worker_threads_loom)))]
+mod tests {
+    use super::SpinWait;
+
+    #[test]
+    fn a_spin_wait_completes_after_its_seven_rounds_and_not_before() {
+        let mut spin = SpinWait::new();
+        let mut rounds = 0;
+        while !spin.is_completed() {
+            spin.spin();
+            rounds += 1;
+            assert!(rounds <= 7, "still spinning after {rounds} rounds");
+        }
+        assert_eq!(rounds, 7);
     }
 }
