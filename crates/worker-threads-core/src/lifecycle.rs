@@ -51,6 +51,7 @@ impl Lifecycle {
 
     /// True once `Online` was reported (a worker that ended without starting its entry
     /// never reports it).
+    #[cfg(any(test, all(feature = "process", target_os = "linux")))]
     pub(crate) fn was_online(&self) -> bool {
         self.state.load(Ordering::SeqCst) & ONLINE != 0
     }
