@@ -17,8 +17,9 @@ thread_local! {
 /// any port, whoever created it. This is how `Worker::terminate` reaches the ports a worker
 /// received in its data or its messages, not only its parent port.
 ///
-/// Receives that find a message waiting still return it; non-blocking ones (`try_recv`)
-/// and `recv_async` do not look at the signal.
+/// Once it is raised, a blocking receive there fails even when a message is waiting (the
+/// message stays in its queue), as a terminated Node worker runs no more `message`
+/// handlers; non-blocking ones (`try_recv`) and `recv_async` do not look at the signal.
 ///
 /// # Examples
 ///
@@ -132,6 +133,18 @@ impl fmt::Debug for Installed {
 /// Records that an operation on this thread failed because of a termination.
 pub(crate) fn note_seen() {
     SEEN.with(|seen| seen.set(true));
+}
+
+/// Whether the calling thread has a signal installed and it was raised: a thread-local
+/// borrow and a load, no `Arc` clone (the blocking receives' first look).
+#[inline]
+pub(crate) fn raised_here() -> bool {
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .is_some_and(|signal| signal.is_closed())
+    })
 }
 
 /// The calling thread's signal, if one is installed.

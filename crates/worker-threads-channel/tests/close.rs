@@ -190,3 +190,30 @@ fn a_closed_pair_stays_closed_when_terminated_later() {
     assert_eq!(port2.recv(), Ok(1));
     assert_eq!(port2.recv(), Err(RecvError::Closed));
 }
+
+#[test]
+fn a_raised_termination_signal_fails_blocking_receives_even_with_a_message_waiting() {
+    // The thread's signal (a terminated worker's), not the port's: the message stays
+    // queued, `try_recv` (which does not look at the signal) still finds it, and another
+    // thread receives normally.
+    let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+    let signal = worker_threads_channel::TerminationSignal::new();
+    port1.post_message(1).unwrap();
+    port1.post_message(2).unwrap();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let installed = signal.install();
+            signal.terminate();
+            assert_eq!(port2.recv(), Err(RecvError::Terminated));
+            assert_eq!(
+                port2.recv_timeout(std::time::Duration::from_secs(3600)),
+                Err(worker_threads_channel::RecvTimeoutError::Terminated)
+            );
+            assert_eq!(port2.iter().next(), None);
+            assert!(installed.saw_termination());
+            assert_eq!(port2.try_recv(), Ok(1));
+        });
+    });
+    assert!(!port2.is_terminated());
+    assert_eq!(port2.recv(), Ok(2));
+}

@@ -430,8 +430,9 @@ impl<In, Out> Worker<In, Out> {
 
     /// Asks the worker to stop (cooperatively: see the type's docs). The parent port is
     /// terminated, so receives on both sides fail at once with `Terminated` and posts
-    /// return their message; a blocking receive in the worker on any other port fails with
-    /// `Terminated` too. The worker reports exit code 1 (Node's) once the termination
+    /// return their message; a blocking receive in the worker on any other port or
+    /// `BroadcastChannel` fails with `Terminated` too, even with a message waiting (it
+    /// stays queued: `try_recv` and `recv_async` do not look). The worker reports exit code 1 (Node's) once the termination
     /// reached its code: a receive or post failed with it, or
     /// [`is_terminating`](crate::is_terminating) said so; an entry that ended by itself
     /// without noticing keeps its own exit code. Calling it again, or on a worker that

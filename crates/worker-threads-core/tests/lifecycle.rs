@@ -3,7 +3,7 @@
 
 use std::sync::mpsc;
 
-use worker_threads_channel::{RecvError, RecvTimeoutError};
+use worker_threads_channel::{BroadcastChannel, RecvError, RecvTimeoutError};
 use worker_threads_core::{Worker, WorkerError, WorkerEvent, WorkerOptions, exit, is_terminating};
 
 fn event_names<T: std::fmt::Debug>(events: impl Iterator<Item = WorkerEvent<T>>) -> Vec<String> {
@@ -209,6 +209,57 @@ fn terminate_wakes_a_receive_on_a_port_from_worker_data() {
     assert_eq!(worker.join().unwrap(), 1);
     // The worker's end was dropped when it ended: the sibling sees the close.
     assert!(port1.is_closed());
+}
+
+#[test]
+fn after_terminate_a_worker_receives_nothing_more_even_with_messages_waiting() {
+    // Node runs no `message` handler in a terminated worker. Messages posted after the
+    // terminate, on a port from the worker's data and on a broadcast the worker joined,
+    // are waiting when it looks: its blocking receives fail all the same, and the
+    // messages stay queued (`try_recv`, which does not look at the signal, finds them).
+    let worker_threads_channel::MessageChannel { port1, port2 } =
+        worker_threads_channel::MessageChannel::<u32>::new();
+    let resume = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let (tx, rx) = mpsc::channel();
+    let worker: Worker<(), ()> = Worker::spawn(WorkerOptions::new().worker_data(port2), {
+        let resume = std::sync::Arc::clone(&resume);
+        move |ctx| {
+            let news = BroadcastChannel::<u32>::new("terminated-receiver");
+            ctx.parent_port().post_message(()).unwrap();
+            resume.wait();
+            let port = ctx.worker_data();
+            let hour = std::time::Duration::from_secs(3600);
+            tx.send([
+                format!("{:?}", port.recv()),
+                format!("{:?}", port.recv_timeout(hour)),
+                format!("{:?}", news.recv()),
+                format!("{:?}", news.recv_timeout(hour)),
+                format!("{:?}", port.try_recv()),
+                format!("{:?}", news.try_recv()),
+            ])
+            .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(worker.recv(), Ok(()));
+    worker.terminate();
+    port1.post_message(7).unwrap();
+    BroadcastChannel::<u32>::new("terminated-receiver")
+        .post_message(8)
+        .unwrap();
+    resume.wait();
+    assert_eq!(
+        rx.recv().unwrap(),
+        [
+            "Err(Terminated)",
+            "Err(Terminated)",
+            "Err(Terminated)",
+            "Err(Terminated)",
+            "Ok(7)",
+            "Ok(8)"
+        ]
+    );
+    assert_eq!(worker.join().unwrap(), 1);
 }
 
 #[test]

@@ -308,11 +308,16 @@ impl<T> Inbox<T> {
 
     /// Receives, waiting until `deadline`: spin first (reading the socket, for a port with
     /// a [`Pump`]), then park. The calling thread's
-    /// [`TerminationSignal`](crate::TerminationSignal), if any, ends the wait too.
+    /// [`TerminationSignal`](crate::TerminationSignal), if any, fails it once raised, even
+    /// with a message waiting (the message stays queued), and ends the wait too.
     #[inline]
     pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
-        // The fast path: a message is waiting. The thread's signal is looked up only once
-        // the queue was found empty (it costs a thread-local borrow and an `Arc` clone).
+        if termination::raised_here() {
+            termination::note_seen();
+            return Err(RecvTimeoutError::Terminated);
+        }
+        // The fast path: a message is waiting. The wait below takes its own handle on the
+        // thread's signal (an `Arc` clone) only once the queue was found empty.
         match self.try_recv() {
             Ok(msg) => Ok(msg),
             Err(TryRecvError::Empty) => self.recv_waiting(deadline),
