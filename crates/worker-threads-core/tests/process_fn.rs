@@ -174,3 +174,86 @@ fn a_reply_that_does_not_encode_is_that_calls_typed_error_and_the_process_serves
     }
     assert_eq!(served.call(&false), Ok(Fragile(false)));
 }
+
+/// Parks for good: a call that never returns, without burning a core.
+fn stuck(_request: ()) {
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_call_timeout_kills_a_call_that_never_returns_and_every_later_call_says_ended() {
+    let mut served = ProcessFn::<(), ()>::spawn(stuck).unwrap();
+    let timeout = std::time::Duration::from_millis(50);
+    let start = std::time::Instant::now();
+    let killed = Ended {
+        code: None,
+        signal: Some(9),
+    };
+    assert_eq!(
+        served.call_timeout(&(), timeout),
+        Err(CallError::TimedOut(killed))
+    );
+    // It waited the whole timeout before it killed.
+    assert!(
+        start.elapsed() >= timeout,
+        "gave up after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(served.call(&()), Err(CallError::Ended(killed)));
+    assert_eq!(served.close(), killed);
+}
+
+#[test]
+fn a_call_within_its_timeout_returns_its_exact_value_and_the_process_serves_on() {
+    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    let pid = served.pid();
+    let hour = std::time::Duration::from_secs(3600);
+    for n in 0..1_000 {
+        assert_eq!(served.call_timeout(&(0, n), hour), Ok((n * n, pid)));
+    }
+    let deadline = std::time::Instant::now() + hour;
+    assert_eq!(served.call_deadline(&(0, 5), deadline), Ok((25, pid)));
+    assert_eq!(
+        served.call_timeout(&(1, 7), hour),
+        Err(CallError::Panicked("no square for 7".into()))
+    );
+    assert_eq!(served.call(&(0, 9)), Ok((81, pid)));
+}
+
+/// Works for about `micros` microseconds (a clock loop), then answers `micros`.
+fn busy(micros: u64) -> u64 {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_micros(micros) {
+        std::hint::spin_loop();
+    }
+    micros
+}
+
+#[test]
+fn replies_racing_the_deadline_give_the_exact_value_or_a_kill_never_both_or_neither() {
+    // 300 calls whose work lasts about as long as their timeout: each either returns its
+    // exact value (and the process serves the next call) or times out with the process
+    // killed (and the next call says so); nothing hangs, nothing else comes back.
+    let mut served = ProcessFn::<u64, u64>::spawn(busy).unwrap();
+    let (mut values, mut kills) = (0, 0);
+    for trial in 0..300_u64 {
+        let work = 200 + (trial % 5) * 100;
+        match served.call_timeout(&work, std::time::Duration::from_micros(400)) {
+            Ok(value) => {
+                assert_eq!(value, work, "trial {trial}");
+                assert_eq!(served.call(&1), Ok(1), "trial {trial}: serves on");
+                values += 1;
+            }
+            Err(CallError::TimedOut(ended)) => {
+                assert_eq!(ended.signal, Some(9), "trial {trial}");
+                assert_eq!(served.call(&1), Err(CallError::Ended(ended)));
+                kills += 1;
+                served = ProcessFn::spawn(busy).unwrap();
+            }
+            Err(other) => panic!("trial {trial}: {other}"),
+        }
+    }
+    assert_eq!(values + kills, 300);
+}

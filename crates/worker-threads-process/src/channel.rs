@@ -358,6 +358,34 @@ impl Channel {
         }
     }
 
+    /// Sleeps until a record (or end of file) is there to read, or until `deadline`: true
+    /// if readable, false if the deadline came first.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `poll` (an interrupted one is retried).
+    pub fn wait_readable_until(&self, deadline: std::time::Instant) -> Result<bool, IpcError> {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let timeout = rustix::event::Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &self.fd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(0) if left.is_zero() => return Ok(false),
+                // A timeout rounded below the time left: look again.
+                Ok(0) => {}
+                Ok(_) => return Ok(true),
+                Err(Errno::INTR) => {}
+                Err(error) => return Err(ipc_error(error)),
+            }
+        }
+    }
+
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
     pub fn shutdown(&self) {
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);

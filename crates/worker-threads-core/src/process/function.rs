@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,12 @@ pub enum CallError {
     /// call gives this too.
     #[error("the function's process ended (code {:?}, signal {:?})", .0.code, .0.signal)]
     Ended(Ended),
+    /// No reply within a [`call_timeout`](ProcessFn::call_timeout) or before a
+    /// [`call_deadline`](ProcessFn::call_deadline): the process was killed (as a process
+    /// pool kills one past a task's deadline), and every later call gives
+    /// [`Ended`](Self::Ended).
+    #[error("no reply in time: the function's process was killed (code {:?}, signal {:?})", .0.code, .0.signal)]
+    TimedOut(Ended),
     /// The request did not encode: it was not sent, and the process serves on.
     #[error("the request does not encode: {0}")]
     Encode(String),
@@ -182,6 +189,47 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
     /// ended: now or before), [`CallError::Encode`] / [`CallError::Reply`] (the value
     /// did not cross; the process serves on).
     pub fn call(&mut self, request: &Req) -> Result<Rep, CallError> {
+        self.call_until(request, None)
+    }
+
+    /// [`call`](Self::call), waiting at most `timeout` for the reply; past it the process
+    /// is killed (a function stuck in a call cannot be stopped any other way) and the call
+    /// gives [`CallError::TimedOut`]. procspawn's `join_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), and [`CallError::TimedOut`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use worker_threads_core::process::{CallError, ProcessFn};
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     worker_threads_core::process::init();
+    ///     let mut stuck = ProcessFn::<(), ()>::spawn(|()| loop {
+    ///         std::thread::park();
+    ///     })?;
+    ///     let timed_out = stuck.call_timeout(&(), Duration::from_millis(50));
+    ///     assert!(matches!(timed_out, Err(CallError::TimedOut(ended)) if ended.signal == Some(9)));
+    ///     assert!(matches!(stuck.call(&()), Err(CallError::Ended(_))));
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn call_timeout(&mut self, request: &Req, timeout: Duration) -> Result<Rep, CallError> {
+        self.call_until(request, Instant::now().checked_add(timeout))
+    }
+
+    /// [`call_timeout`](Self::call_timeout) with a deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_timeout`](Self::call_timeout).
+    pub fn call_deadline(&mut self, request: &Req, deadline: Instant) -> Result<Rep, CallError> {
+        self.call_until(request, Some(deadline))
+    }
+
+    /// A call whose reply is awaited until `deadline` (`None`: without one).
+    fn call_until(&mut self, request: &Req, deadline: Option<Instant>) -> Result<Rep, CallError> {
         if let Some(ended) = self.ended {
             return Err(CallError::Ended(ended));
         }
@@ -195,7 +243,14 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
         }
         drop(borrowed);
         drop(fds);
-        self.channel.spin_until_readable(ANSWER_WATCH);
+        let readable = self.channel.spin_until_readable(ANSWER_WATCH);
+        if let (Some(deadline), false) = (deadline, readable) {
+            match self.channel.wait_readable_until(deadline) {
+                Ok(true) => {}
+                Ok(false) => return Err(self.timed_out()),
+                Err(error) => return Err(self.broken(&error)),
+            }
+        }
         let frame = match self.channel.recv(&mut self.buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE => frame,
             Ok(None) | Err(IpcError::Closed) => return Err(CallError::Ended(self.reap())),
@@ -227,6 +282,14 @@ impl<Req, Rep> ProcessFn<Req, Rep> {
     pub fn close(mut self) -> Ended {
         self.channel.shutdown();
         self.reap()
+    }
+
+    /// No reply by the deadline: the process is killed, and reaped.
+    #[cold]
+    fn timed_out(&mut self) -> CallError {
+        tracing::debug!(pid = self.pid(), "process function call timed out: killed");
+        let _ = self.process.signal(Signal::KILL);
+        CallError::TimedOut(self.reap())
     }
 
     /// A channel that broke under a call: kill the process, it cannot be trusted.
