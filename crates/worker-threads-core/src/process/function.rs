@@ -243,7 +243,10 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
         }
         drop(borrowed);
         drop(fds);
-        let readable = self.channel.spin_until_readable(ANSWER_WATCH);
+        let watch = deadline.map_or(ANSWER_WATCH, |deadline| {
+            ANSWER_WATCH.min(deadline.saturating_duration_since(Instant::now()))
+        });
+        let readable = self.channel.spin_until_readable(watch);
         if let (Some(deadline), false) = (deadline, readable) {
             match self.channel.wait_readable_until(deadline) {
                 Ok(true) => {}
