@@ -10,6 +10,9 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<CloseSignal>>> = const { RefCell::new(None) };
     /// Set when an operation on this thread failed because of a termination.
     static SEEN: Cell<bool> = const { Cell::new(false) };
+    /// Whether `CURRENT` holds a signal: the blocking receives' first look, one load
+    /// (a `Cell<bool>` has no destructor, so its access checks no registration state).
+    static INSTALLED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A signal that, once raised, makes every blocking receive (`recv`, `recv_timeout`,
@@ -78,6 +81,7 @@ impl TerminationSignal {
     pub fn install(&self) -> Installed {
         let previous = CURRENT.with(|current| current.replace(Some(Arc::clone(&self.signal))));
         let seen_before = SEEN.with(|seen| seen.replace(false));
+        INSTALLED.with(|installed| installed.set(true));
         Installed {
             previous,
             seen_before,
@@ -119,6 +123,7 @@ impl Installed {
 impl Drop for Installed {
     fn drop(&mut self) {
         let previous = self.previous.take();
+        INSTALLED.with(|installed| installed.set(previous.is_some()));
         CURRENT.with(|current| *current.borrow_mut() = previous);
         SEEN.with(|seen| seen.set(self.seen_before));
     }
@@ -135,10 +140,17 @@ pub(crate) fn note_seen() {
     SEEN.with(|seen| seen.set(true));
 }
 
-/// Whether the calling thread has a signal installed and it was raised: a thread-local
-/// borrow and a load, no `Arc` clone (the blocking receives' first look).
+/// Whether the calling thread has a signal installed and it was raised (the blocking
+/// receives' first look): one thread-local load on a thread without a signal; on one
+/// with a signal, a borrow and a load more, no `Arc` clone.
 #[inline]
 pub(crate) fn raised_here() -> bool {
+    INSTALLED.with(Cell::get) && raised_installed()
+}
+
+#[cold]
+#[inline(never)]
+fn raised_installed() -> bool {
     CURRENT.with(|current| {
         current
             .borrow()

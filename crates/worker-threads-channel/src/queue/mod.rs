@@ -313,8 +313,7 @@ impl<T> Inbox<T> {
     #[inline]
     pub(crate) fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         if termination::raised_here() {
-            termination::note_seen();
-            return Err(RecvTimeoutError::Terminated);
+            return Err(terminated_here());
         }
         // The fast path: a message is waiting. The wait below takes its own handle on the
         // thread's signal (an `Arc` clone) only once the queue was found empty.
@@ -437,4 +436,12 @@ impl<T> Inbox<T> {
     pub(crate) fn close_signal(&self) -> &Arc<CloseSignal> {
         &self.close
     }
+}
+
+/// A blocking receive on a thread whose termination signal is raised: noted, and failed.
+#[cold]
+#[inline(never)]
+fn terminated_here() -> RecvTimeoutError {
+    termination::note_seen();
+    RecvTimeoutError::Terminated
 }
