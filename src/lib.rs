@@ -69,8 +69,9 @@ pub use worker_threads_core::{
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use worker_threads_pool::process::ProcessPoolBuilder;
 pub use worker_threads_pool::{
-    BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
-    Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle, is_cancelled,
+    BuildError, CancelToken, CloseTimedOut, Latency, Map, MapStream, MapUnordered,
+    MapUnorderedStream, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle,
+    is_cancelled,
 };
 #[cfg(feature = "remote")]
 pub use worker_threads_remote as remote;

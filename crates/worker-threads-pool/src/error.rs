@@ -71,6 +71,13 @@ pub enum TaskError {
     },
 }
 
+/// [`Pool::close_timeout`](crate::Pool::close_timeout) gave up: the accepted tasks did not
+/// all finish in time, so the pool was destroyed (piscina's `closeTimeout`, with its
+/// message).
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+#[error("close operation timed out")]
+pub struct CloseTimedOut;
+
 /// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).
 #[derive(thiserror::Error, Debug)]
 #[error("{kind}")]

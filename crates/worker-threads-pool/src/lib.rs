@@ -78,7 +78,7 @@ mod stats;
 mod task;
 
 pub use crate::builder::{MaxQueue, PoolBuilder};
-pub use crate::error::{BuildError, RunError, TaskError};
+pub use crate::error::{BuildError, CloseTimedOut, RunError, TaskError};
 pub use crate::events::PoolEvent;
 pub use crate::map::{Map, MapStream, MapUnordered, MapUnorderedStream};
 pub use crate::pool::Pool;

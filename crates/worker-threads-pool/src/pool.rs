@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
-use crate::error::{BuildError, RunError};
+use crate::error::{BuildError, CloseTimedOut, RunError};
 use crate::inner::{Inner, OnFull, Shutdown};
 use crate::signal::CancelToken;
 use crate::stats::Latency;
@@ -298,6 +298,48 @@ impl<T, R> Pool<T, R> {
     /// code, [`close_async`](Self::close_async) waits without blocking the executor.
     pub fn close(&self) {
         self.inner.shut_down(Shutdown::Close);
+    }
+
+    /// [`close`](Self::close), waiting at most `timeout` for the accepted tasks; past it the
+    /// pool is [destroyed](Self::destroy) (every task not finished yet resolves
+    /// `Cancelled`; a process pool kills the processes running tasks), a
+    /// [`PoolEvent::Error`](crate::PoolEvent::Error) says so, and the call returns without
+    /// waiting for threads whose task does not look at
+    /// [`is_cancelled`](crate::is_cancelled). piscina's `closeTimeout`. Called from one of
+    /// the pool's own threads it closes and returns at once, as `close` does.
+    ///
+    /// # Errors
+    ///
+    /// [`CloseTimedOut`] if the tasks did not all finish in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_pool::{CloseTimedOut, Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().max_threads(1).build(|stuck: bool| {
+    ///     while stuck && !worker_threads_pool::is_cancelled() {
+    ///         std::thread::yield_now();
+    ///     }
+    /// })?;
+    /// assert_eq!(pool.run(false)?.join(), Ok(()));
+    /// let stuck = pool.run(true)?; // returns only once cancelled
+    /// assert_eq!(pool.close_timeout(Duration::from_millis(20)), Err(CloseTimedOut));
+    /// assert_eq!(stuck.join(), Err(TaskError::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
+        let deadline = worker_threads_wait::Deadline::after(timeout);
+        self.inner.begin_shut_down(Shutdown::Close);
+        if self.inner.is_current_worker() || self.inner.wait_threads(deadline) {
+            return Ok(());
+        }
+        tracing::warn!(name = %self.inner.config.name, ?timeout, "pool close timed out: destroyed");
+        self.inner
+            .emit(crate::PoolEvent::Error(CloseTimedOut.to_string()));
+        self.inner.begin_shut_down(Shutdown::Destroy);
+        Err(CloseTimedOut)
     }
 
     /// Stops accepting tasks, resolves every queued task `Cancelled`, lets the running

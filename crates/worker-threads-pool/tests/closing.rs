@@ -1,6 +1,7 @@
 //! Closing without blocking: dropping a pool never waits (accepted tasks still resolve),
 //! `close_async` / `destroy_async` await the threads under an executor, and
-//! `destroy_timeout` bounds the wait for a task that never looks at `is_cancelled()`.
+//! `destroy_timeout` bounds the wait for a task that never looks at `is_cancelled()`;
+//! `close_timeout` finishes the work in time or destroys the pool.
 
 mod common;
 
@@ -111,4 +112,118 @@ fn destroy_timeout_gives_up_on_a_task_that_never_looks() {
         "the thread ended after its task"
     );
     assert_eq!(pool.threads(), 0);
+}
+
+#[test]
+fn close_timeout_returns_ok_once_every_accepted_task_finished_with_its_value() {
+    let pool = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Unbounded)
+        .build(|n: u64| n * 3)
+        .unwrap();
+    let handles: Vec<_> = (0..1_000).map(|n| pool.run(n).unwrap()).collect();
+    assert_eq!(pool.close_timeout(PATIENCE), Ok(()));
+    assert_eq!(pool.threads(), 0);
+    for (n, handle) in (0..).zip(handles) {
+        assert_eq!(handle.join(), Ok(n * 3));
+    }
+    assert_eq!(pool.completed(), 1_000);
+}
+
+#[test]
+fn close_timeout_destroys_the_pool_when_a_task_outlives_it() {
+    let gate = Gate::default();
+    let (started_tx, started) = mpsc::channel();
+    let (events_tx, events) = mpsc::channel();
+    let pool = Pool::builder()
+        .max_threads(1)
+        .max_queue(MaxQueue::Unbounded)
+        .on_event(move |event| {
+            if let worker_threads_pool::PoolEvent::Error(message) = event {
+                let _ = events_tx.send(message.clone());
+            }
+        })
+        .build({
+            let gate = gate.clone();
+            move |n: u32| {
+                started_tx.send(()).unwrap();
+                gate.wait(); // never looks at is_cancelled()
+                n
+            }
+        })
+        .unwrap();
+    let running = pool.run(1).unwrap();
+    let queued = pool.run(2).unwrap();
+    started.recv().unwrap();
+    let timeout = Duration::from_millis(30);
+    let start = std::time::Instant::now();
+    assert_eq!(
+        pool.close_timeout(timeout),
+        Err(worker_threads_pool::CloseTimedOut)
+    );
+    assert!(
+        start.elapsed() >= timeout,
+        "gave up after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        events.try_recv().as_deref(),
+        Ok("close operation timed out")
+    );
+    // Destroyed before it returned: the queued task resolved Cancelled then (it never
+    // runs); the running one resolves Cancelled once it returns, and the thread ends.
+    assert!(queued.is_finished(), "the queue was cancelled");
+    assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    gate.open();
+    assert_eq!(running.join(), Err(TaskError::Cancelled));
+    assert!(
+        pool.destroy_timeout(PATIENCE),
+        "the thread ended after its task"
+    );
+    assert!(started.try_recv().is_err(), "the queued task never started");
+    assert_eq!(pool.completed() + pool.cancelled(), 2);
+}
+
+#[test]
+fn close_timeout_racing_the_last_tasks_resolves_each_once_and_ok_means_all_values() {
+    // 1,000 rounds of tasks that take about as long as the timeout: each task resolves
+    // once, with its exact value or Cancelled; an `Ok` from close_timeout means every one
+    // gave its value; nothing hangs.
+    for round in 0..1_000_u64 {
+        let pool = Pool::builder()
+            .max_threads(2)
+            .max_queue(MaxQueue::Unbounded)
+            .build(|micros: u64| {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_micros(micros)
+                    && !worker_threads_pool::is_cancelled()
+                {
+                    std::hint::spin_loop();
+                }
+                micros
+            })
+            .unwrap();
+        let work: Vec<u64> = (0..4).map(|i| (round * 7 + i * 13) % 60).collect();
+        let handles: Vec<_> = work.iter().map(|&w| pool.run(w).unwrap()).collect();
+        let closed = pool.close_timeout(Duration::from_micros(round % 80));
+        let mut values = 0;
+        for (&w, handle) in work.iter().zip(handles) {
+            match handle.join() {
+                Ok(value) => {
+                    assert_eq!(value, w, "round {round}");
+                    values += 1;
+                }
+                Err(TaskError::Cancelled) => {
+                    assert!(
+                        closed.is_err(),
+                        "round {round}: cancelled after an Ok close"
+                    );
+                }
+                Err(other) => panic!("round {round}: {other}"),
+            }
+        }
+        assert!(pool.destroy_timeout(PATIENCE), "round {round}");
+        assert_eq!(pool.completed(), values, "round {round}");
+        assert_eq!(pool.completed() + pool.cancelled(), 4, "round {round}");
+    }
 }
