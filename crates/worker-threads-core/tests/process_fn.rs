@@ -257,3 +257,69 @@ fn replies_racing_the_deadline_give_the_exact_value_or_a_kill_never_both_or_neit
     }
     assert_eq!(values + kills, 300);
 }
+
+/// 0: `n`; 1: 4 GiB (refused under a 1 GiB address-space cap); 2: abort; 3: spin.
+fn capped((what, n): (u8, u64)) -> u64 {
+    match what {
+        1 => vec![1u8; 4 << 30].len() as u64,
+        2 => std::process::abort(),
+        3 =>
+        {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        _ => n,
+    }
+}
+
+#[test]
+fn a_call_over_the_memory_cap_gives_the_limit_and_an_abort_under_it_stays_ended() {
+    use worker_threads_core::Limit;
+    use worker_threads_core::process::ResourceLimits;
+    let limits = ResourceLimits::new().max_memory(1 << 30);
+    let mut served = ProcessFn::spawn_limited(capped, &limits).unwrap();
+    assert_eq!(served.call(&(0, 7)), Ok(7));
+    let aborted = Ended {
+        code: None,
+        signal: Some(6),
+    };
+    assert_eq!(
+        served.call(&(1, 0)),
+        Err(CallError::LimitExceeded {
+            limit: Limit::Memory,
+            ended: aborted
+        })
+    );
+    assert_eq!(served.call(&(0, 7)), Err(CallError::Ended(aborted)));
+    let mut served = ProcessFn::spawn_limited(capped, &limits).unwrap();
+    assert_eq!(served.call(&(2, 0)), Err(CallError::Ended(aborted)));
+}
+
+#[test]
+fn a_call_over_the_cpu_cap_gives_the_limit_and_a_killer_under_it_stays_ended() {
+    use worker_threads_core::Limit;
+    use worker_threads_core::process::ResourceLimits;
+    let limits = ResourceLimits::new().max_cpu_time(std::time::Duration::from_secs(1));
+    let mut served = ProcessFn::spawn_limited(capped, &limits).unwrap();
+    match served.call(&(3, 0)) {
+        Err(CallError::LimitExceeded { limit, .. }) => assert_eq!(limit, Limit::CpuTime),
+        other => panic!("expected the CPU limit, got {other:?}"),
+    }
+    // A kill of ours is a SIGKILL too: under the cap it is still not the cap's.
+    let mut served = ProcessFn::spawn_limited(capped, &limits).unwrap();
+    let killer = served.killer();
+    let (started_tx, started) = mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        served.call(&(3, 0))
+    });
+    started.recv().unwrap();
+    killer.kill();
+    assert_eq!(
+        caller.join().unwrap(),
+        Err(CallError::Ended(Ended {
+            code: None,
+            signal: Some(9)
+        }))
+    );
+}

@@ -69,6 +69,16 @@ pub enum TaskError {
         /// The signal that ended the process, if one did.
         signal: Option<i32>,
     },
+    /// The worker process running the task crossed a cap of the pool's
+    /// [`resource_limits`](crate::process::ProcessPoolBuilder::resource_limits) while it
+    /// ran, and the kernel ended it (tinypool's `resourceLimits`): that task only. The
+    /// pool starts a new process for the next task.
+    #[cfg(feature = "process")]
+    #[error("the task's worker process crossed its {limit} limit")]
+    LimitExceeded {
+        /// Which cap.
+        limit: worker_threads_core::Limit,
+    },
 }
 
 /// [`Pool::close_timeout`](crate::Pool::close_timeout) gave up: the accepted tasks did not

@@ -265,7 +265,8 @@ impl<T, R> Pool<T, R> {
         self.inner.stats.count(Resolved::TimedOut)
     }
 
-    /// Tasks whose worker process ended under them (`TaskError::Crashed`; process pools).
+    /// Tasks whose worker process ended under them (`TaskError::Crashed`, and
+    /// `TaskError::LimitExceeded`; process pools).
     pub fn crashed(&self) -> u64 {
         self.inner.stats.count(Resolved::Crashed)
     }

@@ -13,6 +13,9 @@
 //! - `destroy` kills the processes running tasks.
 //! - [`max_memory`](ProcessPoolBuilder::max_memory): a process whose resident memory is
 //!   over it after a task is replaced (piscina users ask for this in their #492);
+//!   [`resource_limits`](ProcessPoolBuilder::resource_limits): hard caps, and the task
+//!   during which a process crosses one resolves
+//!   [`TaskError::LimitExceeded`](crate::TaskError::LimitExceeded);
 //!   [`isolate_workers`](ProcessPoolBuilder::isolate_workers): a fresh process per task.
 //! - The queue, drain, statistics and exactly-once resolution are the thread pool's: the
 //!   process pool is the same queue with a different runner on each thread.
@@ -23,7 +26,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker_threads_core::process::{CallError, Killer, ProcessFn};
+use worker_threads_core::process::{CallError, Killer, ProcessFn, ResourceLimits};
 use worker_threads_core::{Process, SpawnError};
 
 use crate::builder::PoolBuilder;
@@ -95,6 +98,7 @@ pub(crate) type ProcessSpawner<T, R> =
 pub(crate) struct ProcessSettings {
     pub(crate) isolate_workers: bool,
     pub(crate) max_memory: Option<u64>,
+    pub(crate) limits: ResourceLimits,
 }
 
 /// A [`PoolBuilder`] for a process pool: [`PoolBuilder::isolation`]`(Process)`. Set the
@@ -124,9 +128,41 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Replaces a worker process whose resident memory is over `bytes` after a task.
+    /// Replaces a worker process whose resident memory is over `bytes` after a task (a
+    /// soft bound, looked at between tasks; [`resource_limits`](Self::resource_limits)
+    /// is the hard one).
     pub fn max_memory(mut self, bytes: u64) -> Self {
         self.settings.max_memory = Some(bytes);
+        self
+    }
+
+    /// Caps every worker process (tinypool's `resourceLimits`; rlimits, see
+    /// [`ResourceLimits`]): a task during which its process crosses a cap resolves
+    /// [`TaskError::LimitExceeded`](crate::TaskError::LimitExceeded), that task only, and
+    /// the thread starts a new process for its next task. The memory cap is on address
+    /// space, so leave room for the runtime (tens of MiB) above what tasks use.
+    ///
+    /// ```no_run
+    /// use worker_threads_pool::{Pool, TaskError};
+    /// use worker_threads_core::{Limit, Process, process::ResourceLimits};
+    ///
+    /// fn allocate(mib: usize) -> usize {
+    ///     vec![1u8; mib << 20].len() >> 20
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     worker_threads_core::process::init();
+    ///     let pool = Pool::builder()
+    ///         .isolation(Process)
+    ///         .resource_limits(ResourceLimits::new().max_memory(512 << 20))
+    ///         .build(allocate)?;
+    ///     assert_eq!(pool.run(4096)?.join(), Err(TaskError::LimitExceeded { limit: Limit::Memory }));
+    ///     assert_eq!(pool.run(16)?.join(), Ok(16));
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn resource_limits(mut self, limits: ResourceLimits) -> Self {
+        self.settings.limits = limits;
         self
     }
 
@@ -145,8 +181,9 @@ impl ProcessPoolBuilder {
         // A chunk is a round trip to another process (tens of microseconds): hand over
         // many items per chunk.
         config.chunks = (PROCESS_CHUNKS.0, PROCESS_CHUNKS.1);
+        let limits = self.settings.limits;
         let spawner: Box<ProcessSpawner<T, R>> = Box::new(move || {
-            let served = ProcessFn::spawn(move |request| serve(request, handler))?;
+            let served = ProcessFn::spawn_limited(move |request| serve(request, handler), &limits)?;
             Ok(Box::new(served) as ProcessWorker<T, R>)
         });
         Pool::start_process(config, self.builder.on_event, spawner, self.settings)

@@ -33,7 +33,7 @@ pub(crate) enum Resolved {
     Cancelled,
     /// Its deadline passed first.
     TimedOut,
-    /// Its worker process ended under it.
+    /// Its worker process ended under it (a crash, or a cap of its resource limits).
     Crashed,
 }
 
@@ -46,6 +46,8 @@ impl Resolved {
             Err(TaskError::Cancelled) => Resolved::Cancelled,
             Err(TaskError::TimedOut) => Resolved::TimedOut,
             Err(TaskError::Crashed { .. }) => Resolved::Crashed,
+            #[cfg(feature = "process")]
+            Err(TaskError::LimitExceeded { .. }) => Resolved::Crashed,
         }
     }
 }

@@ -227,3 +227,69 @@ fn a_task_that_does_not_serialize_fails_alone_as_panicked_and_the_pool_serves_on
         (1, 1, 0)
     );
 }
+
+/// 0: a value; 1: 4 GiB (refused under a 1 GiB address-space cap); 2: abort; 3: spin.
+fn capped(task: (u8, u64)) -> u64 {
+    match task.0 {
+        1 => vec![1u8; 4 << 30].len() as u64,
+        2 => std::process::abort(),
+        3 =>
+        {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        _ => task.1 * 2,
+    }
+}
+
+#[test]
+fn a_task_over_the_memory_cap_fails_with_the_limit_and_an_abort_stays_a_crash() {
+    use worker_threads_core::{Limit, process::ResourceLimits};
+    let pool = Pool::builder()
+        .max_threads(1)
+        .isolation(Process)
+        .resource_limits(ResourceLimits::new().max_memory(1 << 30))
+        .build(capped)
+        .unwrap();
+    assert_eq!(
+        pool.run_wait((1, 0)).unwrap().join(),
+        Err(TaskError::LimitExceeded {
+            limit: Limit::Memory
+        })
+    );
+    // An abort under the same cap is not the cap's: no allocation failed.
+    assert_eq!(
+        pool.run_wait((2, 0)).unwrap().join(),
+        Err(TaskError::Crashed { signal: Some(6) })
+    );
+    // Each cost its task only: a new process serves the next one.
+    assert_eq!(pool.run_wait((0, 21)).unwrap().join(), Ok(42));
+    assert_eq!((pool.crashed(), pool.completed()), (2, 1));
+}
+
+#[test]
+fn a_task_over_the_cpu_cap_fails_with_the_limit_and_a_cancel_stays_a_cancel() {
+    use worker_threads_core::{Limit, process::ResourceLimits};
+    let pool = Pool::builder()
+        .max_threads(1)
+        .isolation(Process)
+        .resource_limits(ResourceLimits::new().max_cpu_time(Duration::from_secs(1)))
+        .build(capped)
+        .unwrap();
+    assert_eq!(
+        pool.run_wait((3, 0)).unwrap().join(),
+        Err(TaskError::LimitExceeded {
+            limit: Limit::CpuTime
+        })
+    );
+    // The cancel of a running task (a kill of ours) under the CPU cap stays a cancel.
+    let spinning = pool.run_wait((3, 0)).unwrap();
+    pool.wait_drain();
+    assert!(spinning.cancel());
+    assert_eq!(spinning.join(), Err(TaskError::Cancelled));
+    assert_eq!(pool.run_wait((0, 5)).unwrap().join(), Ok(10));
+    assert_eq!(
+        (pool.crashed(), pool.cancelled(), pool.completed()),
+        (1, 1, 1)
+    );
+}

@@ -6,9 +6,12 @@
 //! before it sleeps ([`ANSWER_WATCH`]), so a quick call costs no scheduler wake-up at all,
 //! where a process worker's message crosses two bridge threads on each side.
 
+use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -16,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::{Channel, IpcError, Process, Signal, fds};
 
-use crate::error::SpawnError;
+use crate::error::{Limit, SpawnError};
 use crate::process::ResourceLimits;
 use crate::process::child::{self, Trampoline, function_main};
-use crate::process::parent::{Launched, launch};
+use crate::process::parent::{Launched, forward_stderr, launch, pipe};
 use crate::process::wire::{ExeId, Start, TAG_MESSAGE};
 use crate::worker::next_thread_id;
 
@@ -68,6 +71,16 @@ pub enum CallError {
     /// [`Ended`](Self::Ended).
     #[error("no reply in time: the function's process was killed (code {:?}, signal {:?})", .0.code, .0.signal)]
     TimedOut(Ended),
+    /// The process crossed a cap of its [`ResourceLimits`]
+    /// ([`spawn_limited`](ProcessFn::spawn_limited)) during this call and was ended by
+    /// it; every later call gives [`Ended`](Self::Ended).
+    #[error("the function's process crossed its {limit} limit")]
+    LimitExceeded {
+        /// Which cap.
+        limit: Limit,
+        /// How the process ended.
+        ended: Ended,
+    },
     /// The request did not encode: it was not sent, and the process serves on.
     #[error("the request does not encode: {0}")]
     Encode(String),
@@ -80,12 +93,17 @@ pub enum CallError {
 /// Kills a [`ProcessFn`]'s process from any thread (its running call then gives
 /// [`CallError::Ended`]): what stops a call that does not return.
 #[derive(Debug, Clone)]
-pub struct Killer(Arc<Process>);
+pub struct Killer {
+    process: Arc<Process>,
+    /// Raised before the kill, so that a `SIGKILL` of ours is not taken for the CPU cap's.
+    killed: Arc<AtomicBool>,
+}
 
 impl Killer {
     /// Sends `SIGKILL` (nothing happens if the process has ended).
     pub fn kill(&self) {
-        let _ = self.0.signal(Signal::KILL);
+        self.killed.store(true, Ordering::SeqCst);
+        let _ = self.process.signal(Signal::KILL);
     }
 }
 
@@ -117,9 +135,17 @@ impl Killer {
 /// [`close`](Self::close) lets it end by itself.
 pub struct ProcessFn<Req, Rep> {
     channel: Channel,
-    process: Arc<Process>,
+    killer: Killer,
     child: Option<std::process::Child>,
     ended: Option<Ended>,
+    /// The caps it runs under, to tell a cap's end from a crash.
+    limits: ResourceLimits,
+    /// Under a memory cap, the thread that passes the child's stderr through (joined when
+    /// the process is reaped: the stderr ends with it).
+    stderr: Option<JoinHandle<()>>,
+    /// Raised by that thread at std's allocation-failure line: how the cap's `SIGABRT` is
+    /// told from another.
+    out_of_memory: Arc<AtomicBool>,
     buf: Vec<u8>,
     _types: PhantomData<fn(Req) -> Rep>,
 }
@@ -143,7 +169,9 @@ where
     }
 
     /// [`spawn`](Self::spawn), with the process under `limits` (rlimits: see
-    /// [`ResourceLimits`]).
+    /// [`ResourceLimits`]). A call during which the process crosses a cap gives
+    /// [`CallError::LimitExceeded`]. Under a memory cap the child's stderr passes through
+    /// a thread of this process, which watches for std's allocation-failure line.
     ///
     /// # Errors
     ///
@@ -152,6 +180,10 @@ where
     where
         F: Fn(Req) -> Rep + Copy + Send + 'static,
     {
+        let stderr_pipe = match limits.max_memory {
+            Some(_) => Some(pipe()?),
+            None => None,
+        };
         let start = Start {
             entry: child::offset_of(function_main::<Req, Rep, F> as Trampoline),
             exe: ExeId::current().map_err(SpawnError::new)?,
@@ -161,19 +193,38 @@ where
             stack_size: None,
             port_capacity: None,
             stdout: false,
-            stderr: false,
+            stderr: stderr_pipe.is_some(),
         };
+        let (stderr_read, stderr_write) = stderr_pipe.unzip();
+        let fds: Vec<_> = stderr_write.iter().map(AsFd::as_fd).collect();
+        let launched = launch(limits, start, &fds);
+        drop(fds);
+        drop(stderr_write);
         let Launched {
             child,
             process,
             channel,
-        } = launch(limits, start, &[])?;
+        } = launched?;
+        let out_of_memory = Arc::new(AtomicBool::new(false));
+        let stderr = stderr_read.and_then(|read| {
+            let seen = Arc::clone(&out_of_memory);
+            std::thread::Builder::new()
+                .name(format!("process-fn-{}-stderr", process.pid()))
+                .spawn(move || forward_stderr(File::from(read), Box::new(std::io::stderr()), &seen))
+                .ok()
+        });
         tracing::debug!(pid = process.pid(), "process function spawned");
         Ok(Self {
             channel,
-            process: Arc::new(process),
+            killer: Killer {
+                process: Arc::new(process),
+                killed: Arc::new(AtomicBool::new(false)),
+            },
             child: Some(child),
             ended: None,
+            limits: *limits,
+            stderr,
+            out_of_memory,
             buf: Vec::new(),
             _types: PhantomData,
         })
@@ -238,7 +289,7 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
         let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
         match self.channel.send(TAG_MESSAGE, &body, &borrowed) {
             Ok(()) => {}
-            Err(IpcError::Closed) => return Err(CallError::Ended(self.reap())),
+            Err(IpcError::Closed) => return Err(self.ended_under_call()),
             Err(error) => return Err(self.broken(&error)),
         }
         drop(borrowed);
@@ -256,7 +307,7 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
         }
         let frame = match self.channel.recv(&mut self.buf) {
             Ok(Some(frame)) if frame.tag == TAG_MESSAGE => frame,
-            Ok(None) | Err(IpcError::Closed) => return Err(CallError::Ended(self.reap())),
+            Ok(None) | Err(IpcError::Closed) => return Err(self.ended_under_call()),
             Ok(Some(_)) => return Err(self.broken(&"a frame that is not a reply")),
             Err(error) => return Err(self.broken(&error)),
         };
@@ -272,12 +323,12 @@ impl<Req: Serialize, Rep: DeserializeOwned> ProcessFn<Req, Rep> {
 impl<Req, Rep> ProcessFn<Req, Rep> {
     /// The process's id.
     pub fn pid(&self) -> u32 {
-        self.process.pid()
+        self.killer.process.pid()
     }
 
     /// What kills the process from another thread.
     pub fn killer(&self) -> Killer {
-        Killer(Arc::clone(&self.process))
+        self.killer.clone()
     }
 
     /// Ends the process by closing its channel (it exits 0 once the call it runs, if
@@ -291,14 +342,39 @@ impl<Req, Rep> ProcessFn<Req, Rep> {
     #[cold]
     fn timed_out(&mut self) -> CallError {
         tracing::debug!(pid = self.pid(), "process function call timed out: killed");
-        let _ = self.process.signal(Signal::KILL);
+        self.killer.kill();
         CallError::TimedOut(self.reap())
+    }
+
+    /// The process ended under a call: by a cap of its limits (`LimitExceeded`), or
+    /// otherwise (`Ended`).
+    fn ended_under_call(&mut self) -> CallError {
+        let ended = self.reap();
+        match self.limit_crossed(ended) {
+            Some(limit) => CallError::LimitExceeded { limit, ended },
+            None => CallError::Ended(ended),
+        }
+    }
+
+    /// Which cap ended the process, if one did: `SIGXCPU`, or a `SIGKILL` under a CPU cap
+    /// that no kill of ours sent (the kernel's, a second after `SIGXCPU`); a `SIGABRT`
+    /// after std's allocation-failure line under a memory cap.
+    fn limit_crossed(&self, ended: Ended) -> Option<Limit> {
+        let signal = ended.signal?;
+        let ours = self.killer.killed.load(Ordering::SeqCst);
+        if signal == Signal::XCPU.as_raw()
+            || (signal == Signal::KILL.as_raw() && self.limits.max_cpu_time.is_some() && !ours)
+        {
+            return Some(Limit::CpuTime);
+        }
+        let out_of_memory = self.out_of_memory.load(Ordering::Acquire);
+        (signal == Signal::ABRT.as_raw() && out_of_memory).then_some(Limit::Memory)
     }
 
     /// A channel that broke under a call: kill the process, it cannot be trusted.
     fn broken(&mut self, why: &dyn std::fmt::Display) -> CallError {
         tracing::error!(pid = self.pid(), %why, "process function channel broken: killed");
-        let _ = self.process.signal(Signal::KILL);
+        self.killer.kill();
         CallError::Ended(self.reap())
     }
 
@@ -320,6 +396,11 @@ impl<Req, Rep> ProcessFn<Req, Rep> {
                 signal: None,
             },
         };
+        // The child's stderr ends with it: what it wrote last (the allocation-failure
+        // line) has been read once the forwarder is done.
+        if let Some(thread) = self.stderr.take() {
+            let _ = thread.join();
+        }
         self.ended = Some(ended);
         ended
     }
@@ -328,8 +409,11 @@ impl<Req, Rep> ProcessFn<Req, Rep> {
 impl<Req, Rep> Drop for ProcessFn<Req, Rep> {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = self.process.signal(Signal::KILL);
+            self.killer.kill();
             let _ = child.wait();
+        }
+        if let Some(thread) = self.stderr.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -337,7 +421,7 @@ impl<Req, Rep> Drop for ProcessFn<Req, Rep> {
 impl<Req, Rep> std::fmt::Debug for ProcessFn<Req, Rep> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessFn")
-            .field("pid", &self.process.pid())
+            .field("pid", &self.killer.process.pid())
             .field("ended", &self.ended)
             .finish_non_exhaustive()
     }

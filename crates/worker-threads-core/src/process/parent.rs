@@ -60,7 +60,7 @@ fn io_error(error: impl std::fmt::Display) -> SpawnError {
     SpawnError::new(std::io::Error::other(error.to_string()))
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::new(e.into()))
 }
 
@@ -526,7 +526,7 @@ fn decide(
 }
 
 /// Copies the child's stderr to `sink`, raising `seen` at std's allocation-failure line.
-fn forward_stderr(mut from: File, mut sink: Box<dyn Write + Send>, seen: &AtomicBool) {
+pub(crate) fn forward_stderr(mut from: File, mut sink: Box<dyn Write + Send>, seen: &AtomicBool) {
     let mut buf = [0u8; 8192];
     // The tail of the previous read, so that the line is found across two reads.
     let mut tail: Vec<u8> = Vec::new();

@@ -165,6 +165,9 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             Err(CallError::Ended(ended)) => Answer::Failed(TaskError::Crashed {
                 signal: ended.signal,
             }),
+            Err(CallError::LimitExceeded { limit, .. }) => {
+                Answer::Failed(TaskError::LimitExceeded { limit })
+            }
             // The request or the reply did not cross (a `Serialize` that fails): the
             // task's failure, counted as a panic with the codec's message (a serializer
             // that fails is the task's own code failing); the thread then starts a new
