@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use worker_threads_wait::lock;
 use worker_threads_wait::sync::Mutex;
+use worker_threads_wait::{Stamp, lock};
 
 use crate::task::Resolved;
 
@@ -75,8 +75,22 @@ impl ThreadStats {
     /// Records `items` tasks that each waited `wait` and together ran `run` nanoseconds
     /// (each at the mean, rounded up: never below the true mean). How they resolved is
     /// counted when they resolve.
+    /// Records a job accepted at `enqueued` on a thread free since `free` (when it ended
+    /// its previous job), reading the clock once, as the job's end, and returns that end
+    /// (the thread's next `free`). The start is taken as the later of the two: never
+    /// after the true start (the thread was busy until `free`, and the job did not exist
+    /// before `enqueued`), so a recorded run time is never below the true one, and a
+    /// recorded wait never above the true wait.
     #[inline]
-    pub(crate) fn record(&self, wait: u64, run: u64, items: u64) {
+    pub(crate) fn record_job(&self, enqueued: Stamp, free: Stamp, items: u64) -> Stamp {
+        let start = free.max(enqueued);
+        let end = Stamp::now();
+        self.record(start.nanos_since(enqueued), end.nanos_since(start), items);
+        end
+    }
+
+    #[inline]
+    fn record(&self, wait: u64, run: u64, items: u64) {
         let each = if items > 1 { run.div_ceil(items) } else { run };
         {
             let mut latency = lock(&self.latency);

@@ -223,14 +223,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                         task: &watched,
                     }
                     .await;
-                    let end = Stamp::now();
-                    last.set(end);
-                    let start = started.max(watched.enqueued);
-                    stats.record(
-                        start.nanos_since(watched.enqueued),
-                        end.nanos_since(start),
-                        1,
-                    );
+                    last.set(stats.record_job(watched.enqueued, started, 1));
                     pool.cancel_if_destroyed(&watched);
                     watched.resolve(result, |output| stats.counts.add(Resolved::of(output), 1));
                     tasks.borrow_mut().remove(&watched.id);
@@ -256,14 +249,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                             .await,
                         );
                     }
-                    let end = Stamp::now();
-                    last.set(end);
-                    let start = started.max(watched.enqueued);
-                    stats.record(
-                        start.nanos_since(watched.enqueued),
-                        end.nanos_since(start),
-                        watched.items,
-                    );
+                    last.set(stats.record_job(watched.enqueued, started, watched.items));
                     pool.cancel_if_destroyed(&watched);
                     watched.resolve(Ok(results), |output| {
                         count_chunk(&stats.counts, output, watched.items);

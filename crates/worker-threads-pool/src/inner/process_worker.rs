@@ -84,10 +84,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 Job::Chunk(chunk) => chunk.enqueued,
             };
             if !matches!(answer, Answer::NotSent) {
-                let end = Stamp::now();
-                let start = last.max(enqueued);
-                stats.record(start.nanos_since(enqueued), end.nanos_since(start), items);
-                last = end;
+                last = stats.record_job(enqueued, last, items);
             }
             worker = self.settle(&job, answer, current, settings, &stats.counts);
         };

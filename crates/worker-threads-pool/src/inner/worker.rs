@@ -129,11 +129,8 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             return true;
         }
         let _span = tracing::trace_span!("task", id = task.id).entered();
-        let start = (*last).max(task.enqueued);
         let (result, task) = run_owned(task, || handler(state, input));
-        let end = Stamp::now();
-        stats.record(start.nanos_since(task.enqueued), end.nanos_since(start), 1);
-        *last = end;
+        *last = stats.record_job(task.enqueued, *last, 1);
         self.cancel_if_destroyed(&task);
         match result {
             Ok(value) => {
@@ -172,7 +169,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             return true;
         }
         let _span = tracing::trace_span!("chunk", id = chunk.id, items = chunk.items).entered();
-        let start = (*last).max(chunk.enqueued);
         let mut healthy = true;
         let id = chunk.id;
         // The chunk is the thread's running task for all its items: installed once.
@@ -197,13 +193,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         });
         // Each item caught its own panic: the chunk's closure does not unwind.
         let results = results.unwrap_or_default();
-        let end = Stamp::now();
-        stats.record(
-            start.nanos_since(chunk.enqueued),
-            end.nanos_since(start),
-            chunk.items,
-        );
-        *last = end;
+        *last = stats.record_job(chunk.enqueued, *last, chunk.items);
         self.cancel_if_destroyed(&chunk);
         chunk.resolve(Ok(results), count);
         healthy
