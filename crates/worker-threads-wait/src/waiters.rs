@@ -235,23 +235,7 @@ impl Waiters {
     /// Waits (on this thread) until `ready()`, or `deadline`: looks, spins briefly, then
     /// sleeps here between looks. True if `ready()` held.
     pub fn wait_until(&self, ready: impl Fn() -> bool, deadline: Deadline) -> bool {
-        if ready() || !crate::spin::spin_while(|| !ready()) {
-            return true;
-        }
-        loop {
-            if deadline.has_passed() {
-                return ready();
-            }
-            let parker = Parker::current();
-            let token = self.register(&parker);
-            if !ready() {
-                parker.park(deadline);
-            }
-            self.unregister(token);
-            if ready() {
-                return true;
-            }
-        }
+        self.wait_until_hinted(&ready, &ready, deadline)
     }
 
     /// As [`wait_until`](Self::wait_until), spinning on `hint()` (a cheaper look that
