@@ -66,22 +66,33 @@ fn a_crash_ends_the_process_for_this_call_and_every_later_one() {
 
 #[test]
 fn a_killer_stops_a_call_that_never_returns() {
-    let mut served: Served = ProcessFn::spawn(serve).unwrap();
+    let served: Served = ProcessFn::spawn(serve).unwrap();
+    assert_eq!(kill_mid_call(served, (3, 0)), Err(CallError::Ended(KILLED)));
+}
+
+/// How a process ends under a `Killer`.
+const KILLED: Ended = Ended {
+    code: None,
+    signal: Some(9),
+};
+
+/// Calls `served` with `request` on another thread and kills the process once that
+/// thread is about to call (a request that never returns makes it a kill mid-call); the
+/// call's result.
+fn kill_mid_call<Req, Rep>(mut served: ProcessFn<Req, Rep>, request: Req) -> Result<Rep, CallError>
+where
+    Req: serde::Serialize + Send + 'static,
+    Rep: serde::de::DeserializeOwned + Send + 'static,
+{
     let killer = served.killer();
     let (started_tx, started) = mpsc::channel();
     let caller = std::thread::spawn(move || {
         started_tx.send(()).unwrap();
-        served.call(&(3, 0))
+        served.call(&request)
     });
     started.recv().unwrap();
     killer.kill();
-    assert_eq!(
-        caller.join().unwrap(),
-        Err(CallError::Ended(Ended {
-            code: None,
-            signal: Some(9)
-        }))
-    );
+    caller.join().unwrap()
 }
 
 #[test]
@@ -187,13 +198,9 @@ fn a_call_timeout_kills_a_call_that_never_returns_and_every_later_call_says_ende
     let mut served = ProcessFn::<(), ()>::spawn(stuck).unwrap();
     let timeout = std::time::Duration::from_millis(50);
     let start = std::time::Instant::now();
-    let killed = Ended {
-        code: None,
-        signal: Some(9),
-    };
     assert_eq!(
         served.call_timeout(&(), timeout),
-        Err(CallError::TimedOut(killed))
+        Err(CallError::TimedOut(KILLED))
     );
     // It waited the whole timeout before it killed.
     assert!(
@@ -201,8 +208,8 @@ fn a_call_timeout_kills_a_call_that_never_returns_and_every_later_call_says_ende
         "gave up after {:?}",
         start.elapsed()
     );
-    assert_eq!(served.call(&()), Err(CallError::Ended(killed)));
-    assert_eq!(served.close(), killed);
+    assert_eq!(served.call(&()), Err(CallError::Ended(KILLED)));
+    assert_eq!(served.close(), KILLED);
 }
 
 #[test]
@@ -306,20 +313,6 @@ fn a_call_over_the_cpu_cap_gives_the_limit_and_a_killer_under_it_stays_ended() {
         other => panic!("expected the CPU limit, got {other:?}"),
     }
     // A kill of ours is a SIGKILL too: under the cap it is still not the cap's.
-    let mut served = ProcessFn::spawn_limited(capped, &limits).unwrap();
-    let killer = served.killer();
-    let (started_tx, started) = mpsc::channel();
-    let caller = std::thread::spawn(move || {
-        started_tx.send(()).unwrap();
-        served.call(&(3, 0))
-    });
-    started.recv().unwrap();
-    killer.kill();
-    assert_eq!(
-        caller.join().unwrap(),
-        Err(CallError::Ended(Ended {
-            code: None,
-            signal: Some(9)
-        }))
-    );
+    let served = ProcessFn::spawn_limited(capped, &limits).unwrap();
+    assert_eq!(kill_mid_call(served, (3, 0)), Err(CallError::Ended(KILLED)));
 }

@@ -26,6 +26,24 @@ fn gated_pool(gate: &Gate) -> Pool<u32, u32> {
         .unwrap()
 }
 
+/// A handler that says on the receiver when it starts a task, then waits at `gate`
+/// without ever looking at `is_cancelled()`.
+fn reporting_gated(
+    gate: &Gate,
+) -> (
+    impl Fn(u32) -> u32 + Send + Sync + 'static,
+    mpsc::Receiver<()>,
+) {
+    let (started_tx, started) = mpsc::channel();
+    let gate = gate.clone();
+    let handler = move |n: u32| {
+        started_tx.send(()).unwrap();
+        gate.wait();
+        n
+    };
+    (handler, started)
+}
+
 #[test]
 fn dropping_a_pool_does_not_wait_and_its_tasks_still_resolve() {
     let gate = Gate::default();
@@ -86,18 +104,8 @@ async fn destroy_async_cancels_and_awaits() {
 #[test]
 fn destroy_timeout_gives_up_on_a_task_that_never_looks() {
     let gate = Gate::default();
-    let (started_tx, started) = mpsc::channel();
-    let pool = Pool::builder()
-        .max_threads(1)
-        .build({
-            let gate = gate.clone();
-            move |n: u32| {
-                started_tx.send(()).unwrap();
-                gate.wait(); // never looks at is_cancelled()
-                n
-            }
-        })
-        .unwrap();
+    let (handler, started) = reporting_gated(&gate);
+    let pool = Pool::builder().max_threads(1).build(handler).unwrap();
     let running = pool.run(1).unwrap();
     started.recv().unwrap();
     assert!(
@@ -133,7 +141,7 @@ fn close_timeout_returns_ok_once_every_accepted_task_finished_with_its_value() {
 #[test]
 fn close_timeout_destroys_the_pool_when_a_task_outlives_it() {
     let gate = Gate::default();
-    let (started_tx, started) = mpsc::channel();
+    let (handler, started) = reporting_gated(&gate);
     let (events_tx, events) = mpsc::channel();
     let pool = Pool::builder()
         .max_threads(1)
@@ -143,14 +151,7 @@ fn close_timeout_destroys_the_pool_when_a_task_outlives_it() {
                 let _ = events_tx.send(message.clone());
             }
         })
-        .build({
-            let gate = gate.clone();
-            move |n: u32| {
-                started_tx.send(()).unwrap();
-                gate.wait(); // never looks at is_cancelled()
-                n
-            }
-        })
+        .build(handler)
         .unwrap();
     let running = pool.run(1).unwrap();
     let queued = pool.run(2).unwrap();
