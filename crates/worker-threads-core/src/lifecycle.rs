@@ -1,10 +1,10 @@
 //! A worker's lifecycle as its handle sees it: `Online` once, then the `Outcome` once.
 //!
-//! The reports live in the state the worker's thread and its handle already share (no
-//! channel of their own): a state word with a bit for each report, the outcome written
-//! once before its bit is set, and one sleeper (the handle: `join`, `events`, the stream) woken by each report. The reporter
-//! is a guard: a thread that ends without reporting its outcome (it cannot, short of an
-//! abort) still ends the wait, with [`Outcome::vanished`].
+//! The reports live in the state the worker's thread and its handle already share (no channel
+//! of their own): a state word with a bit for each report, the outcome written once before its
+//! bit is set, and one sleeper (the handle: `join`, `events`, the stream) woken by each report.
+//! The reporter is a guard: a thread that ends without reporting its outcome (it cannot, short
+//! of an abort) still ends the wait, with [`Outcome::vanished`].
 
 use std::sync::Arc;
 use std::sync::OnceLock;

@@ -429,15 +429,15 @@ impl<In, Out> Worker<In, Out> {
     }
 
     /// Asks the worker to stop (cooperatively: see the type's docs). The parent port is
-    /// terminated, so receives on both sides fail at once with `Terminated` and posts
-    /// return their message; a blocking receive in the worker on any other port or
-    /// `BroadcastChannel` fails with `Terminated` too, even with a message waiting (it
-    /// stays queued: `try_recv` and `recv_async` do not look). The worker reports exit code 1 (Node's) once the termination
-    /// reached its code: a receive or post failed with it, or
-    /// [`is_terminating`](crate::is_terminating) said so; an entry that ended by itself
-    /// without noticing keeps its own exit code. Calling it again, or on a worker that
-    /// ended, does nothing more. A thread cannot be killed: bound the wait for one that
-    /// never looks with [`join_timeout`](Self::join_timeout). Node's `worker.terminate()`.
+    /// terminated, so receives on both sides fail at once with `Terminated` and posts return
+    /// their message; a blocking receive in the worker on any other port or `BroadcastChannel`
+    /// fails with `Terminated` too, even with a message waiting (it stays queued: `try_recv`
+    /// and `recv_async` do not look). The worker reports exit code 1 (Node's) once the
+    /// termination reached its code: a receive or post failed with it, or
+    /// [`is_terminating`](crate::is_terminating) said so; an entry that ended by itself without
+    /// noticing keeps its own exit code. Calling it again, or on a worker that ended, does
+    /// nothing more. A thread cannot be killed: bound the wait for one that never looks with
+    /// [`join_timeout`](Self::join_timeout). Node's `worker.terminate()`.
     pub fn terminate(&self) {
         self.shared.termination.terminate();
         self.port.terminate();
