@@ -70,8 +70,8 @@ pub use worker_threads_core::{
 pub use worker_threads_pool::process::ProcessPoolBuilder;
 pub use worker_threads_pool::{
     BuildError, CancelToken, CloseTimedOut, Latency, Map, MapStream, MapUnordered,
-    MapUnorderedStream, MaxQueue, Pool, PoolBuilder, PoolEvent, RunError, TaskError, TaskHandle,
-    is_cancelled,
+    MapUnorderedStream, MaxQueue, Pool, PoolBuilder, PoolEvent, PoolHandle, RunError, TaskError,
+    TaskHandle, TaskPool, is_cancelled,
 };
 #[cfg(feature = "remote")]
 pub use worker_threads_remote as remote;

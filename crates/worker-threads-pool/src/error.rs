@@ -3,18 +3,52 @@
 use std::fmt;
 use std::io;
 
-/// The error of [`Pool::run`](crate::Pool::run) and the other submitters: the task was not
-/// accepted, and comes back.
-#[derive(thiserror::Error, PartialEq, Eq, Clone, Copy)]
+/// The error of [`Pool::run`](crate::Pool::run), `RemotePool::run` (the
+/// `worker-threads-remote` crate) and the other submitters: the task was not accepted, and
+/// comes back ([`into_inner`](Self::into_inner)). One type for every pool, so code written
+/// against [`TaskPool`](crate::TaskPool) handles each the same way.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::{MaxQueue, Pool, RunError};
+///
+/// let pool = Pool::builder().max_threads(1).max_queue(MaxQueue::Bounded(1)).build(|n: u32| n)?;
+/// pool.close();
+/// let refused = pool.run(7).unwrap_err();
+/// assert!(matches!(refused, RunError::Closed(7)));
+/// assert_eq!(refused.into_inner(), 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(thiserror::Error, PartialEq, Eq, Clone)]
+#[non_exhaustive]
 pub enum RunError<T> {
     /// The queue holds `max_queue` tasks. Wait for room
     /// ([`wait_drain`](crate::Pool::wait_drain), [`run_wait`](crate::Pool::run_wait)) and
-    /// try again.
+    /// try again. For a `RemotePool`: JetStream refused the message because the stream
+    /// holds its `max_msgs`.
     #[error("the pool's task queue is full")]
     QueueFull(T),
     /// The pool was closed or destroyed.
     #[error("the pool is closed")]
     Closed(T),
+    /// The task could not be serialized (a `RemotePool`, whose tasks cross the network).
+    #[error("the task could not be encoded: {error}")]
+    Encode {
+        /// The task.
+        task: T,
+        /// The codec's message.
+        error: String,
+    },
+    /// The transport did not take the task (a `RemotePool`: NATS gave no acknowledgement
+    /// in time, or another refusal). The task may still have been stored (at-least-once).
+    #[error("the transport did not accept the task: {error}")]
+    Transport {
+        /// The task.
+        task: T,
+        /// What the transport said.
+        error: String,
+    },
 }
 
 impl<T> RunError<T> {
@@ -22,6 +56,7 @@ impl<T> RunError<T> {
     pub fn into_inner(self) -> T {
         match self {
             Self::QueueFull(task) | Self::Closed(task) => task,
+            Self::Encode { task, .. } | Self::Transport { task, .. } => task,
         }
     }
 
@@ -36,12 +71,27 @@ impl<T> fmt::Debug for RunError<T> {
         match self {
             Self::QueueFull(_) => f.write_str("QueueFull(..)"),
             Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::Encode { error, .. } => write!(f, "Encode {{ error: {error:?}, .. }}"),
+            Self::Transport { error, .. } => write!(f, "Transport {{ error: {error:?}, .. }}"),
         }
     }
 }
 
 /// How an accepted task failed to give its value: the error of
-/// [`TaskHandle::join`](crate::TaskHandle::join).
+/// [`TaskHandle::join`](crate::TaskHandle::join) and of `RemoteHandle::join` (the
+/// `worker-threads-remote` crate). The variants after `LimitExceeded` come from a pool
+/// whose tasks cross the network; a local pool never gives them.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::{Pool, TaskError};
+///
+/// let pool = Pool::builder().build(|n: u32| if n == 0 { panic!("zero") } else { 10 / n })?;
+/// assert_eq!(pool.run(5)?.join(), Ok(2));
+/// assert_eq!(pool.run(0)?.join(), Err(TaskError::Panicked("zero".into())));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {
@@ -79,6 +129,29 @@ pub enum TaskError {
         /// Which cap.
         limit: worker_threads_core::Limit,
     },
+    /// The queue delivered the task `attempts` times (a `RemotePool`'s `max_deliver`) and
+    /// no worker acknowledged it: each attempt's worker died or stalled past `ack_wait`.
+    /// The task is removed from the queue.
+    #[error("the task was delivered {attempts} times and never finished (max_deliver)")]
+    MaxDeliveries {
+        /// Deliveries made.
+        attempts: u64,
+    },
+    /// The worker could not decode the task (a submitter and a worker built with different
+    /// task types, or a hostile message).
+    #[error("the worker could not decode the task: {0}")]
+    BadTask(String),
+    /// The result could not be encoded by the worker or decoded here.
+    #[error("the result could not be decoded: {0}")]
+    BadResult(String),
+    /// The connection to the queue's server was lost while the task was pending. The task
+    /// may still run (at-least-once); its result, if it comes, is dropped.
+    #[error("the connection to the queue was lost before the task resolved")]
+    Disconnected,
+    /// The pool was dropped before the task resolved (a `RemotePool`; dropping a local
+    /// [`Pool`](crate::Pool) waits for its tasks).
+    #[error("the pool was dropped before the task resolved")]
+    Closed,
 }
 
 /// [`Pool::close_timeout`](crate::Pool::close_timeout) gave up: the accepted tasks did not

@@ -76,6 +76,7 @@ pub mod process;
 mod signal;
 mod stats;
 mod task;
+mod task_pool;
 
 pub use crate::builder::{MaxQueue, PoolBuilder};
 pub use crate::error::{BuildError, CloseTimedOut, RunError, TaskError};
@@ -85,3 +86,4 @@ pub use crate::pool::Pool;
 pub use crate::signal::CancelToken;
 pub use crate::stats::Latency;
 pub use crate::task::{TaskHandle, is_cancelled};
+pub use crate::task_pool::{PoolHandle, TaskPool};

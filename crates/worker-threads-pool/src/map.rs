@@ -160,7 +160,8 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
             let items = tasks.len();
             let handle = match self.pool.inner.submit_chunk(tasks, OnFull::Wait) {
                 Ok(handle) => Ok(handle),
-                Err(RunError::Closed(_) | RunError::QueueFull(_)) => Err(TaskError::Cancelled),
+                // A local pool refuses only when closed (a waiting submit is never full).
+                Err(_) => Err(TaskError::Cancelled),
             };
             self.pending.push_back(Chunk {
                 handle,
@@ -188,7 +189,7 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
                     self.stash = Some(tasks);
                     return true;
                 }
-                Err(RunError::Closed(_)) => Err(TaskError::Cancelled),
+                Err(_) => Err(TaskError::Cancelled),
             };
             self.pending.push_back(Chunk {
                 handle,

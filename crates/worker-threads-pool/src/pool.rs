@@ -213,7 +213,9 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
 }
 
 impl<T, R> Pool<T, R> {
-    /// Tasks waiting in the queue (not the running ones). piscina's `queueSize`.
+    /// Tasks waiting in the queue (not the running ones). piscina's `queueSize`. (A
+    /// `RemotePool`'s counts differently: every submitter's queued and running tasks, as
+    /// its server counts them.)
     pub fn queue_size(&self) -> usize {
         self.inner.handoff.queued()
     }

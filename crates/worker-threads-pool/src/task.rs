@@ -48,6 +48,15 @@ impl Resolved {
             Err(TaskError::Crashed { .. }) => Resolved::Crashed,
             #[cfg(feature = "process")]
             Err(TaskError::LimitExceeded { .. }) => Resolved::Crashed,
+            // A local pool never gives these (its tasks do not cross a network): counted as
+            // the worker's failure if one ever did.
+            Err(
+                TaskError::MaxDeliveries { .. }
+                | TaskError::BadTask(_)
+                | TaskError::BadResult(_)
+                | TaskError::Disconnected
+                | TaskError::Closed,
+            ) => Resolved::Crashed,
         }
     }
 }

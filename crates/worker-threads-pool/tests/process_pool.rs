@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use worker_threads_core::Process;
-use worker_threads_pool::{MaxQueue, Pool, TaskError};
+use worker_threads_pool::{MaxQueue, Pool, PoolHandle, RunError, TaskError, TaskPool};
 
 worker_threads_core::process_test_support!();
 
@@ -292,4 +292,67 @@ fn a_task_over_the_cpu_cap_fails_with_the_limit_and_a_cancel_stays_a_cancel() {
         (pool.crashed(), pool.cancelled(), pool.completed()),
         (1, 1, 1)
     );
+}
+
+/// The Node chapter's loop, `map` and `map_unordered`, and a cancel with a reason, written
+/// once against `TaskPool`: the exact values on whichever pool it is given.
+fn through_any_pool<P: TaskPool<(u8, u64), u64>>(pool: &P) {
+    let mut handles = Vec::new();
+    for i in 0..200 {
+        if pool.queue_size() >= pool.max_queue() {
+            pool.wait_drain();
+        }
+        handles.push(pool.run((0, i)).expect("the pool is open"));
+    }
+    let looped: Vec<u64> = handles
+        .into_iter()
+        .map(PoolHandle::join)
+        .collect::<Result<_, _>>()
+        .expect("every value");
+    assert_eq!(looped, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+    let mapped: Vec<u64> = pool
+        .map((0..300).map(|i| (0, i)))
+        .collect::<Result<_, _>>()
+        .expect("every value");
+    assert_eq!(mapped, (0..300).map(|i| i * 2).collect::<Vec<_>>());
+    let mut unordered: Vec<u64> = pool
+        .map_unordered((0..300).map(|i| (0, i)))
+        .collect::<Result<_, _>>()
+        .expect("every value");
+    unordered.sort_unstable();
+    assert_eq!(unordered, mapped);
+
+    // A task that never ends: cancelled with a reason, it resolves `Cancelled`.
+    let spinning = pool.run((1, 0)).expect("the pool is open");
+    assert!(spinning.cancel_with("enough"));
+    assert_eq!(spinning.cancel_reason().as_deref(), Some("enough"));
+    assert_eq!(PoolHandle::join(spinning), Err(TaskError::Cancelled));
+
+    pool.close();
+    assert!(pool.is_closed());
+    assert!(matches!(pool.run((0, 1)), Err(RunError::Closed((0, 1)))));
+}
+
+#[test]
+fn the_same_generic_code_runs_on_a_thread_pool_and_a_process_pool() {
+    let threads = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Bounded(8))
+        .build(|task: (u8, u64)| {
+            if task.0 == 1 {
+                while !worker_threads_pool::is_cancelled() {
+                    std::hint::spin_loop();
+                }
+            }
+            task.1 * 2
+        })
+        .unwrap();
+    through_any_pool(&threads);
+    let processes = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Bounded(8))
+        .isolation(Process)
+        .build(handler)
+        .unwrap();
+    through_any_pool(&processes);
 }

@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use worker_threads_wait::lock;
 
-use crate::error::TaskError;
 use crate::wire::{self, Batch, MaxDeliveriesAdvisory, Names, Outcome, Reply};
+use worker_threads_pool::TaskError;
 
 /// What a pending task's handle receives: one result per task in its message, or an
 /// error for all of them.
@@ -41,7 +41,8 @@ impl Refusal {
     }
 }
 
-struct Entry<R> {
+/// A pending task: its handle's sender and, once stored, its stream sequence.
+pub(crate) struct Entry<R> {
     tx: oneshot::Sender<Answer<R>>,
     /// The stream sequence, once JetStream acknowledged the publish.
     seq: Option<u64>,
@@ -119,22 +120,49 @@ impl<R> Core<R> {
         lock(&self.pending).entries.contains_key(&id)
     }
 
-    /// Resolves task `id` unless it resolved already: the one place a handle's sender is
-    /// taken, so each task resolves exactly once. Returns the task's stream sequence (if
-    /// known) when this call resolved it.
+    /// Resolves task `id` unless it resolved already. Returns the task's stream sequence
+    /// (if known) when this call resolved it.
     pub(crate) fn resolve(&self, id: u64, answer: Answer<R>) -> Option<Option<u64>> {
-        let entry = {
-            let mut pending = lock(&self.pending);
-            let entry = pending.entries.remove(&id)?;
-            if let Some(seq) = entry.seq {
-                pending.by_seq.remove(&seq);
-            }
-            entry
-        };
+        self.take(id).map(|entry| self.finish(entry, answer))
+    }
+
+    /// Takes task `id` out of the pending set unless it resolved already: the one place a
+    /// handle's sender is taken, so each task resolves exactly once. Give the entry to
+    /// [`finish`](Self::finish).
+    pub(crate) fn take(&self, id: u64) -> Option<Entry<R>> {
+        let mut pending = lock(&self.pending);
+        let entry = pending.entries.remove(&id)?;
+        if let Some(seq) = entry.seq {
+            pending.by_seq.remove(&seq);
+        }
+        Some(entry)
+    }
+
+    /// Resolves a task [`take`](Self::take) took; returns its stream sequence, if known.
+    pub(crate) fn finish(&self, entry: Entry<R>, answer: Answer<R>) -> Option<u64> {
         // The handle may have been dropped: the task resolved all the same.
         let _ = entry.tx.send(answer);
         self.resolved.notify_waiters();
-        Some(entry.seq)
+        entry.seq
+    }
+
+    /// Resolves every pending task `Cancelled` (a `destroy`); returns each one's id and
+    /// stream sequence, to withdraw.
+    pub(crate) fn cancel_all(&self) -> Vec<(u64, Option<u64>)> {
+        let entries: Vec<(u64, Entry<R>)> = {
+            let mut pending = lock(&self.pending);
+            pending.by_seq.clear();
+            pending.entries.drain().collect()
+        };
+        let withdrawn = entries
+            .into_iter()
+            .map(|(id, entry)| {
+                let _ = entry.tx.send(Err(TaskError::Cancelled));
+                (id, entry.seq)
+            })
+            .collect();
+        self.resolved.notify_waiters();
+        withdrawn
     }
 
     /// Fails every pending task (a lost connection).

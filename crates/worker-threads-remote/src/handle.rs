@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
 use crate::core::{Answer, Core};
-use crate::error::TaskError;
+use worker_threads_pool::TaskError;
 
 /// The handle of a task in a [`RemotePool`](crate::RemotePool): [`join`](Self::join)
 /// blocks for its result, `.await` waits for it under any executor,
@@ -20,6 +20,8 @@ pub struct RemoteHandle<R> {
     rx: oneshot::Receiver<Answer<R>>,
     core: Arc<Core<R>>,
     runtime: tokio::runtime::Handle,
+    /// The reason of the cancel that resolved the task, if it gave one.
+    reason: OnceLock<Arc<str>>,
 }
 
 impl<R: Send + 'static> RemoteHandle<R> {
@@ -34,6 +36,7 @@ impl<R: Send + 'static> RemoteHandle<R> {
             rx,
             core,
             runtime,
+            reason: OnceLock::new(),
         }
     }
 
@@ -57,15 +60,53 @@ impl<R: Send + 'static> RemoteHandle<R> {
     /// [`is_cancelled`](worker_threads_pool::is_cancelled) turn true), and its result, if
     /// it comes, is dropped. Returns false if the task had already resolved.
     pub fn cancel(&self) -> bool {
-        match self.core.resolve(self.id, Err(TaskError::Cancelled)) {
-            Some(seq) => {
-                let (core, id) = (Arc::clone(&self.core), self.id);
-                self.runtime
-                    .spawn(async move { core.withdraw(id, seq).await });
-                true
-            }
-            None => false,
+        self.cancel_because(None)
+    }
+
+    /// Cancels the task as [`cancel`](Self::cancel) does, giving a reason that
+    /// [`cancel_reason`](Self::cancel_reason) returns afterwards
+    /// (`AbortController.abort(reason)`). If the task had resolved already, nothing
+    /// changes and the reason is not kept.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use worker_threads_remote::{RemotePool, TaskError};
+    ///
+    /// let pool: RemotePool<u64, u64> =
+    ///     RemotePool::builder("nats://127.0.0.1:4222", "slow").connect()?;
+    /// let task = pool.run(1)?;
+    /// if task.cancel_with("the user left") {
+    ///     assert_eq!(task.cancel_reason().as_deref(), Some("the user left"));
+    ///     assert_eq!(task.join(), Err(TaskError::Cancelled));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_with(&self, reason: impl Into<Arc<str>>) -> bool {
+        self.cancel_because(Some(reason.into()))
+    }
+
+    fn cancel_because(&self, reason: Option<Arc<str>>) -> bool {
+        // Kept before the task resolves, so a caller that sees `Cancelled` sees the reason;
+        // only the cancel that resolves it can get here first (`resolve` succeeds once).
+        let Some(entry) = self.core.take(self.id) else {
+            return false;
+        };
+        if let Some(reason) = reason {
+            let _ = self.reason.set(reason);
         }
+        let seq = self.core.finish(entry, Err(TaskError::Cancelled));
+        let (core, id) = (Arc::clone(&self.core), self.id);
+        self.runtime
+            .spawn(async move { core.withdraw(id, seq).await });
+        true
+    }
+
+    /// Why the task was cancelled: the reason given to [`cancel_with`](Self::cancel_with).
+    /// `None` if it was not cancelled through this handle with a reason (a
+    /// [`cancel`](Self::cancel), a `destroy`).
+    pub fn cancel_reason(&self) -> Option<Arc<str>> {
+        self.reason.get().cloned()
     }
 
     /// The task's id in its pool (increasing in submission order).

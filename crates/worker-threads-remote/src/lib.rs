@@ -49,10 +49,11 @@ mod map;
 mod pool;
 mod queue;
 mod runtime;
+mod task_pool;
 mod wire;
 mod worker;
 
-pub use crate::error::{ConnectError, RunError, ServeError, TaskError};
+pub use crate::error::{ConnectError, ServeError};
 pub use crate::handle::RemoteHandle;
 pub use crate::map::{RemoteMap, RemoteMapStream, RemoteMapUnordered, RemoteMapUnorderedStream};
 pub use crate::pool::{RemotePool, RemotePoolBuilder};
@@ -60,3 +61,4 @@ pub use crate::queue::QueueConfig;
 pub use crate::worker::{RemoteWorker, RemoteWorkerBuilder};
 /// The NATS client, for [`ConnectOptions`](async_nats::ConnectOptions) (credentials, TLS).
 pub use async_nats;
+pub use worker_threads_pool::{RunError, TaskError};

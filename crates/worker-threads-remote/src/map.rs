@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::{Answer, Core};
-use crate::error::TaskError;
 use crate::pool::{RemotePool, block_on, encode};
 use crate::wire;
+use worker_threads_pool::TaskError;
 
 /// Chunks in flight at most (each is one message in the queue).
 const WINDOW: usize = 32;

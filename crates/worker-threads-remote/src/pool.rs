@@ -8,11 +8,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::core::{self, Core, Refusal};
-use crate::error::{ConnectError, RunError};
+use crate::error::ConnectError;
 use crate::handle::RemoteHandle;
 use crate::queue::{self, QueueConfig};
 use crate::runtime::Driver;
 use crate::wire::{self, Names};
+use worker_threads_pool::RunError;
 
 /// Settings of a [`RemotePool`]: [`RemotePool::builder`].
 #[derive(Debug)]
@@ -48,7 +49,7 @@ impl RemotePoolBuilder {
     }
 
     /// How long a submission waits for JetStream to acknowledge it (default 5 s); after it
-    /// the task comes back in [`RunError::Nats`].
+    /// the task comes back in [`RunError::Transport`].
     pub fn publish_timeout(mut self, timeout: Duration) -> Self {
         self.publish_timeout = timeout;
         self
@@ -149,7 +150,7 @@ where
     /// # Errors
     ///
     /// [`RunError::QueueFull`], [`RunError::Closed`], [`RunError::Encode`],
-    /// [`RunError::Nats`], each with the task.
+    /// [`RunError::Transport`], each with the task.
     pub fn run(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
         let payload = match encode(&task) {
             Ok(payload) => payload,
@@ -216,8 +217,8 @@ where
             )),
             Ok(Err(Refusal::Full)) => Err(RunError::QueueFull(task)),
             Ok(Err(Refusal::Closed)) => Err(RunError::Closed(task)),
-            Ok(Err(Refusal::Nats(error))) => Err(RunError::Nats { task, error }),
-            Err(error) => Err(RunError::Nats {
+            Ok(Err(Refusal::Nats(error))) => Err(RunError::Transport { task, error }),
+            Err(error) => Err(RunError::Transport {
                 task,
                 error: error.to_string(),
             }),
@@ -227,7 +228,9 @@ where
 
 impl<T, R: Send + 'static> RemotePool<T, R> {
     /// Messages in the remote queue (queued and running tasks of every submitter; a `map`
-    /// chunk counts one), as the server counts them: one request to it. If the server
+    /// chunk counts one), as the server counts them: one request to it. (A local
+    /// [`Pool`](worker_threads_pool::Pool)'s counts only its queued tasks, not the running
+    /// ones.) If the server
     /// cannot answer, `0` (logged): the next submission reports why.
     pub fn queue_size(&self) -> usize {
         match self.runtime().block_on(self.core.queue_size()) {
@@ -283,7 +286,22 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
         });
     }
 
-    /// True once [`close`](Self::close) was called.
+    /// Refuses new tasks ([`RunError::Closed`]) and cancels every task submitted here:
+    /// each handle resolves `Cancelled` at once, queued tasks are removed from the queue
+    /// and running ones are told, as [`RemoteHandle::cancel`] does for one. Returns when
+    /// the removals and notices were sent. Other submitters' tasks are not touched.
+    pub fn destroy(&self) {
+        self.core.close();
+        let withdrawn = self.core.cancel_all();
+        self.runtime().block_on(async {
+            for (id, seq) in withdrawn {
+                self.core.withdraw(id, seq).await;
+            }
+            let _ = self.core.client.flush().await;
+        });
+    }
+
+    /// True once [`close`](Self::close) or [`destroy`](Self::destroy) was called.
     pub fn is_closed(&self) -> bool {
         self.core.is_closed()
     }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConnectError, TaskError};
+use crate::error::ConnectError;
+use worker_threads_pool::TaskError;
 
 /// The task's id, unique in its submitter (a decimal `u64`), in a task message's headers.
 pub(crate) const ID: &str = "Wt-Id";

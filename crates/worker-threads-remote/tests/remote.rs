@@ -178,6 +178,76 @@ fn run_wait_on_a_full_queue_waits_for_room_then_gives_the_exact_value() -> Resul
 }
 
 #[test]
+fn cancel_with_keeps_the_reason_of_the_cancel_that_resolved_the_task() -> Result<()> {
+    let server = NatsServer::start();
+    // No worker: the first task stays queued until cancelled.
+    let pool = pool(&server.url, "reason", 8)?;
+    let queued = pool.run(Job::Square(3))?;
+    assert_eq!(queued.cancel_reason(), None);
+    assert!(queued.cancel_with("the user left"));
+    assert!(
+        !queued.cancel_with("too late"),
+        "a second cancel changes nothing"
+    );
+    assert_eq!(queued.cancel_reason().as_deref(), Some("the user left"));
+    assert_eq!(queued.join(), Err(TaskError::Cancelled));
+
+    // A task that resolved with its value keeps no reason.
+    let worker = worker(&server.url, "reason")?;
+    let mut answered = pool.run(Job::Square(4))?;
+    assert_eq!(futures_executor::block_on(&mut answered)?.value, 16);
+    assert!(!answered.cancel_with("after the answer"));
+    assert_eq!(answered.cancel_reason(), None);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn destroy_cancels_every_task_it_submitted_and_leaves_other_submitters_tasks() -> Result<()> {
+    let server = NatsServer::start();
+    // No worker yet: every task stays queued.
+    let pool = pool(&server.url, "destroy", 16)?;
+    let other = self::pool(&server.url, "destroy", 16)?;
+    let ours: Vec<_> = (0..8)
+        .map(|n| pool.run(Job::Square(n)))
+        .collect::<Result<_, _>>()?;
+    let theirs: Vec<_> = (10..12)
+        .map(|n| other.run(Job::Square(n)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(pool.queue_size(), 10);
+
+    pool.destroy();
+    assert!(pool.is_closed());
+    assert_eq!(pool.pending(), 0, "destroy resolved every task");
+    assert!(matches!(
+        pool.run(Job::Square(1)),
+        Err(RunError::Closed(Job::Square(1)))
+    ));
+    for handle in ours {
+        assert!(handle.is_finished());
+        assert_eq!(handle.join(), Err(TaskError::Cancelled));
+    }
+    // Ours left the queue; the other submitter's two are still there.
+    let mut size = other.queue_size();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while size != 2 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+        size = other.queue_size();
+    }
+    assert_eq!(size, 2, "destroy removed exactly its own queued tasks");
+
+    let worker = worker(&server.url, "destroy")?;
+    let values: Vec<u64> = theirs
+        .into_iter()
+        .map(|h| h.join().map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(values, [100, 121]);
+    other.wait_drain();
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
 fn cancel_reaches_a_running_task() -> Result<()> {
     let server = NatsServer::start();
     let pool: RemotePool<u32, bool> = RemotePool::builder(&server.url, "cancel").connect()?;
@@ -271,7 +341,7 @@ fn a_stopped_server_fails_pending_handles_and_new_runs_and_nothing_hangs() -> Re
     }
     assert_eq!(pool.pending(), 0);
     match pool.run(Job::Square(1)) {
-        Err(RunError::Nats { task, .. }) => assert_eq!(task, Job::Square(1)),
+        Err(RunError::Transport { task, .. }) => assert_eq!(task, Job::Square(1)),
         other => panic!("expected a NATS error with the task, got {other:?}"),
     }
     pool.wait_drain(); // returns: the server cannot be asked
@@ -359,9 +429,21 @@ fn cancel_racing_the_answer_resolves_each_task_once() -> Result<()> {
     let (mut answered, mut cancelled) = (0, 0);
     for round in 0..2_000u64 {
         let handle = pool.run(Job::Square(round))?;
-        // Cancel while the answer may be on its way: exactly one of the two wins.
-        let won = handle.cancel();
+        // Cancel while the answer may be on its way: exactly one of the two wins. Every
+        // other round gives a reason, kept only by a cancel that won.
+        let with_reason = round % 2 == 1;
+        let won = if with_reason {
+            handle.cancel_with("racing")
+        } else {
+            handle.cancel()
+        };
         assert!(handle.is_finished());
+        let expected_reason = (won && with_reason).then_some("racing");
+        assert_eq!(
+            handle.cancel_reason().as_deref(),
+            expected_reason,
+            "round {round}"
+        );
         match handle.join() {
             Err(TaskError::Cancelled) => {
                 assert!(won, "round {round}: Cancelled but cancel() said it lost");
@@ -399,7 +481,7 @@ fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Resu
     // A task over the server's max_payload (1 MiB by default) comes back with its bytes.
     let big = vec![1u8; 2 * 1024 * 1024];
     match pool.run(big.clone()) {
-        Err(RunError::Nats { task, .. }) => assert_eq!(task, big),
+        Err(RunError::Transport { task, .. }) => assert_eq!(task, big),
         other => panic!("expected the task back, got {other:?}"),
     }
     // An answer too big for one message is that task's BadResult; the worker goes on.
@@ -428,7 +510,7 @@ fn a_server_killed_while_tasks_are_submitted_loses_none_and_hangs_nothing() -> R
                     match pool.run(Job::Square(n)) {
                         Ok(handle) => handles.push((n, handle)),
                         // Refused while the server goes: the task comes back.
-                        Err(RunError::Nats { task, .. }) => {
+                        Err(RunError::Transport { task, .. }) => {
                             assert_eq!(task, Job::Square(n));
                             break;
                         }
