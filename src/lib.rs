@@ -20,6 +20,16 @@
 //! - `remote`: the pool past one machine, `RemotePool` and `RemoteWorker` over a NATS
 //!   JetStream work queue (the `worker-threads-remote` crate; feature `remote`).
 //!
+//! # What sits at the root, what stays a module
+//!
+//! The root flattens the crates a program on one machine's threads uses: ports, workers,
+//! shared memory and the pool (with [`TaskPool`], the surface every pool shares).
+//! `cluster`, `process` and `remote` stay modules: they are for programs that choose
+//! them, and their names read as `cluster::Cluster`, `process::ProcessFn`,
+//! `remote::RemotePool`. No name means two things: a name in a module is either its own
+//! (`cluster::Listener`, a shared listening socket; `cluster::ClusterWorker`) or the
+//! root's type re-exported (`remote::RunError` is [`RunError`]).
+//!
 //! # Features
 //!
 //! - `cluster` (default): the `cluster` module, on Linux.
@@ -52,26 +62,24 @@ struct ReadmeDoctests;
 pub use worker_threads_cluster as cluster;
 
 pub use worker_threads_channel::{
-    BroadcastChannel, BroadcastTypeError, Installed, IntoIter, Iter, Listener, MessageChannel,
-    MessagePort, PostError, PostTimeoutError, RecvError, RecvTimeoutError, TerminationSignal,
-    TryIter, TryPostError, TryRecvError, receive_message_on_port,
+    BroadcastChannel, BroadcastTypeError, Installed, IntoIter, Iter, MessageChannel,
+    MessageListener, MessagePort, PostError, PostTimeoutError, RecvError, RecvTimeoutError,
+    TerminationSignal, TryIter, TryPostError, TryRecvError, receive_message_on_port,
 };
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use worker_threads_core::process;
-#[cfg(all(feature = "process", target_os = "linux"))]
-pub use worker_threads_core::process_test_support;
 pub use worker_threads_core::{
-    ContextError, Events, IntoExitCode, Isolation, Limit, Process, Spawn, SpawnError, Thread,
-    Worker, WorkerContext, WorkerError, WorkerEvent, WorkerOptions, exit, is_main_thread,
-    is_terminating, parent_port, thread_id, try_exit, try_parent_port, try_worker_data,
-    worker_data, worker_name,
+    ContextError, Events, IntoExitCode, Isolation, JoinTimeoutError, Limit, Process, Spawn,
+    SpawnError, Thread, Worker, WorkerContext, WorkerError, WorkerEvent, WorkerOptions, exit,
+    is_main_thread, is_terminating, parent_port, thread_id, try_exit, try_parent_port,
+    try_worker_data, worker_data, worker_name,
 };
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use worker_threads_pool::process::ProcessPoolBuilder;
 pub use worker_threads_pool::{
-    BuildError, CancelToken, CloseTimedOut, Latency, Map, MapStream, MapUnordered,
-    MapUnorderedStream, MaxQueue, Pool, PoolBuilder, PoolEvent, PoolHandle, RunError, TaskError,
-    TaskHandle, TaskPool, is_cancelled,
+    BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
+    Pool, PoolBuilder, PoolEvent, PoolHandle, RunError, ShutdownTimedOut, TaskError, TaskHandle,
+    TaskPool, is_cancelled,
 };
 #[cfg(feature = "remote")]
 pub use worker_threads_remote as remote;

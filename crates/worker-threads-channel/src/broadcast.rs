@@ -15,7 +15,7 @@ use futures_core::Stream;
 use crate::close::{CloseSignal, Ended};
 use crate::error::{BroadcastTypeError, PostError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::iter::{Iter, TryIter};
-use crate::listener::Listener;
+use crate::listener::MessageListener;
 use crate::queue::{AsyncWait, Direction, Inbox, Outbox, closer};
 use crate::termination;
 use worker_threads_wait::Deadline;
@@ -217,12 +217,12 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
     ///
     /// The OS error if the thread could not be started (the instance is then dropped,
     /// which leaves the group).
-    pub fn on_message<F>(self, mut handler: F) -> io::Result<Listener>
+    pub fn on_message<F>(self, mut handler: F) -> io::Result<MessageListener>
     where
         F: FnMut(T, &Self) + Send + 'static,
     {
         let close = Arc::clone(self.inbox.close_signal());
-        Listener::spawn(close, "broadcast-on-message", move || {
+        MessageListener::spawn(close, "broadcast-on-message", move || {
             for msg in self.iter() {
                 handler(msg, &self);
             }

@@ -133,6 +133,6 @@ pub use crate::error::{
     TryRecvError,
 };
 pub use crate::iter::{Iter, TryIter};
-pub use crate::listener::Listener;
+pub use crate::listener::MessageListener;
 pub use crate::port::{IntoIter, MessageChannel, MessagePort, receive_message_on_port};
 pub use crate::termination::{Installed, TerminationSignal};

@@ -12,13 +12,13 @@ use crate::close::{CloseSignal, Ended};
 /// receives messages and runs the handler until the port is closed and drained.
 ///
 /// Dropping the handle detaches the thread, which goes on until the port closes.
-#[must_use = "dropping a Listener detaches its thread; call `stop` or `join`"]
-pub struct Listener {
+#[must_use = "dropping a MessageListener detaches its thread; call `stop` or `join`"]
+pub struct MessageListener {
     close: Arc<CloseSignal>,
     thread: JoinHandle<()>,
 }
 
-impl Listener {
+impl MessageListener {
     pub(crate) fn spawn<F>(close: Arc<CloseSignal>, name: &str, body: F) -> io::Result<Self>
     where
         F: FnOnce() + Send + 'static,
@@ -54,9 +54,9 @@ impl Listener {
     }
 }
 
-impl fmt::Debug for Listener {
+impl fmt::Debug for MessageListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener")
+        f.debug_struct("MessageListener")
             .field("finished", &self.is_finished())
             .finish_non_exhaustive()
     }

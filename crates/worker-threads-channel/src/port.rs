@@ -15,7 +15,7 @@ use crate::error::{
     PostError, PostTimeoutError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
 };
 use crate::iter::{Iter, TryIter};
-use crate::listener::Listener;
+use crate::listener::MessageListener;
 use crate::queue::{AsyncWait, Direction, Inbox, Outbox, closer};
 use worker_threads_wait::Deadline;
 
@@ -625,12 +625,12 @@ impl<S: Send + 'static, R: Send + 'static> MessagePort<S, R> {
     /// assert!(port2.is_closed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn on_message<F>(self, mut handler: F) -> io::Result<Listener>
+    pub fn on_message<F>(self, mut handler: F) -> io::Result<MessageListener>
     where
         F: FnMut(R, &Self) + Send + 'static,
     {
         let close = Arc::clone(self.inbox.close_signal());
-        Listener::spawn(close, "port-on-message", move || {
+        MessageListener::spawn(close, "port-on-message", move || {
             for msg in self.iter() {
                 handler(msg, &self);
             }

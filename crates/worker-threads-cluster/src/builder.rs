@@ -137,8 +137,8 @@ where
         self
     }
 
-    /// How long a send to a worker ([`Worker::send`](crate::Worker::send),
-    /// [`Worker::disconnect`](crate::Worker::disconnect), an answer to its `listen`) may
+    /// How long a send to a worker ([`ClusterWorker::send`](crate::ClusterWorker::send),
+    /// [`ClusterWorker::disconnect`](crate::ClusterWorker::disconnect), an answer to its `listen`) may
     /// wait for it to read (10 s by default). A worker that does not read for that long
     /// (stopped, or stuck without reading its channel) is treated as hung: the send
     /// fails with [`IpcError::SendTimedOut`](crate::IpcError), handing the message back,

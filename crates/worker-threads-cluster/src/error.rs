@@ -52,43 +52,83 @@ impl<T> std::error::Error for SendError<T> {
     }
 }
 
-/// Why [`Primary::recv`](crate::Primary::recv) returned no message.
+/// The error of [`Primary::recv`](crate::Primary::recv): no message will come. Named for
+/// the IPC channel it receives on, apart from the message ports' `RecvError`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecvError {
-    /// The primary has gone, and every message it sent was received.
-    #[error("receiving from a disconnected primary")]
-    Disconnected,
+#[non_exhaustive]
+pub enum IpcRecvError {
+    /// The primary has gone (its channel closed), and every message it sent was received.
+    #[error("receiving from a closed primary")]
+    Closed,
     /// A message arrived that is not a valid encoding of the receiver's type.
     #[error("undecodable message: {0}")]
     Decode(String),
 }
 
-/// Why [`Primary::try_recv`](crate::Primary::try_recv) returned no message.
+/// The error of [`Primary::try_recv`](crate::Primary::try_recv) and
+/// [`Cluster::try_recv`](crate::Cluster::try_recv).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TryRecvError {
-    /// No message is waiting.
+#[non_exhaustive]
+pub enum IpcTryRecvError {
+    /// No message is waiting, but one may come.
     #[error("no message waiting")]
     Empty,
     /// The primary has gone, and every message it sent was received.
-    #[error("receiving from a disconnected primary")]
-    Disconnected,
+    #[error("receiving from a closed primary")]
+    Closed,
     /// A message arrived that is not a valid encoding of the receiver's type.
     #[error("undecodable message: {0}")]
     Decode(String),
 }
 
-/// Why [`Primary::recv_timeout`](crate::Primary::recv_timeout) returned no message.
+/// The error of [`Primary::recv_timeout`](crate::Primary::recv_timeout),
+/// [`Primary::recv_deadline`](crate::Primary::recv_deadline) and the same two of
+/// [`Cluster`](crate::Cluster).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecvTimeoutError {
-    /// No message arrived in time.
+#[non_exhaustive]
+pub enum IpcRecvTimeoutError {
+    /// No message came before the deadline.
     #[error("timed out waiting for a message")]
     Timeout,
     /// The primary has gone, and every message it sent was received.
-    #[error("receiving from a disconnected primary")]
-    Disconnected,
+    #[error("receiving from a closed primary")]
+    Closed,
     /// A message arrived that is not a valid encoding of the receiver's type.
     #[error("undecodable message: {0}")]
     Decode(String),
+}
+
+impl IpcTryRecvError {
+    /// True if no message was waiting.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Empty)
+    }
+
+    /// True if the primary has gone and every message was received.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
+    }
+}
+
+impl IpcRecvTimeoutError {
+    /// True if no message came in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout)
+    }
+
+    /// True if the primary has gone and every message was received.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
+    }
+}
+
+impl From<IpcRecvError> for IpcRecvTimeoutError {
+    fn from(err: IpcRecvError) -> Self {
+        match err {
+            IpcRecvError::Closed => Self::Closed,
+            IpcRecvError::Decode(why) => Self::Decode(why),
+        }
+    }
 }
 
 /// A worker-only function was called in the primary.

@@ -42,7 +42,7 @@
 //! ## Messages
 //!
 //! `Cluster<T>` and [`Primary<T>`] carry messages of one type both ways:
-//! [`Worker::send`] and [`Event::Message`] in the primary, [`primary`]`().send` and
+//! [`ClusterWorker::send`] and [`Event::Message`] in the primary, [`primary`]`().send` and
 //! `recv` in a worker. Any `T: Serialize + DeserializeOwned` crosses, encoded with
 //! postcard over a `SOCK_SEQPACKET` socketpair; a peer that sends an oversize or
 //! malformed frame is disconnected with [`Event::Error`], and the primary goes on.
@@ -50,7 +50,7 @@
 //! ## Supervision
 //!
 //! The primary sees each worker's [`Event`]s in order (`Fork`, `Online`, `Listening`,
-//! `Message`, `Disconnect`, `Exit`), can [`Worker::kill`] or [`Worker::disconnect`] one,
+//! `Message`, `Disconnect`, `Exit`), can [`ClusterWorker::kill`] or [`ClusterWorker::disconnect`] one,
 //! restarts crashed ones with exponential back-off ([`Restart::OnCrash`]), and replaces
 //! them all one by one with [`Cluster::rolling_restart`].
 //!
@@ -80,11 +80,11 @@ mod worker;
 pub use builder::ClusterBuilder;
 pub use config::{Backoff, Restart, SchedulingPolicy};
 pub use error::{
-    ForkError, ListenError, NotAWorker, RecvError, RecvTimeoutError, RestartError, SendError,
-    TryRecvError,
+    ForkError, IpcRecvError, IpcRecvTimeoutError, IpcTryRecvError, ListenError, NotAWorker,
+    RestartError, SendError,
 };
 pub use event::Event;
-pub use primary::{Cluster, Worker};
+pub use primary::{Cluster, ClusterWorker};
 pub use role::{is_disconnected, is_primary, is_worker, worker_id};
 #[cfg(feature = "tokio")]
 pub use worker::listener::TokioListener;

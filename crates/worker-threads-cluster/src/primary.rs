@@ -1,4 +1,4 @@
-//! The primary process's side: the `Cluster`, its `Worker` handles, and the servers it
+//! The primary process's side: the `Cluster`, its `ClusterWorker` handles, and the servers it
 //! binds for its workers.
 //!
 //! One thread per worker reads its IPC socket (messages, `listen` requests), and when the
@@ -12,4 +12,4 @@ pub(crate) mod server;
 mod worker;
 
 pub use cluster::Cluster;
-pub use worker::Worker;
+pub use worker::ClusterWorker;

@@ -31,7 +31,7 @@ fn a_worker_killed_with_sigkill_is_reported_and_restarted_and_the_port_serves_on
     let addr = listening(&cluster, 1);
     assert_eq!(ask(addr).unwrap(), first.id());
 
-    // Killed from outside (not `Worker::kill`): a crash.
+    // Killed from outside (not `ClusterWorker::kill`): a crash.
     let pid = rustix::process::Pid::from_raw(first.pid() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
     let mut seen = Vec::new();
@@ -57,7 +57,7 @@ fn a_worker_killed_with_sigkill_is_reported_and_restarted_and_the_port_serves_on
     listening(&cluster, 1);
     assert_eq!(ask(addr).unwrap(), second);
 
-    // `Worker::kill` is planned: reported, not restarted.
+    // `ClusterWorker::kill` is planned: reported, not restarted.
     let worker = cluster.worker(second).unwrap();
     worker.kill(Signal::TERM).unwrap();
     assert_eq!(worker.wait(), (None, Some(Signal::TERM)));
@@ -216,7 +216,7 @@ fn a_worker_at_its_descriptor_limit_crashes_and_is_restarted() {
         if let Ok(client) = std::net::TcpStream::connect(addr) {
             clients.push(client);
         }
-        if let Some(Event::Exit {
+        if let Ok(Event::Exit {
             worker,
             code,
             signal,

@@ -66,10 +66,10 @@ pub enum WorkerError {
     },
     /// A process worker ended without running its entry: its `main` does not call
     /// `process::init` first (in a test binary:
-    /// `process_test_support!`), or it failed to start.
+    /// `process::test_support!`), or it failed to start.
     #[error(
         "worker process ended (code {code:?}) without running its entry: call \
-         worker_threads::process::init() first in main, or process_test_support!() in a test binary"
+         worker_threads::process::init() first in main, or process::test_support!() in a test binary"
     )]
     EntryNotRun {
         /// Its exit code, if it exited rather than being killed.
@@ -85,6 +85,26 @@ pub enum WorkerError {
         /// The child's own error.
         error: Box<WorkerError>,
     },
+}
+
+/// The error of [`Worker::join_timeout`](crate::Worker::join_timeout): the worker is
+/// still running (the handle stays usable), or it ended with an error.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinTimeoutError {
+    /// The worker did not end in time.
+    #[error("timed out waiting for the worker to end")]
+    Timeout,
+    /// The worker ended with an error, as [`Worker::join`](crate::Worker::join) gives it.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+}
+
+impl JoinTimeoutError {
+    /// True if the worker did not end in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout)
+    }
 }
 
 impl WorkerError {

@@ -78,7 +78,7 @@ pub use crate::context::{
     WorkerContext, exit, is_main_thread, is_terminating, parent_port, thread_id, try_exit,
     try_parent_port, try_worker_data, worker_data, worker_name,
 };
-pub use crate::error::{ContextError, Limit, SpawnError, WorkerError};
+pub use crate::error::{ContextError, JoinTimeoutError, Limit, SpawnError, WorkerError};
 pub use crate::events::WorkerEvent;
 pub use crate::isolation::{Isolation, Process, Spawn, Thread};
 pub use crate::options::WorkerOptions;

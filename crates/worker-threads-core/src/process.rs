@@ -34,7 +34,7 @@
 //! A process worker is the running executable started again. Its `main` must call
 //! [`init`] first: in a process worker it runs the entry and ends the process; elsewhere
 //! it returns at once. A test binary has the test harness's `main`: put
-//! [`process_test_support!()`](crate::process_test_support) in it once (it defines a test
+//! [`process::test_support!()`](crate::process::test_support) in it once (it defines a test
 //! that the child runs, which calls `init`). A process worker whose program never calls
 //! `init` runs `main` again instead; it cannot start process workers of its own (that
 //! would start the program again, and again): `spawn` refuses there.
@@ -103,6 +103,8 @@ mod function;
 mod parent;
 mod wire;
 
+#[doc(inline)]
+pub use crate::process_test_support as test_support;
 pub use child::init;
 pub use function::{CallError, Ended, Killer, ProcessFn};
 pub(crate) use parent::ProcessLink;
@@ -233,11 +235,14 @@ impl<In, Out> Worker<In, Out> {
 
 /// Makes a test binary able to run process workers: defines the test that a process
 /// worker started from this binary runs, which calls [`init`]. Put it once in each test
-/// crate (at its root or anywhere) that spawns process workers.
+/// crate (at its root or anywhere) that spawns process workers. Reached as
+/// `process::test_support!` (here at the crate root only because `macro_export` puts it
+/// there).
 ///
 /// ```ignore
-/// worker_threads_core::process_test_support!();
+/// worker_threads_core::process::test_support!();
 /// ```
+#[doc(hidden)]
 #[macro_export]
 macro_rules! process_test_support {
     () => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use worker_threads_channel::{
     MessageChannel, MessagePort, PostError, RecvError, RecvTimeoutError, TryPostError, TryRecvError,
@@ -18,7 +18,7 @@ use worker_threads_wait::Deadline;
 use futures_core::Stream;
 
 use crate::context::{Current, Shared, WorkerContext, adopt_child, take_children};
-use crate::error::{SpawnError, WorkerError};
+use crate::error::{JoinTimeoutError, SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
 use crate::isolation::{Spawn, Thread};
 use crate::lifecycle::Reporter;
@@ -381,6 +381,29 @@ impl<In, Out> Worker<In, Out> {
         self.port.recv_timeout(timeout)
     }
 
+    /// Receives the next message from the worker, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessagePort::recv_deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use worker_threads_core::{Worker, WorkerOptions};
+    ///
+    /// let worker = Worker::<(), u32>::spawn(WorkerOptions::new(), |ctx| {
+    ///     let _ = ctx.parent_port().post_message(7);
+    /// })?;
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// assert_eq!(worker.recv_deadline(deadline), Ok(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Out, RecvTimeoutError> {
+        self.port.recv_deadline(deadline)
+    }
+
     /// Receives the next message from the worker asynchronously, under any executor.
     ///
     /// # Errors
@@ -468,34 +491,59 @@ impl<In, Out> Worker<In, Out> {
         }
     }
 
-    /// [`join`](Self::join) with a bound: the exit code (or error) if the worker ends
-    /// within `timeout`, `None` if it is still running then. The handle stays usable:
-    /// join again, or terminate. For a worker that may never look at
-    /// [`is_terminating`](crate::is_terminating): its thread cannot be killed, and this is
-    /// how to stop waiting for it.
+    /// [`join`](Self::join) with a bound: the exit code if the worker ends within
+    /// `timeout`. The handle stays usable: join again, or terminate. For a worker that may
+    /// never look at [`is_terminating`](crate::is_terminating): its thread cannot be
+    /// killed, and this is how to stop waiting for it.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::Timeout`] if it is still running then;
+    /// [`JoinTimeoutError::Worker`] with the [`WorkerError`] `join` gives.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use worker_threads_core::{Worker, WorkerOptions};
+    /// use worker_threads_core::{JoinTimeoutError, Worker, WorkerOptions};
     ///
     /// let mut worker = Worker::<()>::spawn(WorkerOptions::new(), |ctx| {
     ///     let _ = ctx.parent_port().recv(); // until the port closes or terminates
     /// })?;
-    /// assert!(worker.join_timeout(Duration::from_millis(1)).is_none());
+    /// assert!(matches!(
+    ///     worker.join_timeout(Duration::from_millis(1)),
+    ///     Err(JoinTimeoutError::Timeout)
+    /// ));
     /// worker.terminate();
-    /// assert_eq!(worker.join_timeout(Duration::from_secs(60)).unwrap()?, 1);
+    /// assert_eq!(worker.join_timeout(Duration::from_secs(60))?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_timeout(&mut self, timeout: Duration) -> Option<Result<i32, WorkerError>> {
-        let outcome = self.wait_outcome_until(Deadline::after(timeout))?.clone();
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<i32, JoinTimeoutError> {
+        self.join_deadline_at(Deadline::after(timeout))
+    }
+
+    /// [`join_timeout`](Self::join_timeout) until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`join_timeout`](Self::join_timeout).
+    pub fn join_deadline(&mut self, deadline: Instant) -> Result<i32, JoinTimeoutError> {
+        self.join_deadline_at(Deadline::At(deadline))
+    }
+
+    fn join_deadline_at(&mut self, deadline: Deadline) -> Result<i32, JoinTimeoutError> {
+        let outcome = self
+            .wait_outcome_until(deadline)
+            .ok_or(JoinTimeoutError::Timeout)?
+            .clone();
         if let Some(thread) = self.thread.take() {
             // The outcome is the thread's last message: it is about to end.
             let _ = thread.join();
         }
-        Some(match outcome.error {
-            Some(error) => Err(error),
+        match outcome.error {
+            Some(error) => Err(error.into()),
             None => Ok(outcome.code),
-        })
+        }
     }
 
     /// The worker's id, as [`thread_id`](crate::thread_id) says inside it. Node's

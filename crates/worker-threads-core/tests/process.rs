@@ -1,5 +1,5 @@
 //! Process workers: real child processes (this test binary started again; the test that
-//! `process_test_support!` defines is where they take the worker's path).
+//! `process::test_support!` defines is where they take the worker's path).
 #![cfg(target_os = "linux")]
 
 use std::io::Read;
@@ -12,7 +12,7 @@ use worker_threads_core::{
     is_main_thread, thread_id,
 };
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 /// A message both ways.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
 
 static ALONE: Mutex<()> = Mutex::new(());
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

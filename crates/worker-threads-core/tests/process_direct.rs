@@ -3,7 +3,7 @@
 //! over for what cannot go directly (a message over one record, a port inside a message,
 //! a worker that stopped reading). What must hold whichever way a message went: order,
 //! every message exactly once, and a hostile frame costing only its worker. Real child
-//! processes: this test binary started again (`process_test_support!`).
+//! processes: this test binary started again (`process::test_support!`).
 #![cfg(target_os = "linux")]
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
 use worker_threads_core::{Process, Worker, WorkerContext, WorkerError, WorkerOptions};
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 /// Just over one socket record (64 KiB): a message this big cannot go directly.
 const BIG: usize = 65 * 1024;

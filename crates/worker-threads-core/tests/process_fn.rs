@@ -1,12 +1,12 @@
 //! `ProcessFn`: a function served by a process of its own, called from the caller's
-//! thread (this test binary started again: `process_test_support!`).
+//! thread (this test binary started again: `process::test_support!`).
 #![cfg(target_os = "linux")]
 
 use std::sync::mpsc;
 
 use worker_threads_core::process::{CallError, Ended, ProcessFn};
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 /// 0: the number's square and the serving process's id; 1: panic; 2: abort; 3: spin.
 fn serve((what, n): (u8, u64)) -> (u64, u32) {

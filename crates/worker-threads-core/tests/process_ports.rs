@@ -1,13 +1,13 @@
 //! Message ports that cross to process workers: in the data, in messages both ways, and a
 //! pair whose two ends live in two process workers (relayed through this process). Real
-//! child processes: this test binary started again (`process_test_support!`).
+//! child processes: this test binary started again (`process::test_support!`).
 #![cfg(target_os = "linux")]
 
 use serde::{Deserialize, Serialize};
 use worker_threads_channel::{MessageChannel, MessagePort, PostError, RecvError};
 use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 const N: u64 = 10_000;
 

@@ -3,7 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use worker_threads_core::{Worker, WorkerOptions};
+use worker_threads_core::{JoinTimeoutError, Worker, WorkerOptions};
 
 /// Bounds a wait that must end: never reached unless something is broken.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -51,12 +51,18 @@ fn join_timeout_gives_up_on_a_running_worker_and_keeps_the_handle() {
     })
     .unwrap();
     // It cannot end before `go`: the bounded wait must come back empty-handed.
-    assert!(worker.join_timeout(Duration::from_millis(5)).is_none());
-    assert!(worker.join_timeout(Duration::ZERO).is_none());
+    assert!(matches!(
+        worker.join_timeout(Duration::from_millis(5)),
+        Err(JoinTimeoutError::Timeout)
+    ));
+    assert!(matches!(
+        worker.join_deadline(std::time::Instant::now()),
+        Err(JoinTimeoutError::Timeout)
+    ));
     go.send(()).unwrap();
-    assert_eq!(worker.join_timeout(PATIENCE).unwrap().unwrap(), 3);
+    assert_eq!(worker.join_timeout(PATIENCE).unwrap(), 3);
     // Asked again, the outcome is kept.
-    assert_eq!(worker.join_timeout(Duration::ZERO).unwrap().unwrap(), 3);
+    assert_eq!(worker.join_timeout(Duration::ZERO).unwrap(), 3);
 }
 
 #[test]
@@ -65,6 +71,8 @@ fn join_timeout_reports_the_worker_error() {
         panic!("boom");
     })
     .unwrap();
-    let error = worker.join_timeout(PATIENCE).unwrap().unwrap_err();
-    assert_eq!(error.panic_message(), Some("boom"));
+    match worker.join_timeout(PATIENCE) {
+        Err(JoinTimeoutError::Worker(error)) => assert_eq!(error.panic_message(), Some("boom")),
+        other => panic!("expected the worker's panic, got {other:?}"),
+    }
 }

@@ -154,12 +154,22 @@ pub enum TaskError {
     Closed,
 }
 
-/// [`Pool::close_timeout`](crate::Pool::close_timeout) gave up: the accepted tasks did not
-/// all finish in time, so the pool was destroyed (piscina's `closeTimeout`, with its
-/// message).
+/// A bounded shut-down gave up waiting: the error of
+/// [`Pool::close_timeout`](crate::Pool::close_timeout) and
+/// [`Pool::destroy_timeout`](crate::Pool::destroy_timeout). Either way the pool is
+/// destroyed: every task not finished yet resolves `Cancelled`.
 #[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
-#[error("close operation timed out")]
-pub struct CloseTimedOut;
+#[non_exhaustive]
+pub enum ShutdownTimedOut {
+    /// The accepted tasks did not all finish in time, so the pool was destroyed
+    /// (piscina's `closeTimeout`, with its message).
+    #[error("close operation timed out")]
+    Close,
+    /// Threads still ran a task that does not look at
+    /// [`is_cancelled`](crate::is_cancelled); they end when it returns, on their own.
+    #[error("destroy operation timed out")]
+    Destroy,
+}
 
 /// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).
 #[derive(thiserror::Error, Debug)]

@@ -79,7 +79,7 @@ mod task;
 mod task_pool;
 
 pub use crate::builder::{MaxQueue, PoolBuilder};
-pub use crate::error::{BuildError, CloseTimedOut, RunError, TaskError};
+pub use crate::error::{BuildError, RunError, ShutdownTimedOut, TaskError};
 pub use crate::events::PoolEvent;
 pub use crate::map::{Map, MapStream, MapUnordered, MapUnorderedStream};
 pub use crate::pool::Pool;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
-use crate::error::{BuildError, CloseTimedOut, RunError};
+use crate::error::{BuildError, RunError, ShutdownTimedOut};
 use crate::inner::{Inner, OnFull, Shutdown};
 use crate::signal::CancelToken;
 use crate::stats::Latency;
@@ -313,13 +313,13 @@ impl<T, R> Pool<T, R> {
     ///
     /// # Errors
     ///
-    /// [`CloseTimedOut`] if the tasks did not all finish in time.
+    /// [`ShutdownTimedOut::Close`] if the tasks did not all finish in time.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use worker_threads_pool::{CloseTimedOut, Pool, TaskError};
+    /// use worker_threads_pool::{Pool, ShutdownTimedOut, TaskError};
     ///
     /// let pool = Pool::builder().max_threads(1).build(|stuck: bool| {
     ///     while stuck && !worker_threads_pool::is_cancelled() {
@@ -328,11 +328,11 @@ impl<T, R> Pool<T, R> {
     /// })?;
     /// assert_eq!(pool.run(false)?.join(), Ok(()));
     /// let stuck = pool.run(true)?; // returns only once cancelled
-    /// assert_eq!(pool.close_timeout(Duration::from_millis(20)), Err(CloseTimedOut));
+    /// assert_eq!(pool.close_timeout(Duration::from_millis(20)), Err(ShutdownTimedOut::Close));
     /// assert_eq!(stuck.join(), Err(TaskError::Cancelled));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
+    pub fn close_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
         let deadline = worker_threads_wait::Deadline::after(timeout);
         self.inner.begin_shut_down(Shutdown::Close);
         if self.inner.is_current_worker() || self.inner.wait_threads(deadline) {
@@ -340,9 +340,9 @@ impl<T, R> Pool<T, R> {
         }
         tracing::warn!(name = %self.inner.config.name, ?timeout, "pool close timed out: destroyed");
         self.inner
-            .emit(crate::PoolEvent::Error(CloseTimedOut.to_string()));
+            .emit(crate::PoolEvent::Error(ShutdownTimedOut::Close.to_string()));
         self.inner.begin_shut_down(Shutdown::Destroy);
-        Err(CloseTimedOut)
+        Err(ShutdownTimedOut::Close)
     }
 
     /// Stops accepting tasks, resolves every queued task `Cancelled`, lets the running
@@ -389,14 +389,36 @@ impl<T, R> Pool<T, R> {
         self.inner.shut_down(Shutdown::Destroy);
     }
 
-    /// [`destroy`](Self::destroy), waiting at most `timeout` for the threads. Returns true
-    /// if every thread ended in time; if not, the pool is destroyed all the same (every
-    /// task resolved `Cancelled`) and the threads still running a task that does not look
-    /// at `is_cancelled()` end when it returns, on their own.
-    pub fn destroy_timeout(&self, timeout: Duration) -> bool {
+    /// [`destroy`](Self::destroy), waiting at most `timeout` for the threads. If they do
+    /// not all end in time, the pool is destroyed all the same (every task resolved
+    /// `Cancelled`) and the threads still running a task that does not look at
+    /// `is_cancelled()` end when it returns, on their own.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownTimedOut::Destroy`] if a thread was still running then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_pool::Pool;
+    ///
+    /// let pool = Pool::builder().build(|n: u32| n + 1)?;
+    /// assert_eq!(pool.run(1)?.join(), Ok(2));
+    /// assert_eq!(pool.destroy_timeout(Duration::from_secs(60)), Ok(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destroy_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
         self.inner.begin_shut_down(Shutdown::Destroy);
-        self.inner
+        if self
+            .inner
             .wait_threads(worker_threads_wait::Deadline::after(timeout))
+        {
+            Ok(())
+        } else {
+            Err(ShutdownTimedOut::Destroy)
+        }
     }
 
     /// [`close`](Self::close), awaited under any executor instead of blocking its thread.

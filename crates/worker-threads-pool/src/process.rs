@@ -22,7 +22,7 @@
 //!
 //! The handler is a `fn` (or a closure that captures nothing), and tasks and results are
 //! `Serialize + DeserializeOwned`; the program calls `worker_threads::process::init()`
-//! first in `main` (a test binary: `process_test_support!()`), as for process workers.
+//! first in `main` (a test binary: `process::test_support!()`), as for process workers.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::Gate;
-use worker_threads_pool::{MaxQueue, Pool, TaskError};
+use worker_threads_pool::{MaxQueue, Pool, ShutdownTimedOut, TaskError};
 
 /// A bound against hangs (the test fails instead of hanging), not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -108,15 +108,17 @@ fn destroy_timeout_gives_up_on_a_task_that_never_looks() {
     let pool = Pool::builder().max_threads(1).build(handler).unwrap();
     let running = pool.run(1).unwrap();
     started.recv().unwrap();
-    assert!(
-        !pool.destroy_timeout(Duration::from_millis(20)),
+    assert_eq!(
+        pool.destroy_timeout(Duration::from_millis(20)),
+        Err(ShutdownTimedOut::Destroy),
         "the thread is still busy"
     );
     // Destroyed all the same: the running task resolves Cancelled once it returns.
     gate.open();
     assert_eq!(running.join(), Err(TaskError::Cancelled));
-    assert!(
+    assert_eq!(
         pool.destroy_timeout(PATIENCE),
+        Ok(()),
         "the thread ended after its task"
     );
     assert_eq!(pool.threads(), 0);
@@ -158,10 +160,7 @@ fn close_timeout_destroys_the_pool_when_a_task_outlives_it() {
     started.recv().unwrap();
     let timeout = Duration::from_millis(30);
     let start = std::time::Instant::now();
-    assert_eq!(
-        pool.close_timeout(timeout),
-        Err(worker_threads_pool::CloseTimedOut)
-    );
+    assert_eq!(pool.close_timeout(timeout), Err(ShutdownTimedOut::Close));
     assert!(
         start.elapsed() >= timeout,
         "gave up after {:?}",
@@ -177,8 +176,9 @@ fn close_timeout_destroys_the_pool_when_a_task_outlives_it() {
     assert_eq!(queued.join(), Err(TaskError::Cancelled));
     gate.open();
     assert_eq!(running.join(), Err(TaskError::Cancelled));
-    assert!(
+    assert_eq!(
         pool.destroy_timeout(PATIENCE),
+        Ok(()),
         "the thread ended after its task"
     );
     assert!(started.try_recv().is_err(), "the queued task never started");
@@ -223,7 +223,7 @@ fn close_timeout_racing_the_last_tasks_resolves_each_once_and_ok_means_all_value
                 Err(other) => panic!("round {round}: {other}"),
             }
         }
-        assert!(pool.destroy_timeout(PATIENCE), "round {round}");
+        assert_eq!(pool.destroy_timeout(PATIENCE), Ok(()), "round {round}");
         assert_eq!(pool.completed(), values, "round {round}");
         assert_eq!(pool.completed() + pool.cancelled(), 4, "round {round}");
     }

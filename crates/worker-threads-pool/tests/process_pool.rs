@@ -1,5 +1,5 @@
 //! Process isolation: real worker processes (this test binary started again; the test
-//! `process_test_support!` defines is where they take the worker's path).
+//! `process::test_support!` defines is where they take the worker's path).
 #![cfg(target_os = "linux")]
 
 use std::time::{Duration, Instant};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use worker_threads_core::Process;
 use worker_threads_pool::{MaxQueue, Pool, PoolHandle, RunError, TaskError, TaskPool};
 
-worker_threads_core::process_test_support!();
+worker_threads_core::process::test_support!();
 
 /// 0: a value; 1: spin forever; 2: abort the process; 3: panic.
 fn handler(task: (u8, u64)) -> u64 {

@@ -23,12 +23,12 @@ use serde::de::DeserializeOwned;
 use worker_threads_process::{Channel, Frame, IpcError, Limits, Signal};
 
 use crate::config::{Config, Restart, SchedulingPolicy};
-use crate::error::{ForkError, RestartError};
+use crate::error::{ForkError, IpcRecvTimeoutError, IpcTryRecvError, RestartError};
 use crate::event::Event;
 use crate::lock;
 use crate::primary::events::{Credit, Queued};
 use crate::primary::server::{Member, Server};
-use crate::primary::worker::{Status, Worker, WorkerInner};
+use crate::primary::worker::{ClusterWorker, Status, WorkerInner};
 use crate::wire::{self, Grant, MARKER, TAG_CONTROL, TAG_MESSAGE, ToPrimary, ToWorker};
 
 /// The cluster's event receiver as a boxed stream.
@@ -86,7 +86,7 @@ struct Shared<T> {
 }
 
 struct State<T> {
-    workers: BTreeMap<usize, Worker<T>>,
+    workers: BTreeMap<usize, ClusterWorker<T>>,
     servers: HashMap<SocketAddr, Arc<Server>>,
     threads: Vec<JoinHandle<()>>,
     closed: bool,
@@ -131,7 +131,7 @@ where
     ///
     /// [`ForkError`] if the executable cannot be found or the process cannot start, or if
     /// the cluster is shutting down.
-    pub fn fork(&self) -> Result<Worker<T>, ForkError> {
+    pub fn fork(&self) -> Result<ClusterWorker<T>, ForkError> {
         Shared::spawn(&self.shared, Vec::new(), 0)
     }
 
@@ -140,7 +140,7 @@ where
     /// # Errors
     ///
     /// As [`fork`](Cluster::fork).
-    pub fn fork_with<I, K, V>(&self, env: I) -> Result<Worker<T>, ForkError>
+    pub fn fork_with<I, K, V>(&self, env: I) -> Result<ClusterWorker<T>, ForkError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<OsString>,
@@ -151,12 +151,12 @@ where
     }
 
     /// The live workers, by id (Node's `cluster.workers`).
-    pub fn workers(&self) -> Vec<Worker<T>> {
+    pub fn workers(&self) -> Vec<ClusterWorker<T>> {
         lock(&self.shared.state).workers.values().cloned().collect()
     }
 
     /// The live worker with this id.
-    pub fn worker(&self, id: usize) -> Option<Worker<T>> {
+    pub fn worker(&self, id: usize) -> Option<ClusterWorker<T>> {
         lock(&self.shared.state).workers.get(&id).cloned()
     }
 
@@ -171,17 +171,59 @@ where
     }
 
     /// The next event, if one is waiting.
-    pub fn try_recv(&self) -> Option<Event<T>> {
-        self.shared.event_rx.try_recv().ok().map(Queued::into_event)
+    ///
+    /// # Errors
+    ///
+    /// [`IpcTryRecvError::Empty`] when none is (the cluster's events never close while it
+    /// lives, so no other variant comes).
+    pub fn try_recv(&self) -> Result<Event<T>, IpcTryRecvError> {
+        self.shared
+            .event_rx
+            .try_recv()
+            .map(Queued::into_event)
+            .map_err(|_| IpcTryRecvError::Empty)
     }
 
     /// The next event, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event<T>> {
+    ///
+    /// # Errors
+    ///
+    /// [`IpcRecvTimeoutError::Timeout`] when none came in time (no other variant comes).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use worker_threads_cluster::{Cluster, Event};
+    ///
+    /// let cluster = Cluster::<String>::new();
+    /// cluster.fork()?;
+    /// match cluster.recv_timeout(Duration::from_secs(5)) {
+    ///     Ok(Event::Online { worker }) => println!("worker {worker} is up"),
+    ///     Ok(_) => {}
+    ///     Err(err) => assert!(err.is_timeout()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event<T>, IpcRecvTimeoutError> {
+        match worker_threads_wait::Deadline::after(timeout) {
+            worker_threads_wait::Deadline::At(deadline) => self.recv_deadline(deadline),
+            // Further than an `Instant` reaches: wait as long as it takes.
+            worker_threads_wait::Deadline::Never => Ok(self.recv()),
+        }
+    }
+
+    /// The next event, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Event<T>, IpcRecvTimeoutError> {
         self.shared
             .event_rx
-            .recv_timeout(timeout)
-            .ok()
+            .recv_deadline(deadline)
             .map(Queued::into_event)
+            .map_err(|_| IpcRecvTimeoutError::Timeout)
     }
 
     /// The next event, awaited under any executor.
@@ -251,7 +293,7 @@ where
     /// Disconnects every worker and waits until they have all exited (Node's
     /// `cluster.disconnect()`). No worker is restarted for it. A worker that does not exit
     /// after its listeners stop (it never returns from its own work) keeps this waiting, as
-    /// in Node; [`Worker::kill`] ends it.
+    /// in Node; [`ClusterWorker::kill`] ends it.
     pub fn disconnect(&self) {
         let workers = self.workers();
         for worker in &workers {
@@ -315,7 +357,7 @@ where
         this: &Arc<Self>,
         env: Vec<(OsString, OsString)>,
         crashes: u32,
-    ) -> Result<Worker<T>, ForkError> {
+    ) -> Result<ClusterWorker<T>, ForkError> {
         if lock(&this.state).closed {
             return Err(ForkError::Closed);
         }
@@ -359,7 +401,7 @@ where
             unread: Arc::default(),
             failure: Mutex::new(None),
         });
-        let worker = Worker {
+        let worker = ClusterWorker {
             inner,
             _message: PhantomData,
         };
@@ -397,7 +439,7 @@ where
     }
 
     /// The worker's whole life as the primary sees it, on its own thread.
-    fn supervise(self: Arc<Self>, worker: Worker<T>, mut child: Child) {
+    fn supervise(self: Arc<Self>, worker: ClusterWorker<T>, mut child: Child) {
         let inner = &worker.inner;
         let mut buf = Vec::new();
         let failure = loop {
@@ -439,7 +481,7 @@ where
                 (None, None)
             }
         };
-        // Leave the map before the exit is recorded: recording it wakes `Worker::wait`,
+        // Leave the map before the exit is recorded: recording it wakes `ClusterWorker::wait`,
         // and `Cluster::disconnect` promises an empty `workers()` when it returns.
         lock(&self.state).workers.remove(&inner.id);
         let mut planned = false;
@@ -491,7 +533,7 @@ where
     }
 
     /// One frame from a worker. An error disconnects the worker.
-    fn handle(self: &Arc<Self>, worker: &Worker<T>, frame: Frame) -> Result<(), IpcError> {
+    fn handle(self: &Arc<Self>, worker: &ClusterWorker<T>, frame: Frame) -> Result<(), IpcError> {
         let id = worker.inner.id;
         if !frame.fds.is_empty() {
             return Err(IpcError::Malformed("a worker sent descriptors"));
@@ -530,7 +572,7 @@ where
     }
 
     /// Takes `worker` out of round-robin server `key`: it dropped its listener.
-    fn unlisten(worker: &Worker<T>, key: u64) {
+    fn unlisten(worker: &ClusterWorker<T>, key: u64) {
         let mut server = None;
         worker.inner.update(|s| {
             if let Some(at) = s.servers.iter().position(|server| server.key == key) {
@@ -566,7 +608,12 @@ where
     }
 
     /// Answers a worker's `listen(addr)`.
-    fn listen(&self, worker: &Worker<T>, seq: u64, addr: SocketAddr) -> Result<(), IpcError> {
+    fn listen(
+        &self,
+        worker: &ClusterWorker<T>,
+        seq: u64,
+        addr: SocketAddr,
+    ) -> Result<(), IpcError> {
         let server = self.server(addr);
         let (grant, fd) = match &server {
             Err(reason) => (Err(reason.clone()), None),
@@ -600,7 +647,7 @@ where
     }
 
     /// Records that `worker` serves `addr` and joins it to the round-robin rotation.
-    fn listening(&self, worker: &Worker<T>, addr: SocketAddr, server: Option<Arc<Server>>) {
+    fn listening(&self, worker: &ClusterWorker<T>, addr: SocketAddr, server: Option<Arc<Server>>) {
         let id = worker.inner.id;
         let mut planned = false;
         worker.inner.update(|s| {

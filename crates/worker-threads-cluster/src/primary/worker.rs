@@ -1,4 +1,4 @@
-//! `Worker`: a worker process as the primary sees it, and the state its supervising
+//! `ClusterWorker`: a worker process as the primary sees it, and the state its supervising
 //! thread keeps for it.
 
 use std::ffi::OsString;
@@ -21,7 +21,7 @@ use crate::wire::{self, ToWorker};
 /// A worker process, seen from the primary (Node's `cluster.workers[id]`).
 ///
 /// Cheap to clone; every clone is the same worker.
-pub struct Worker<T> {
+pub struct ClusterWorker<T> {
     pub(crate) inner: Arc<WorkerInner>,
     pub(crate) _message: PhantomData<fn(T) -> T>,
 }
@@ -52,25 +52,25 @@ pub(crate) struct Status {
     pub(crate) exit: Option<(Option<i32>, Option<Signal>)>,
 }
 
-impl<T> Clone for Worker<T> {
+impl<T> Clone for ClusterWorker<T> {
     fn clone(&self) -> Self {
-        Worker {
+        ClusterWorker {
             inner: Arc::clone(&self.inner),
             _message: PhantomData,
         }
     }
 }
 
-impl<T> std::fmt::Debug for Worker<T> {
+impl<T> std::fmt::Debug for ClusterWorker<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
+        f.debug_struct("ClusterWorker")
             .field("id", &self.inner.id)
             .field("pid", &self.inner.process.pid())
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Worker<T>
+impl<T> ClusterWorker<T>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
 {

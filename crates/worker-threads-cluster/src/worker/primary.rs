@@ -9,7 +9,7 @@ use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{NotAWorker, RecvError, RecvTimeoutError, SendError, TryRecvError};
+use crate::error::{IpcRecvError, IpcRecvTimeoutError, IpcTryRecvError, NotAWorker, SendError};
 use crate::wire;
 use crate::worker::runtime::{Runtime, runtime};
 
@@ -95,40 +95,37 @@ where
     ///
     /// # Errors
     ///
-    /// [`RecvError::Disconnected`] once the primary has gone and every message was taken;
-    /// [`RecvError::Decode`] for a message that is not a `T`.
-    pub fn recv(&self) -> Result<T, RecvError> {
-        let body = crate::wait::recv(&self.rt.messages).map_err(|_| RecvError::Disconnected)?;
-        wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string()))
+    /// [`IpcRecvError::Closed`] once the primary has gone and every message was taken;
+    /// [`IpcRecvError::Decode`] for a message that is not a `T`.
+    pub fn recv(&self) -> Result<T, IpcRecvError> {
+        let body = crate::wait::recv(&self.rt.messages).map_err(|_| IpcRecvError::Closed)?;
+        wire::decode(&body).map_err(|e| IpcRecvError::Decode(e.to_string()))
     }
 
     /// The next message, if one is waiting.
     ///
     /// # Errors
     ///
-    /// [`TryRecvError::Empty`] when none is; otherwise as [`recv`](Primary::recv).
-    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+    /// [`IpcTryRecvError::Empty`] when none is; otherwise as [`recv`](Primary::recv).
+    pub fn try_recv(&self) -> Result<T, IpcTryRecvError> {
         let body = self.rt.messages.try_recv().map_err(|e| match e {
-            flume::TryRecvError::Empty => TryRecvError::Empty,
-            flume::TryRecvError::Disconnected => TryRecvError::Disconnected,
+            flume::TryRecvError::Empty => IpcTryRecvError::Empty,
+            flume::TryRecvError::Disconnected => IpcTryRecvError::Closed,
         })?;
-        wire::decode(&body).map_err(|e| TryRecvError::Decode(e.to_string()))
+        wire::decode(&body).map_err(|e| IpcTryRecvError::Decode(e.to_string()))
     }
 
     /// The next message, waiting at most `timeout`.
     ///
     /// # Errors
     ///
-    /// [`RecvTimeoutError::Timeout`] when none came in time; otherwise as
+    /// [`IpcRecvTimeoutError::Timeout`] when none came in time; otherwise as
     /// [`recv`](Primary::recv).
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, IpcRecvTimeoutError> {
         match worker_threads_wait::Deadline::after(timeout) {
             worker_threads_wait::Deadline::At(deadline) => self.recv_deadline(deadline),
             // Further than an `Instant` reaches: wait as long as it takes.
-            worker_threads_wait::Deadline::Never => self.recv().map_err(|err| match err {
-                RecvError::Disconnected => RecvTimeoutError::Disconnected,
-                RecvError::Decode(why) => RecvTimeoutError::Decode(why),
-            }),
+            worker_threads_wait::Deadline::Never => self.recv().map_err(Into::into),
         }
     }
 
@@ -137,16 +134,16 @@ where
     /// # Errors
     ///
     /// As [`recv_timeout`](Primary::recv_timeout).
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, IpcRecvTimeoutError> {
         let body = self
             .rt
             .messages
             .recv_deadline(deadline)
             .map_err(|e| match e {
-                flume::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
-                flume::RecvTimeoutError::Disconnected => RecvTimeoutError::Disconnected,
+                flume::RecvTimeoutError::Timeout => IpcRecvTimeoutError::Timeout,
+                flume::RecvTimeoutError::Disconnected => IpcRecvTimeoutError::Closed,
             })?;
-        wire::decode(&body).map_err(|e| RecvTimeoutError::Decode(e.to_string()))
+        wire::decode(&body).map_err(|e| IpcRecvTimeoutError::Decode(e.to_string()))
     }
 
     /// The next message, awaited under any executor.
@@ -159,14 +156,14 @@ where
     ///
     /// Cancel safe: a message is taken only in the poll that returns it, so dropping the
     /// future loses none. `Primary` is also a [`Stream`] of its messages.
-    pub async fn recv_async(&self) -> Result<T, RecvError> {
+    pub async fn recv_async(&self) -> Result<T, IpcRecvError> {
         let body = self
             .rt
             .messages
             .recv_async()
             .await
-            .map_err(|_| RecvError::Disconnected)?;
-        wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string()))
+            .map_err(|_| IpcRecvError::Closed)?;
+        wire::decode(&body).map_err(|e| IpcRecvError::Decode(e.to_string()))
     }
 
     /// Messages as they come, until the primary has gone (or one does not decode).
@@ -179,7 +176,7 @@ where
 /// does not decode as `T` (the stream goes on); it ends when the primary has gone.
 /// Dropping a pending `next()` loses no message.
 impl<T: DeserializeOwned> Stream for Primary<T> {
-    type Item = Result<T, RecvError>;
+    type Item = Result<T, IpcRecvError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -188,7 +185,7 @@ impl<T: DeserializeOwned> Stream for Primary<T> {
             .stream
             .get_or_insert_with(|| rt.messages.clone().into_stream());
         Pin::new(stream).poll_next(cx).map(|body| {
-            body.map(|body| wire::decode(&body).map_err(|e| RecvError::Decode(e.to_string())))
+            body.map(|body| wire::decode(&body).map_err(|e| IpcRecvError::Decode(e.to_string())))
         })
     }
 }

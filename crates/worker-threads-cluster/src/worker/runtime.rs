@@ -79,7 +79,7 @@ pub(crate) struct Runtime {
     pub(crate) ipc: Ipc,
     pub(crate) messages: flume::Receiver<Vec<u8>>,
     /// The messages' only sender, until the reader thread takes it: when the reader ends
-    /// (the primary has gone), `Primary::recv` reports `Disconnected`.
+    /// (the primary has gone), `Primary::recv` reports `Closed`.
     inbox: Mutex<Option<flume::Sender<Vec<u8>>>>,
     replies: Mutex<HashMap<u64, Sender<Reply>>>,
     handoffs: Mutex<Handoffs>,

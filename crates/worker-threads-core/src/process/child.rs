@@ -61,7 +61,7 @@ pub(crate) type Trampoline = fn(ChildStart);
 /// then; returns at once otherwise. Call it first thing in `main` of every program that
 /// spawns process workers (procspawn's `init`): a process worker is the same executable
 /// started again, and this is where it takes the worker's path. In a test binary, where
-/// `main` is the test harness's, [`process_test_support!`](crate::process_test_support)
+/// `main` is the test harness's, [`process::test_support!`](crate::process::test_support)
 /// calls it.
 ///
 /// ```no_run

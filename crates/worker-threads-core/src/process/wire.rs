@@ -17,7 +17,7 @@ pub(crate) const TAG_PORT: u8 = 2;
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 64 << 20;
 /// The arguments a process worker is started with: in a test binary they run only the
-/// test that `process_test_support!` defines (which calls `init`); a program's `main`
+/// test that `process::test_support!` defines (which calls `init`); a program's `main`
 /// calls `init` before it looks at its arguments.
 pub(crate) const CHILD_ARGS: [&str; 4] = [
     "__worker_threads_process_child",
