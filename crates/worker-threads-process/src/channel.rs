@@ -258,6 +258,60 @@ impl Channel {
         self.recv_with(buf, RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT)
     }
 
+    /// Receives one frame, waiting at most `timeout` for it to begin (the rest of a frame
+    /// of several records is waited for, as [`recv`](Self::recv) does); `Ok(None)` when
+    /// the peer is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`IpcError::RecvTimedOut`] when no frame began in time, and
+    /// [`recv`](Self::recv)'s errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_process::{Channel, IpcError, channel_pair};
+    ///
+    /// let (a, b) = channel_pair()?;
+    /// let (a, b) = (Channel::new(a, 1 << 20), Channel::new(b, 1 << 20));
+    /// let mut buf = Vec::new();
+    /// let waited = b.recv_timeout(&mut buf, Duration::from_millis(1));
+    /// assert!(matches!(waited, Err(IpcError::RecvTimedOut)));
+    /// a.send(7, b"hi", &[])?;
+    /// let frame = b.recv_timeout(&mut buf, Duration::from_secs(60))?.expect("a frame");
+    /// assert_eq!((frame.tag, frame.body.as_slice()), (7, &b"hi"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_timeout(
+        &self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Option<Frame>, IpcError> {
+        match std::time::Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(buf, deadline),
+            // Further than an `Instant` reaches: wait as long as it takes.
+            None => self.recv(buf),
+        }
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout) until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(
+        &self,
+        buf: &mut Vec<u8>,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Frame>, IpcError> {
+        if self.wait_readable_until(deadline)? {
+            self.recv(buf)
+        } else {
+            Err(IpcError::RecvTimedOut)
+        }
+    }
+
     fn recv_with(&self, buf: &mut Vec<u8>, flags: RecvFlags) -> Result<Option<Frame>, IpcError> {
         buf.resize(RECORD, 0);
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];

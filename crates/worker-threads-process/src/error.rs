@@ -35,6 +35,11 @@ pub enum IpcError {
     /// A non-blocking receive found no frame waiting ([`Channel::try_recv`](crate::Channel::try_recv)).
     #[error("no frame is waiting")]
     Empty,
+    /// A bounded receive ([`Channel::recv_timeout`](crate::Channel::recv_timeout),
+    /// [`Channel::recv_deadline`](crate::Channel::recv_deadline)) saw no frame begin in
+    /// time.
+    #[error("no frame came in time")]
+    RecvTimedOut,
     /// A send waited longer than the channel's send timeout for the peer to read.
     /// Part of the frame may have been sent: the channel can no longer be trusted.
     #[error("the peer did not read within the send timeout")]

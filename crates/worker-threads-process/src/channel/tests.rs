@@ -240,3 +240,26 @@ fn spin_until_readable_sees_a_waiting_frame_and_end_of_file_and_gives_up_on_neit
     assert!(b.spin_until_readable(Duration::from_secs(60)));
     assert!(b.recv(&mut Vec::new()).unwrap().is_none());
 }
+
+#[test]
+fn a_bounded_receive_times_out_then_gets_the_exact_frame_then_sees_the_hang_up() {
+    let (a, b) = ends(1 << 20);
+    let mut buf = Vec::new();
+    let far = std::time::Duration::from_secs(60);
+    assert!(matches!(
+        b.recv_timeout(&mut buf, std::time::Duration::ZERO),
+        Err(IpcError::RecvTimedOut)
+    ));
+    assert!(matches!(
+        b.recv_deadline(&mut buf, std::time::Instant::now()),
+        Err(IpcError::RecvTimedOut)
+    ));
+    a.send(3, b"exact", &[]).unwrap();
+    let frame = b.recv_timeout(&mut buf, far).unwrap().unwrap();
+    assert_eq!((frame.tag, frame.body.as_slice()), (3, &b"exact"[..]));
+    drop(a);
+    assert!(
+        b.recv_timeout(&mut buf, far).unwrap().is_none(),
+        "the peer hung up"
+    );
+}
