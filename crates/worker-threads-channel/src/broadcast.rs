@@ -120,6 +120,18 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
     ///
     /// If `name` is in use by a live group of another message type; see
     /// [`try_new`](Self::try_new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_channel::BroadcastChannel;
+    ///
+    /// let sender = BroadcastChannel::<u8>::new("doc-broadcast-new");
+    /// let receiver = BroadcastChannel::<u8>::new("doc-broadcast-new");
+    /// sender.post_message(7u8).unwrap();
+    /// assert_eq!(receiver.recv(), Ok(7));
+    /// assert!(sender.try_recv().is_err(), "an instance does not hear itself");
+    /// ```
     #[track_caller]
     pub fn new(name: impl Into<String>) -> Self {
         match Self::try_new(name) {

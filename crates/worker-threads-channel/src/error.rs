@@ -57,6 +57,18 @@ pub enum PostError<T> {
 /// The error of [`try_post_message`](crate::MessagePort::try_post_message).
 ///
 /// Both variants hold the message.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::{MessageChannel, TryPostError};
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::bounded(1);
+/// port1.try_post_message(1).unwrap();
+/// assert_eq!(port1.try_post_message(2), Err(TryPostError::Full(2)));
+/// drop(port2);
+/// assert_eq!(port1.try_post_message(3).unwrap_err().into_inner(), 3);
+/// ```
 #[derive(thiserror::Error, PartialEq, Eq, Clone, Copy)]
 pub enum TryPostError<T> {
     /// A bounded port is full.
@@ -71,6 +83,23 @@ pub enum TryPostError<T> {
 /// [`post_deadline`](crate::MessagePort::post_deadline).
 ///
 /// Both variants hold the message.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_channel::{MessageChannel, PostTimeoutError};
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::bounded(1);
+/// port1.post_message(1).unwrap();
+/// // The queue is full and nobody receives: the message comes back.
+/// assert_eq!(
+///     port1.post_timeout(2, Duration::from_millis(1)),
+///     Err(PostTimeoutError::Timeout(2))
+/// );
+/// drop(port2);
+/// assert_eq!(port1.post_timeout(3, Duration::ZERO), Err(PostTimeoutError::Closed(3)));
+/// ```
 #[derive(thiserror::Error, PartialEq, Eq, Clone, Copy)]
 pub enum PostTimeoutError<T> {
     /// A bounded port stayed full until the deadline.
@@ -130,6 +159,19 @@ impl<T> From<PostError<T>> for PostTimeoutError<T> {
 
 /// The error of [`recv`](crate::MessagePort::recv): the port is closed and every message
 /// posted before the close has been received.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::{MessageChannel, RecvError};
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::new();
+/// port1.post_message("last").unwrap();
+/// drop(port1);
+/// // What was posted before the close is still received; then the close shows.
+/// assert_eq!(port2.recv(), Ok("last"));
+/// assert_eq!(port2.recv(), Err(RecvError::Closed));
+/// ```
 #[derive(thiserror::Error, Debug, PartialEq, Eq, Clone, Copy)]
 pub enum RecvError {
     /// The port, or its peer, was closed or dropped, and nothing is left to receive.
@@ -142,6 +184,17 @@ pub enum RecvError {
 }
 
 /// The error of [`try_recv`](crate::MessagePort::try_recv).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::{MessageChannel, TryRecvError};
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+/// assert_eq!(port2.try_recv(), Err(TryRecvError::Empty));
+/// drop(port1);
+/// assert!(port2.try_recv().unwrap_err().is_closed());
+/// ```
 #[derive(thiserror::Error, Debug, PartialEq, Eq, Clone, Copy)]
 pub enum TryRecvError {
     /// No message is waiting, but one may come.
@@ -157,6 +210,18 @@ pub enum TryRecvError {
 
 /// The error of [`recv_timeout`](crate::MessagePort::recv_timeout) and
 /// [`recv_deadline`](crate::MessagePort::recv_deadline).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_channel::{MessageChannel, RecvTimeoutError};
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+/// assert_eq!(port2.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
+/// drop(port1);
+/// assert_eq!(port2.recv_timeout(Duration::ZERO), Err(RecvTimeoutError::Closed));
+/// ```
 #[derive(thiserror::Error, Debug, PartialEq, Eq, Clone, Copy)]
 pub enum RecvTimeoutError {
     /// No message came before the deadline.
@@ -261,6 +326,17 @@ impl From<RecvError> for RecvTimeoutError {
 ///
 /// A broadcast group is one name and one type; an instance of another type could never
 /// hear the group, so joining is refused instead of silently splitting it.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::BroadcastChannel;
+///
+/// let _numbers = BroadcastChannel::<u32>::new("doc-broadcast-type-error");
+/// let refused = BroadcastChannel::<String>::try_new("doc-broadcast-type-error").unwrap_err();
+/// assert_eq!(refused.name(), "doc-broadcast-type-error");
+/// assert_eq!(refused.carries(), "u32");
+/// ```
 #[derive(thiserror::Error, Debug, PartialEq, Eq, Clone)]
 #[error("broadcast channel `{name}` carries `{carries}`, not `{requested}`")]
 pub struct BroadcastTypeError {

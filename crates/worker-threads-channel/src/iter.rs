@@ -10,6 +10,19 @@ use worker_threads_wait::Deadline;
 /// [`MessagePort::iter`](crate::MessagePort::iter) or
 /// [`BroadcastChannel::iter`](crate::BroadcastChannel::iter). It ends when the port is
 /// closed and drained.
+///
+/// # Examples
+///
+/// ```
+/// let worker_threads_channel::MessageChannel { port1, port2 } =
+///     worker_threads_channel::MessageChannel::new();
+/// for i in 1..=3 {
+///     port1.post_message(i).unwrap();
+/// }
+/// drop(port1);
+/// // Blocks for each message, ends when the port is closed and drained.
+/// assert_eq!(port2.iter().sum::<i32>(), 6);
+/// ```
 pub struct Iter<'a, T> {
     inbox: &'a Inbox<T>,
 }
@@ -36,6 +49,18 @@ impl<T> fmt::Debug for Iter<'_, T> {
 
 /// A non-blocking iterator over the messages waiting now, from
 /// [`MessagePort::try_iter`](crate::MessagePort::try_iter) or [`BroadcastChannel::try_iter`](crate::BroadcastChannel::try_iter).
+///
+/// # Examples
+///
+/// ```
+/// let worker_threads_channel::MessageChannel { port1, port2 } =
+///     worker_threads_channel::MessageChannel::new();
+/// port1.post_message(1).unwrap();
+/// port1.post_message(2).unwrap();
+/// // What is waiting now, without blocking; the port stays open.
+/// assert_eq!(port2.try_iter().collect::<Vec<_>>(), [1, 2]);
+/// assert_eq!(port2.try_iter().count(), 0);
+/// ```
 pub struct TryIter<'a, T> {
     inbox: &'a Inbox<T>,
 }

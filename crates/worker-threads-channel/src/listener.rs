@@ -12,6 +12,22 @@ use crate::close::{CloseSignal, Ended};
 /// receives messages and runs the handler until the port is closed and drained.
 ///
 /// Dropping the handle detaches the thread, which goes on until the port closes.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// use worker_threads_channel::MessageChannel;
+///
+/// let MessageChannel { port1, port2 } = MessageChannel::new();
+/// let (seen_tx, seen) = mpsc::channel();
+/// let listener = port2.on_message(move |n: u32, _port| seen_tx.send(n * 2).unwrap())?;
+/// port1.post_message(21).unwrap();
+/// assert_eq!(seen.recv()?, 42);
+/// drop(port1); // the handler's thread ends once the port is closed and drained
+/// listener.join().expect("the handler did not panic");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a MessageListener detaches its thread; call `stop` or `join`"]
 pub struct MessageListener {
     close: Arc<CloseSignal>,

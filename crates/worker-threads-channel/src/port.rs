@@ -111,6 +111,18 @@ impl<A: Send + 'static, B: Send + 'static> MessageChannel<A, B> {
 
     /// Creates a pair of bounded ports for a protocol with a type each way; see
     /// [`bounded`](MessageChannel::bounded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_channel::{MessageChannel, TryPostError};
+    ///
+    /// let MessageChannel { port1, port2 } = MessageChannel::<u8, String>::asymmetric_bounded(1);
+    /// port1.try_post_message(1).unwrap();
+    /// assert_eq!(port1.try_post_message(2), Err(TryPostError::Full(2)));
+    /// port2.post_message(format!("got {}", port2.recv().unwrap())).unwrap();
+    /// assert_eq!(port1.recv().as_deref(), Ok("got 1"));
+    /// ```
     pub fn asymmetric_bounded(cap: usize) -> Self {
         Self::with_capacity(Some(cap))
     }
@@ -640,6 +652,18 @@ impl<S: Send + 'static, R: Send + 'static> MessagePort<S, R> {
 
 /// A blocking iterator that owns its port, from `for msg in port`. It ends when the port
 /// is closed and drained; dropping it closes the port.
+///
+/// # Examples
+///
+/// ```
+/// let worker_threads_channel::MessageChannel { port1, port2 } =
+///     worker_threads_channel::MessageChannel::new();
+/// port1.post_message("a").unwrap();
+/// port1.post_message("b").unwrap();
+/// drop(port1);
+/// let received: Vec<&str> = port2.into_iter().collect();
+/// assert_eq!(received, ["a", "b"]);
+/// ```
 pub struct IntoIter<S, R> {
     port: MessagePort<S, R>,
 }

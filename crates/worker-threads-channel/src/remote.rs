@@ -11,6 +11,28 @@
 //! a message with ports in it, a receiver that parked, end of file).
 
 /// How a [`Sink`] disposed of a message.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::remote::{Posted, Sink};
+///
+/// /// A sink whose peer never reads: every message goes to the port's own queue.
+/// struct Backlog;
+///
+/// impl Sink<u8> for Backlog {
+///     fn post(&self, msg: u8, queue: &mut dyn FnMut(u8) -> Result<(), u8>) -> Result<Posted, u8> {
+///         queue(msg).map(|()| Posted::Queued)
+///     }
+/// }
+///
+/// let mut queued = Vec::new();
+/// let posted = Backlog.post(7, &mut |m| {
+///     queued.push(m);
+///     Ok(())
+/// });
+/// assert_eq!((posted, queued), (Ok(Posted::Queued), vec![7]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Posted {
     /// Written to the other process on the posting thread.
@@ -20,6 +42,27 @@ pub enum Posted {
 }
 
 /// The sending side of a port whose peer is in another process.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Mutex;
+/// use worker_threads_channel::remote::{Posted, Sink};
+///
+/// /// A sink that "sends" by recording: what a process worker's port does with a socket.
+/// struct Recorder(Mutex<Vec<u8>>);
+///
+/// impl Sink<u8> for Recorder {
+///     fn post(&self, msg: u8, _queue: &mut dyn FnMut(u8) -> Result<(), u8>) -> Result<Posted, u8> {
+///         self.0.lock().unwrap().push(msg);
+///         Ok(Posted::Sent)
+///     }
+/// }
+///
+/// let sink = Recorder(Mutex::new(Vec::new()));
+/// assert_eq!(sink.post(1, &mut |m| Err(m)), Ok(Posted::Sent));
+/// assert_eq!(*sink.0.lock().unwrap(), [1]);
+/// ```
 pub trait Sink<T>: Send + Sync {
     /// Sends `msg` to the other process now, or queues it with `queue` (the port's own
     /// queue, read by the bridge thread) when it cannot go at once: the peer is not
@@ -42,6 +85,32 @@ pub trait Sink<T>: Send + Sync {
 /// The receiving side of a port whose peer is in another process. A receive that found
 /// its queue empty calls [`start`](Self::start), then [`pump`](Self::pump) until it has
 /// a message or a while has passed, then [`stop`](Self::stop) (before it parks).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use worker_threads_channel::remote::Pump;
+///
+/// /// A pump with nothing to read: counts how often a receive asked.
+/// #[derive(Default)]
+/// struct Idle(AtomicUsize);
+///
+/// impl Pump for Idle {
+///     fn start(&self) {}
+///     fn pump(&self) -> bool {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         false
+///     }
+///     fn stop(&self) {}
+/// }
+///
+/// let pump = Idle::default();
+/// pump.start();
+/// assert!(!pump.pump());
+/// pump.stop();
+/// assert_eq!(pump.0.load(Ordering::Relaxed), 1);
+/// ```
 pub trait Pump: Send + Sync {
     /// A receive is about to read: whoever else watches the socket may stop waking for
     /// what arrives (this thread takes it).

@@ -49,6 +49,15 @@ pub struct TerminationSignal {
 
 impl TerminationSignal {
     /// A signal not raised yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let signal = worker_threads_channel::TerminationSignal::new();
+    /// assert!(!signal.is_terminated());
+    /// signal.terminate();
+    /// assert!(signal.is_terminated());
+    /// ```
     pub fn new() -> Self {
         Self {
             signal: CloseSignal::new(Vec::new()),
@@ -104,6 +113,20 @@ impl fmt::Debug for TerminationSignal {
 }
 
 /// The guard of [`TerminationSignal::install`].
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_channel::{MessageChannel, RecvError, TerminationSignal};
+///
+/// let signal = TerminationSignal::new();
+/// let MessageChannel { port1, port2 } = MessageChannel::<u8>::new();
+/// let installed = signal.install();
+/// signal.terminate();
+/// assert_eq!(port2.recv(), Err(RecvError::Terminated));
+/// assert!(installed.saw_termination());
+/// drop((installed, port1));
+/// ```
 #[must_use = "the signal is uninstalled when the guard drops"]
 pub struct Installed {
     previous: Option<Arc<CloseSignal>>,

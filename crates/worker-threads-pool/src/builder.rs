@@ -11,6 +11,20 @@ use crate::events::PoolEvent;
 use crate::pool::Pool;
 
 /// The bound of a pool's task queue: piscina's `maxQueue`.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::{MaxQueue, Pool};
+///
+/// let pool = Pool::builder().max_threads(2).build(|n: u32| n)?;
+/// assert_eq!(pool.max_queue(), 4); // Auto: max_threads²
+/// let pool = Pool::builder().max_queue(MaxQueue::Bounded(100)).build(|n: u32| n)?;
+/// assert_eq!(pool.max_queue(), 100);
+/// let pool = Pool::builder().max_queue(MaxQueue::Unbounded).build(|n: u32| n)?;
+/// assert_eq!(pool.max_queue(), usize::MAX);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MaxQueue {
     /// `max_threads²`, piscina's `'auto'`: the default.
@@ -28,6 +42,24 @@ pub enum MaxQueue {
 }
 
 /// Configures a [`Pool`]: `Pool::builder()....build(handler)`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_pool::{MaxQueue, Pool};
+///
+/// let pool = Pool::builder()
+///     .name("resize")
+///     .min_threads(1)
+///     .max_threads(4)
+///     .idle_timeout(Duration::from_secs(10))
+///     .max_queue(MaxQueue::Bounded(64))
+///     .build(|(w, h): (u32, u32)| w * h)?;
+/// assert_eq!(pool.run((3, 4))?.join()?, 12);
+/// assert_eq!(pool.thread_bounds(), (1, 4));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct PoolBuilder {
     pub(crate) min_threads: Option<usize>,
@@ -283,6 +315,14 @@ impl PoolBuilder {
 
 impl Pool<(), ()> {
     /// A [`PoolBuilder`] with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = worker_threads_pool::Pool::builder().build(|s: String| s.len())?;
+    /// assert_eq!(pool.run("four".to_string())?.join()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
     }

@@ -158,6 +158,24 @@ pub enum TaskError {
 /// [`Pool::close_timeout`](crate::Pool::close_timeout) and
 /// [`Pool::destroy_timeout`](crate::Pool::destroy_timeout). Either way the pool is
 /// destroyed: every task not finished yet resolves `Cancelled`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_pool::{Pool, ShutdownTimedOut};
+///
+/// let pool = Pool::builder().max_threads(1).build(|(): ()| {
+///     while !worker_threads_pool::is_cancelled() {
+///         std::thread::yield_now();
+///     }
+/// })?;
+/// let _stuck = pool.run(())?;
+/// let timed_out = pool.close_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(timed_out, ShutdownTimedOut::Close);
+/// assert_eq!(timed_out.to_string(), "close operation timed out"); // piscina's message
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShutdownTimedOut {
@@ -172,6 +190,17 @@ pub enum ShutdownTimedOut {
 }
 
 /// The error of [`PoolBuilder::build`](crate::PoolBuilder::build).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::Pool;
+///
+/// let refused = Pool::builder().max_threads(0).build(|n: u32| n).unwrap_err();
+/// assert_eq!(refused.to_string(), "max_threads must be at least 1");
+/// let refused = Pool::builder().min_threads(3).max_threads(2).build(|n: u32| n).unwrap_err();
+/// assert_eq!(refused.to_string(), "min_threads (3) is more than max_threads (2)");
+/// ```
 #[derive(thiserror::Error, Debug)]
 #[error("{kind}")]
 pub struct BuildError {

@@ -2,6 +2,28 @@
 
 /// An event of a pool's life (piscina's `'drain'`, `'needsDrain'`, `'workerCreate'`,
 /// `'workerDestroy'`, `'error'`).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use worker_threads_pool::{Pool, PoolEvent};
+///
+/// let created = Arc::new(Mutex::new(0));
+/// let count = Arc::clone(&created);
+/// let pool = Pool::builder()
+///     .min_threads(2)
+///     .max_threads(2)
+///     .on_event(move |event| {
+///         if let PoolEvent::WorkerCreated { .. } = event {
+///             *count.lock().unwrap() += 1;
+///         }
+///     })
+///     .build(|n: u32| n)?;
+/// assert_eq!(*created.lock().unwrap(), 2);
+/// # drop(pool);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PoolEvent {

@@ -265,6 +265,15 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
 }
 
 /// The iterator of [`Pool::map`]: results in submission order.
+///
+/// # Examples
+///
+/// ```
+/// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n + 1)?;
+/// let map = pool.map(0..1000);
+/// assert_eq!(map.map(Result::unwrap).sum::<u64>(), 500_500);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Map<'p, T, R, I> {
     flight: InFlight<'p, T, R, I>,
 }
@@ -292,6 +301,16 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> Iterator for M
 }
 
 /// The iterator of [`Pool::map_unordered`]: results roughly as they finish.
+///
+/// # Examples
+///
+/// ```
+/// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * 2)?;
+/// let mut doubled: Vec<u64> = pool.map_unordered(0..100).map(Result::unwrap).collect();
+/// doubled.sort_unstable();
+/// assert_eq!(doubled, (0..100).map(|n| n * 2).collect::<Vec<_>>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MapUnordered<'p, T, R, I> {
     flight: InFlight<'p, T, R, I>,
 }
@@ -333,11 +352,37 @@ impl<T, R, I: Unpin> Unpin for MapUnorderedStream<'_, T, R, I> {}
 
 /// The stream of [`Pool::map_stream`]: results in submission order. (A type of its own,
 /// not `Map`, so that `StreamExt` and `Iterator` adapters never clash on one value.)
+///
+/// # Examples
+///
+/// ```
+/// use tokio_stream::StreamExt;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
+/// let squares: Vec<u64> = runtime.block_on(pool.map_stream(1..=3).map(Result::unwrap).collect());
+/// assert_eq!(squares, [1, 4, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MapStream<'p, T, R, I> {
     flight: InFlight<'p, T, R, I>,
 }
 
 /// The stream of [`Pool::map_unordered_stream`]: results roughly as they finish.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_stream::StreamExt;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// let pool = worker_threads_pool::Pool::builder().build(|n: u64| n * n)?;
+/// let stream = pool.map_unordered_stream(1..=3).map(Result::unwrap);
+/// let mut squares: Vec<u64> = runtime.block_on(stream.collect());
+/// squares.sort_unstable();
+/// assert_eq!(squares, [1, 4, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MapUnorderedStream<'p, T, R, I> {
     flight: InFlight<'p, T, R, I>,
 }

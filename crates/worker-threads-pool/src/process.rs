@@ -103,6 +103,28 @@ pub(crate) struct ProcessSettings {
 
 /// A [`PoolBuilder`] for a process pool: [`PoolBuilder::isolation`]`(Process)`. Set the
 /// pool's other options (threads, queue, timeouts) on the `PoolBuilder` before.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_core::Process;
+/// use worker_threads_pool::Pool;
+///
+/// fn square(n: u64) -> u64 {
+///     n * n
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init(); // first in main: the workers start here
+///     let pool = Pool::builder()
+///         .max_threads(4)
+///         .isolation(Process)
+///         .max_memory(256 << 20)
+///         .build(square)?;
+///     assert_eq!(pool.run(12)?.join()?, 144);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct ProcessPoolBuilder {
     builder: PoolBuilder,

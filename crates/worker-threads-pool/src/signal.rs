@@ -57,6 +57,16 @@ struct Registered {
 
 impl CancelToken {
     /// A token not cancelled yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = worker_threads_pool::CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// token.cancel_with("the user left");
+    /// assert!(token.is_cancelled());
+    /// assert_eq!(token.reason().as_deref(), Some("the user left"));
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

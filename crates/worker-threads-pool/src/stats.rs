@@ -192,6 +192,21 @@ impl Stats {
 
 /// A snapshot of a latency distribution (piscina's `runTime` / `waitTime`), backed by an
 /// hdrhistogram in nanoseconds with 3 significant figures.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_pool::Pool;
+///
+/// let pool = Pool::builder().build(|ms: u64| std::thread::sleep(Duration::from_millis(ms)))?;
+/// pool.run(5)?.join()?;
+/// let run_time = pool.run_time();
+/// assert_eq!(run_time.count(), 1);
+/// assert!(run_time.max() >= Duration::from_millis(5));
+/// assert!(run_time.percentile(50.0) >= Duration::from_millis(5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Latency {
     histogram: Histogram<u64>,

@@ -429,6 +429,22 @@ pub fn is_cancelled() -> bool {
 /// `.await` waits for it asynchronously, [`cancel`](TaskHandle::cancel) cancels it. The
 /// task resolves exactly once: its value, `Panicked`, or `Cancelled`. Dropping the handle
 /// does not cancel the task.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::Pool;
+///
+/// let pool = Pool::builder().build(|n: u32| n * 3)?;
+/// let handle = pool.run(4)?;
+/// let id = handle.id();
+/// assert_eq!(handle.join()?, 12);
+/// // Or `.await` it under any executor.
+/// let value = tokio::runtime::Builder::new_current_thread().build()?.block_on(pool.run(5)?)?;
+/// assert_eq!(value, 15);
+/// assert!(pool.run(6)?.id() > id);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a TaskHandle lets the task run but loses its result"]
 pub struct TaskHandle<R> {
     task: Arc<dyn View<R>>,

@@ -112,6 +112,26 @@ pub trait TaskPool<T, R> {
 /// What every task handle does: a [`TaskHandle`], and a `RemoteHandle` (the
 /// `worker-threads-remote` crate). A handle resolves exactly once; `.await` it under any
 /// executor, or [`join`](Self::join) it.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_pool::{Pool, PoolHandle, TaskError};
+///
+/// /// Waits for the first handle and cancels the rest, whatever the pool.
+/// fn first_of<R, H: PoolHandle<R>>(mut handles: Vec<H>) -> Result<R, TaskError> {
+///     let first = handles.remove(0);
+///     for rest in &handles {
+///         rest.cancel_with("not needed");
+///     }
+///     first.join()
+/// }
+///
+/// let pool = Pool::builder().build(|n: u32| n)?;
+/// let handles = vec![pool.run(1)?, pool.run(2)?];
+/// assert_eq!(first_of(handles), Ok(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait PoolHandle<R>: Future<Output = Result<R, TaskError>> {
     /// Waits for the task and returns its value.
     ///

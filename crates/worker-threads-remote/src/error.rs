@@ -4,6 +4,17 @@
 
 /// The error of connecting a [`RemotePool`](crate::RemotePool) or starting a
 /// [`RemoteWorker`](crate::RemoteWorker).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_remote::{ConnectError, RemotePool};
+///
+/// match RemotePool::builder("nats://127.0.0.1:4222", "bad name!").connect::<u32, u32>() {
+///     Err(ConnectError::QueueName(name)) => assert_eq!(name, "bad name!"),
+///     other => panic!("expected a refused name, got {other:?}"),
+/// }
+/// ```
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum ConnectError {
@@ -26,6 +37,23 @@ pub enum ConnectError {
 }
 
 /// The error that ends [`RemoteWorker::join`](crate::RemoteWorker::join).
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_pool::Pool;
+/// use worker_threads_remote::{RemoteWorker, ServeError};
+///
+/// let local = Pool::builder().build(|n: u64| n + 1)?;
+/// let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "inc").serve(local)?;
+/// // Serves until stopped, or until something ends it:
+/// match worker.join() {
+///     Ok(()) => {}
+///     Err(ServeError::JetStream(why)) => eprintln!("the queue went away: {why}"),
+///     Err(other) => eprintln!("serving ended: {other}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum ServeError {

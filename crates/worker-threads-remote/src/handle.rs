@@ -14,6 +14,19 @@ use worker_threads_pool::TaskError;
 /// blocks for its result, `.await` waits for it under any executor,
 /// [`cancel`](Self::cancel) cancels it. It resolves exactly once. Dropping the handle does
 /// not cancel the task.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_remote::RemotePool;
+///
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square").connect()?;
+/// let first = pool.run(3)?;
+/// let second = pool.run(4)?;
+/// assert_eq!(first.join()?, 9);
+/// second.cancel(); // resolves `Cancelled` at once; the task leaves the queue
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping a RemoteHandle lets the task run but loses its result"]
 pub struct RemoteHandle<R> {
     id: u64,

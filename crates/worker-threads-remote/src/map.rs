@@ -71,16 +71,69 @@ where
 }
 
 /// The iterator of [`RemotePool::map`]: results in the order of the tasks.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_remote::RemotePool;
+///
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square").connect()?;
+/// let squares: Vec<u64> = pool.map(0..10_000).collect::<Result<_, _>>()?;
+/// assert_eq!(squares[100], 10_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RemoteMap<'p, T, R, I>(Ordered<'p, T, R, I>);
 
 /// The stream of [`RemotePool::map_stream`]: results in the order of the tasks.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// use worker_threads_remote::RemotePool;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square").connect()?;
+/// let mut squares = pool.map_stream(0..10_000);
+/// while let Some(square) = squares.next().await {
+///     println!("{}", square?);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct RemoteMapStream<'p, T, R, I>(Ordered<'p, T, R, I>);
 
 /// The iterator of [`RemotePool::map_unordered`]: each chunk's results as it comes back.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_remote::RemotePool;
+///
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square").connect()?;
+/// // Chunks come back as they finish: sum without caring for the order.
+/// let total: u64 = pool.map_unordered(0..10_000).map(Result::unwrap).sum();
+/// assert_eq!(total, (0..10_000u64).map(|n| n * n).sum::<u64>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RemoteMapUnordered<'p, T, R, I>(Unordered<'p, T, R, I>);
 
 /// The stream of [`RemotePool::map_unordered_stream`]: each chunk's results as it comes
 /// back.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// use worker_threads_remote::RemotePool;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square").connect()?;
+/// let total: u64 = pool.map_unordered_stream(0..10_000).map(Result::unwrap).fold(0, |a, b| async move { a + b }).await;
+/// assert_eq!(total, (0..10_000u64).map(|n| n * n).sum::<u64>());
+/// # Ok(())
+/// # }
+/// ```
 pub struct RemoteMapUnorderedStream<'p, T, R, I>(Unordered<'p, T, R, I>);
 
 impl<T, R, I: Unpin> Unpin for RemoteMapStream<'_, T, R, I> {}

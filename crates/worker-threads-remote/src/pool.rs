@@ -16,6 +16,21 @@ use crate::wire::{self, Names};
 use worker_threads_pool::RunError;
 
 /// Settings of a [`RemotePool`]: [`RemotePool::builder`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use worker_threads_remote::{RemotePool, async_nats};
+///
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "square")
+///     .options(async_nats::ConnectOptions::new().name("submitter"))
+///     .chunk_size(4_096)
+///     .publish_timeout(Duration::from_secs(2))
+///     .connect()?;
+/// # drop(pool);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RemotePoolBuilder {
     url: String,
@@ -117,6 +132,27 @@ impl RemotePoolBuilder {
 /// handle resolves exactly once (a second result for a task is dropped here). The pool
 /// keeps a runtime thread of its own for the connection; its blocking methods may be
 /// called from any thread, and its async ones awaited under any executor.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_remote::RemotePool;
+///
+/// let pool: RemotePool<f64, f64> = RemotePool::builder("nats://127.0.0.1:4222", "sqrt").connect()?;
+/// // The Node chapter's loop, as on a local pool.
+/// let mut handles = Vec::new();
+/// for i in 0..1_000 {
+///     if pool.queue_size() >= pool.max_queue() {
+///         pool.wait_drain();
+///     }
+///     handles.push(pool.run(f64::from(i))?);
+/// }
+/// for handle in handles {
+///     assert!(handle.join()?.is_finite());
+/// }
+/// pool.close();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RemotePool<T, R> {
     core: Arc<Core<R>>,
     runtime: Driver,
@@ -127,6 +163,17 @@ pub struct RemotePool<T, R> {
 impl RemotePool<(), ()> {
     /// Settings for a pool that submits to the queue `queue` on the server at `url`
     /// (`nats://127.0.0.1:4222`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use worker_threads_remote::RemotePool;
+    ///
+    /// let pool: RemotePool<String, usize> =
+    ///     RemotePool::builder("nats://127.0.0.1:4222", "lengths").connect()?;
+    /// assert_eq!(pool.run("four".to_string())?.join()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(url: impl Into<String>, queue: impl Into<String>) -> RemotePoolBuilder {
         RemotePoolBuilder {
             url: url.into(),

@@ -12,6 +12,24 @@ use crate::wire::Names;
 /// The queue's settings. Whoever connects first (a submitter or a worker) creates the
 /// stream and the consumer with them; later ones use what exists, and read
 /// [`max_queue`](crate::RemotePool::max_queue) back from the server.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use worker_threads_remote::{QueueConfig, RemotePool};
+///
+/// let config = QueueConfig {
+///     max_queue: 10_000,
+///     ack_wait: Duration::from_secs(5),
+///     ..QueueConfig::default()
+/// };
+/// let pool: RemotePool<u64, u64> = RemotePool::builder("nats://127.0.0.1:4222", "jobs")
+///     .queue_config(config)
+///     .connect()?;
+/// assert_eq!(pool.max_queue(), 10_000); // read back from the server
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
     /// Messages the stream holds at most (queued and running tasks; a `map` chunk is one).

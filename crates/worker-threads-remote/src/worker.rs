@@ -24,6 +24,20 @@ use crate::runtime::Driver;
 use crate::wire::{self, Batch, Names, Outcome, Reply};
 
 /// Settings of a [`RemoteWorker`]: [`RemoteWorker::builder`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_pool::{MaxQueue, Pool};
+/// use worker_threads_remote::RemoteWorker;
+///
+/// let local = Pool::builder().max_queue(MaxQueue::Bounded(256)).build(|n: f64| n.sqrt())?;
+/// let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "sqrt")
+///     .prefetch(64)
+///     .serve(local)?;
+/// worker.stop()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RemoteWorkerBuilder {
     url: String,
@@ -132,6 +146,21 @@ impl RemoteWorkerBuilder {
 /// `Panicked` result (not a redelivery), the pool's `task_timeout` and process isolation
 /// apply. A cancel from the submitter cancels the running task
 /// ([`is_cancelled`](worker_threads_pool::is_cancelled) turns true).
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_pool::Pool;
+/// use worker_threads_remote::RemoteWorker;
+///
+/// // One per machine: a local pool with its own threads, serving the queue.
+/// let local = Pool::builder().build(|n: f64| n.sqrt())?;
+/// let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "sqrt").serve(local)?;
+/// // ... later: stop taking tasks, finish the ones taken, and return.
+/// println!("served {} tasks", worker.served());
+/// worker.stop()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RemoteWorker {
     /// Stops its thread when dropped.
     _runtime: Driver,
@@ -142,6 +171,18 @@ pub struct RemoteWorker {
 
 impl RemoteWorker {
     /// Settings for a worker that serves the queue `queue` on the server at `url`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use worker_threads_pool::Pool;
+    /// use worker_threads_remote::RemoteWorker;
+    ///
+    /// let worker = RemoteWorker::builder("nats://127.0.0.1:4222", "sqrt")
+    ///     .serve(Pool::builder().build(|n: f64| n.sqrt())?)?;
+    /// worker.join()?; // serves until the process ends
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(url: impl Into<String>, queue: impl Into<String>) -> RemoteWorkerBuilder {
         RemoteWorkerBuilder {
             url: url.into(),

@@ -120,6 +120,18 @@ impl SharedArrayBuffer {
     /// # Panics
     ///
     /// If the memory cannot be had; see [`try_new`](Self::try_new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use worker_threads_shared::SharedArrayBuffer;
+    ///
+    /// let sab = SharedArrayBuffer::new(16); // zeroed, like Node's
+    /// assert_eq!(sab.byte_len(), 16);
+    /// sab.as_u8()[3].store(9, Ordering::Relaxed);
+    /// assert_eq!(sab.snapshot()[3], 9);
+    /// ```
     #[track_caller]
     pub fn new(byte_len: usize) -> Self {
         match Self::try_new(byte_len) {

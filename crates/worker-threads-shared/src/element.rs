@@ -14,6 +14,20 @@ mod sealed {
 ///
 /// Sealed: every implementor has the size and alignment of its integer, and every bit
 /// pattern is a valid value, which the views rely on.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU16, Ordering};
+/// use worker_threads_shared::SharedArrayBuffer;
+///
+/// // Every std atomic integer is an `Element`: `view` picks the width.
+/// let sab = SharedArrayBuffer::new(8);
+/// let halves: &[AtomicU16] = sab.view(0..8);
+/// halves[1].store(0xBEEF, Ordering::Relaxed);
+/// assert_eq!(halves.len(), 4);
+/// assert_eq!(sab.element_size(), Some(2));
+/// ```
 pub trait Element: sealed::Sealed + Send + Sync + 'static {
     /// The element's size in bytes.
     const SIZE: usize;

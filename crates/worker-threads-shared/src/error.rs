@@ -2,6 +2,16 @@
 
 /// The memory for a [`SharedArrayBuffer`](crate::SharedArrayBuffer) could not be had: the
 /// error of [`try_new`](crate::SharedArrayBuffer::try_new).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_shared::SharedArrayBuffer;
+///
+/// // More than any machine has: refused with the length asked for, not a panic.
+/// let refused = SharedArrayBuffer::try_new(usize::MAX).unwrap_err();
+/// assert_eq!(refused.byte_len(), usize::MAX);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot allocate a shared buffer of {byte_len} bytes")]
 pub struct AllocError {
@@ -17,6 +27,17 @@ impl AllocError {
 
 /// Why a view over a [`SharedArrayBuffer`](crate::SharedArrayBuffer) cannot be made: the
 /// error of the `try_` views and of [`copy_from`](crate::SharedArrayBuffer::copy_from).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::AtomicI32;
+/// use worker_threads_shared::{SharedArrayBuffer, ViewError};
+///
+/// let sab = SharedArrayBuffer::new(8);
+/// assert!(matches!(sab.try_view::<AtomicI32>(4..12), Err(ViewError::OutOfBounds { end: 12, .. })));
+/// assert!(matches!(sab.try_view::<AtomicI32>(2..6), Err(ViewError::Misaligned { offset: 2, size: 4 })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ViewError {

@@ -24,6 +24,19 @@ impl SharedArrayBuffer {
     /// # Panics
     ///
     /// If the memory cannot be had; see [`try_new_cross_process`](Self::try_new_cross_process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use worker_threads_shared::SharedArrayBuffer;
+    ///
+    /// // The same memory in every process worker it is posted to (here: viewed twice).
+    /// let sab = SharedArrayBuffer::new_cross_process(1 << 20);
+    /// let view = sab.clone();
+    /// view.as_i64()[0].store(-1, Ordering::SeqCst);
+    /// assert_eq!(sab.as_i64()[0].load(Ordering::SeqCst), -1);
+    /// ```
     #[track_caller]
     pub fn new_cross_process(byte_len: usize) -> Self {
         match Self::try_new_cross_process(byte_len) {
@@ -39,6 +52,17 @@ impl SharedArrayBuffer {
     /// # Errors
     ///
     /// [`AllocError`] if the memfd cannot be created, sized or mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_shared::SharedArrayBuffer;
+    ///
+    /// let sab = SharedArrayBuffer::try_new_cross_process(4096)?;
+    /// assert_eq!(sab.byte_len(), 4096);
+    /// assert!(SharedArrayBuffer::try_new_cross_process(usize::MAX).is_err());
+    /// # Ok::<(), worker_threads_shared::AllocError>(())
+    /// ```
     pub fn try_new_cross_process(byte_len: usize) -> Result<Self, AllocError> {
         let words = byte_len.div_ceil(8);
         if words == 0 {

@@ -47,6 +47,18 @@ enum Park {
 }
 
 /// How a [`wait`] ended: Node's `"ok"`, `"not-equal"` and `"timed-out"`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::AtomicI32;
+/// use std::time::Duration;
+/// use worker_threads_shared::atomics::{self, WaitResult};
+///
+/// let cell = AtomicI32::new(5);
+/// assert_eq!(atomics::wait(&cell, 4, None), WaitResult::NotEqual);
+/// assert_eq!(atomics::wait(&cell, 5, Some(Duration::from_millis(1))), WaitResult::TimedOut);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WaitResult {
     /// Woken by a notify, or the cell changed while waiting: look at it again.
@@ -231,6 +243,19 @@ fn lock(state: &Mutex<AsyncState>) -> MutexGuard<'_, AsyncState> {
 }
 
 /// The future of [`wait_async`].
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_shared::{SharedArrayBuffer, atomics::{self, WaitResult}};
+///
+/// let sab = SharedArrayBuffer::new(4);
+/// // The cell holds 0, not 1: the future is ready at once.
+/// let waiting = atomics::wait_async(&sab, 0, 1, None)?;
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert_eq!(runtime.block_on(waiting), WaitResult::NotEqual);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a future does nothing unless awaited"]
 #[derive(Debug)]
 pub struct WaitAsync {
