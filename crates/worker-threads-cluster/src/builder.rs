@@ -15,11 +15,33 @@ where
     T: Serialize + DeserializeOwned + Send + 'static,
 {
     /// A cluster with the default settings (round-robin, no restarts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_cluster::{Cluster, SchedulingPolicy};
+    ///
+    /// let cluster = Cluster::<String>::new(); // round-robin, no restarts: Node's defaults
+    /// assert_eq!(cluster.policy(), SchedulingPolicy::RoundRobin);
+    /// assert!(cluster.workers().is_empty());
+    /// ```
     pub fn new() -> Self {
         ClusterBuilder::default().build()
     }
 
     /// Configure a cluster.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_cluster::{Cluster, Restart, SchedulingPolicy};
+    ///
+    /// let cluster = Cluster::<String>::builder()
+    ///     .policy(SchedulingPolicy::Shared)
+    ///     .restart(Restart::on_crash())
+    ///     .build();
+    /// assert_eq!(cluster.policy(), SchedulingPolicy::Shared);
+    /// ```
     pub fn builder() -> ClusterBuilder<T> {
         ClusterBuilder::default()
     }

@@ -4,6 +4,16 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 /// How connections to an address reach the workers (Node's `cluster.schedulingPolicy`).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_cluster::{Cluster, SchedulingPolicy};
+///
+/// let cluster = Cluster::<()>::builder().policy(SchedulingPolicy::ReusePort).build();
+/// assert_eq!(cluster.policy(), SchedulingPolicy::ReusePort);
+/// assert_eq!(SchedulingPolicy::default(), SchedulingPolicy::RoundRobin); // Node's default
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SchedulingPolicy {
     /// The primary accepts every connection and hands its descriptor to the next worker
@@ -21,6 +31,18 @@ pub enum SchedulingPolicy {
 }
 
 /// Exponential back-off for restarting crashed workers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_cluster::Backoff;
+///
+/// let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1), ..Backoff::default() };
+/// assert_eq!(backoff.delay(0), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(2), Duration::from_millis(400));
+/// assert_eq!(backoff.delay(10), Duration::from_secs(1)); // capped
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// The delay before the first restart.
@@ -52,6 +74,17 @@ impl Backoff {
 }
 
 /// What the primary does when a worker exits.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_cluster::{Backoff, Cluster, Restart};
+///
+/// // Replace a crashed worker after 100 ms, 200 ms, 400 ms... (Node leaves it to you).
+/// let cluster = Cluster::<()>::builder().restart(Restart::OnCrash(Backoff::default())).build();
+/// # drop(cluster);
+/// assert_eq!(Restart::default(), Restart::Never);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restart {
     /// Nothing (Node's behaviour: restarting is the program's job).
@@ -65,6 +98,14 @@ pub enum Restart {
 
 impl Restart {
     /// `OnCrash` with the default back-off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_cluster::{Backoff, Restart};
+    ///
+    /// assert_eq!(Restart::on_crash(), Restart::OnCrash(Backoff::default()));
+    /// ```
     pub fn on_crash() -> Restart {
         Restart::OnCrash(Backoff::default())
     }

@@ -6,6 +6,22 @@ use std::io;
 use worker_threads_process::IpcError;
 
 /// A message that could not be sent, handed back with the reason.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::Cluster;
+///
+/// let cluster = Cluster::<String>::new();
+/// let worker = cluster.fork()?;
+/// worker.disconnect();
+/// worker.wait();
+/// // The worker has gone: the message comes back.
+/// let refused = worker.send("late".to_string()).unwrap_err();
+/// assert!(refused.is_closed());
+/// assert_eq!(refused.into_inner(), "late");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SendError<T> {
     message: T,
     error: IpcError,
@@ -54,6 +70,22 @@ impl<T> std::error::Error for SendError<T> {
 
 /// The error of [`Primary::recv`](crate::Primary::recv): no message will come. Named for
 /// the IPC channel it receives on, apart from the message ports' `RecvError`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{IpcRecvError, primary};
+///
+/// // In a worker: read the primary's messages until it goes away.
+/// loop {
+///     match primary::<String>().recv() {
+///         Ok(message) => println!("{message}"),
+///         Err(IpcRecvError::Closed) => break,
+///         Err(IpcRecvError::Decode(why)) => eprintln!("a message that is not a String: {why}"),
+///         Err(other) => panic!("{other}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcRecvError {
@@ -67,6 +99,16 @@ pub enum IpcRecvError {
 
 /// The error of [`Primary::try_recv`](crate::Primary::try_recv) and
 /// [`Cluster::try_recv`](crate::Cluster::try_recv).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_cluster::{Cluster, IpcTryRecvError};
+///
+/// let cluster = Cluster::<()>::new();
+/// // Nothing has happened yet: no event is waiting.
+/// assert_eq!(cluster.try_recv().unwrap_err(), IpcTryRecvError::Empty);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcTryRecvError {
@@ -84,6 +126,17 @@ pub enum IpcTryRecvError {
 /// The error of [`Primary::recv_timeout`](crate::Primary::recv_timeout),
 /// [`Primary::recv_deadline`](crate::Primary::recv_deadline) and the same two of
 /// [`Cluster`](crate::Cluster).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_cluster::Cluster;
+///
+/// let cluster = Cluster::<()>::new();
+/// let waited = cluster.recv_timeout(Duration::from_millis(1)).unwrap_err();
+/// assert!(waited.is_timeout());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcRecvTimeoutError {
@@ -132,11 +185,33 @@ impl From<IpcRecvError> for IpcRecvTimeoutError {
 }
 
 /// A worker-only function was called in the primary.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_cluster::{NotAWorker, try_primary};
+///
+/// // This process is the primary: it has no primary to talk to.
+/// assert_eq!(try_primary::<String>().unwrap_err(), NotAWorker);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a cluster worker: this process was not started by Cluster::fork")]
 pub struct NotAWorker;
 
 /// `fork` could not start a worker process.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, ForkError};
+///
+/// let cluster = Cluster::<()>::new();
+/// match cluster.fork() {
+///     Ok(worker) => println!("forked worker {}", worker.id()),
+///     Err(ForkError::Spawn(error)) => eprintln!("the OS refused a process: {error}"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForkError {
@@ -152,6 +227,15 @@ pub enum ForkError {
 }
 
 /// [`listen`](crate::listen) could not give the worker a listener.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_cluster::{ListenError, listen};
+///
+/// // In the primary, `listen` has nobody to ask for the port.
+/// assert!(matches!(listen("127.0.0.1:0"), Err(ListenError::NotAWorker(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ListenError {
@@ -176,6 +260,21 @@ pub enum ListenError {
 }
 
 /// A rolling restart stopped before replacing every worker.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, RestartError};
+///
+/// let cluster = Cluster::<()>::new();
+/// cluster.fork()?;
+/// match cluster.rolling_restart() {
+///     Ok(()) => println!("every worker replaced, one at a time"),
+///     Err(RestartError::ReplacementDied { id }) => eprintln!("worker {id} died on start"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestartError {

@@ -11,6 +11,27 @@ use crate::error::ForkError;
 /// For one worker they come in this order: `Fork`, `Online`, `Listening` (once per
 /// address), `Message` (any number), then `Disconnect` and `Exit`. `Error` comes before
 /// `Disconnect` when the worker broke the protocol; `RestartFailed` after `Exit`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, Event};
+///
+/// let cluster = Cluster::<String>::new();
+/// cluster.fork()?;
+/// for event in cluster.iter() {
+///     match event {
+///         Event::Listening { worker, address } => println!("worker {worker} serves {address}"),
+///         Event::Message { worker, message } => println!("worker {worker}: {message}"),
+///         Event::Exit { worker, code, .. } => {
+///             println!("worker {worker} exited with {code:?}");
+///             break;
+///         }
+///         _ => {}
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<T> {

@@ -378,6 +378,22 @@ pub fn try_exit(code: i32) -> Result<Infallible, ContextError> {
 ///
 /// The same facts are available anywhere on the worker's thread through
 /// [`parent_port`], [`worker_data`], [`thread_id`] and [`worker_name`].
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerContext, WorkerOptions};
+///
+/// fn entry(ctx: WorkerContext<u32, (), String>) {
+///     let greeting = format!("worker {} got {}", ctx.name().unwrap_or("?"), ctx.worker_data());
+///     ctx.parent_port().post_message(greeting).unwrap();
+/// }
+///
+/// let options = WorkerOptions::new().name("w1").worker_data(7u32);
+/// let worker = Worker::<(), String>::spawn(options, entry)?;
+/// assert_eq!(worker.recv()?, "worker w1 got 7");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WorkerContext<D, In, Out = In> {
     port: Arc<MessagePort<Out, In>>,
     data: Arc<D>,

@@ -6,6 +6,19 @@ use std::io;
 use std::sync::Arc;
 
 /// The error of [`Worker::spawn`](crate::Worker::spawn): the OS refused a thread.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerOptions};
+///
+/// match Worker::<()>::spawn(WorkerOptions::new(), |_ctx| {}) {
+///     Ok(worker) => assert_eq!(worker.join()?, 0),
+///     // The OS refused a thread: what it said.
+///     Err(error) => eprintln!("no worker: {}", error.io_error()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("failed to start a worker")]
 pub struct SpawnError {
@@ -26,6 +39,21 @@ impl SpawnError {
 
 /// Why a worker ended with an error: reported as [`WorkerEvent::Error`](crate::WorkerEvent)
 /// and by [`Worker::join`](crate::Worker::join).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerError, WorkerOptions};
+///
+/// let worker = Worker::<()>::spawn(WorkerOptions::new(), |_ctx| -> Result<(), std::io::Error> {
+///     Err(std::io::Error::other("no input"))
+/// })?;
+/// match worker.join() {
+///     Err(WorkerError::Failed(error)) => assert_eq!(error.to_string(), "no input"),
+///     other => panic!("expected the entry's error, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
@@ -89,6 +117,20 @@ pub enum WorkerError {
 
 /// The error of [`Worker::join_timeout`](crate::Worker::join_timeout): the worker is
 /// still running (the handle stays usable), or it ended with an error.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_core::{JoinTimeoutError, Worker, WorkerOptions};
+///
+/// let mut worker = Worker::<()>::spawn(WorkerOptions::new(), |_ctx| -> () { panic!("boom") })?;
+/// match worker.join_timeout(Duration::from_secs(60)) {
+///     Err(JoinTimeoutError::Worker(error)) => assert_eq!(error.panic_message(), Some("boom")),
+///     other => panic!("expected the worker's panic, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JoinTimeoutError {
@@ -153,6 +195,30 @@ impl fmt::Debug for WorkerError {
 
 /// A resource limit of a process worker (see
 /// `WorkerOptions::resource_limits`).
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_core::process::ResourceLimits;
+/// use worker_threads_core::{Limit, Process, Worker, WorkerError, WorkerOptions};
+///
+/// fn greedy(_ctx: worker_threads_core::WorkerContext<(), ()>) {
+///     let hog: Vec<u8> = vec![1; 1 << 30];
+///     std::hint::black_box(hog);
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init();
+///     let limits = ResourceLimits::new().max_memory(256 << 20);
+///     let options = WorkerOptions::new().isolation(Process).resource_limits(limits);
+///     let worker = Worker::<()>::spawn(options, greedy)?;
+///     match worker.join() {
+///         Err(WorkerError::LimitExceeded { limit: Limit::Memory }) => {}
+///         other => panic!("expected the memory cap, got {other:?}"),
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Limit {
@@ -173,6 +239,15 @@ impl fmt::Display for Limit {
 
 /// The error of the `try_` context functions ([`try_parent_port`](crate::try_parent_port),
 /// [`try_worker_data`](crate::try_worker_data)).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{ContextError, try_worker_data};
+///
+/// // On the main thread there is no worker data to take.
+/// assert!(matches!(try_worker_data::<u32>(), Err(ContextError::NotInWorker)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContextError {

@@ -7,6 +7,19 @@ use crate::error::WorkerError;
 
 /// One event of a worker's life, as [`Worker::events`](crate::Worker::events) yields them: Node's `'online'`,
 /// `'message'`, `'error'` and `'exit'`.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerEvent, WorkerOptions};
+///
+/// let mut worker = Worker::<(), &str>::spawn(WorkerOptions::new(), |ctx| {
+///     ctx.parent_port().post_message("hello").unwrap();
+/// })?;
+/// let events: Vec<WorkerEvent<&str>> = worker.events().collect();
+/// assert!(matches!(events[..], [WorkerEvent::Online, WorkerEvent::Message("hello"), WorkerEvent::Exit(0)]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub enum WorkerEvent<T> {
     /// The worker's thread started and is about to run its entry.

@@ -8,6 +8,18 @@ use crate::options::WorkerOptions;
 use crate::worker::Worker;
 
 /// A worker that is a thread of this process: the default.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Thread, Worker, WorkerOptions};
+///
+/// // The default: `WorkerOptions::new()` is `WorkerOptions<(), Thread>`.
+/// let options: WorkerOptions<(), Thread> = WorkerOptions::new();
+/// let worker = Worker::<()>::spawn(options, |_ctx| 5)?;
+/// assert_eq!(worker.join()?, 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Thread;
 
@@ -16,6 +28,26 @@ pub struct Thread;
 /// `process::init`. It can be terminated in any state, crash
 /// alone and be given resource limits; its entry must capture nothing and its data and
 /// messages must be `Serialize + DeserializeOwned`. See `worker_threads_core::process` (feature `process`).
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
+///
+/// fn pong(ctx: WorkerContext<(), u32>) {
+///     while let Ok(n) = ctx.parent_port().recv() {
+///         let _ = ctx.parent_port().post_message(n + 1);
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init(); // first in main: the worker starts here
+///     let worker = Worker::<u32>::spawn(WorkerOptions::new().isolation(Process), pong)?;
+///     worker.post_message(1)?;
+///     assert_eq!(worker.recv()?, 2);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Process;
 
@@ -26,6 +58,20 @@ mod sealed {
 }
 
 /// [`Thread`] or [`Process`]: what [`WorkerOptions::isolation`] accepts.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Isolation, Thread, WorkerOptions};
+///
+/// /// Options for either isolation, chosen by the caller's type.
+/// fn named<I: Isolation>(options: WorkerOptions<(), I>) -> WorkerOptions<(), I> {
+///     options.name("named")
+/// }
+///
+/// let options: WorkerOptions<(), Thread> = named(WorkerOptions::new());
+/// # drop(options);
+/// ```
 pub trait Isolation: sealed::Sealed + Send + Sync + 'static {}
 impl Isolation for Thread {}
 impl Isolation for Process {}
@@ -33,6 +79,26 @@ impl Isolation for Process {}
 /// How a worker of isolation `Self` is started with data `D`, messages `In`/`Out`, entry
 /// `F` returning `R`: the bounds each isolation needs. Used by
 /// [`Worker::spawn`](crate::Worker::spawn); not implemented outside this crate.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Thread, Worker, WorkerContext, WorkerOptions};
+///
+/// // `Spawn` is what `Worker::spawn` asks of the isolation; code generic over it passes
+/// // the bound on.
+/// fn start<I>(options: WorkerOptions<(), I>) -> Worker<u8>
+/// where
+///     I: worker_threads_core::Spawn<(), u8, u8, fn(WorkerContext<(), u8>), ()>,
+/// {
+///     fn idle(_ctx: WorkerContext<(), u8>) {}
+///     Worker::spawn(options, idle as fn(WorkerContext<(), u8>)).expect("a worker")
+/// }
+///
+/// let worker = start::<Thread>(WorkerOptions::new());
+/// assert_eq!(worker.join()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this entry cannot run as a `{Self}` worker",
     label = "the entry given to `Worker::spawn`",

@@ -35,6 +35,16 @@ pub struct WorkerOptions<D = (), I = Thread> {
 
 impl WorkerOptions<()> {
     /// No name, no data, the default stack, an unbounded parent port, a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_core::{Worker, WorkerOptions};
+    ///
+    /// let worker = Worker::<()>::spawn(WorkerOptions::new(), |ctx| assert!(ctx.thread_id() > 0))?;
+    /// assert_eq!(worker.join()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Self {
             name: None,

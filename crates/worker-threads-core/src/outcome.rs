@@ -12,6 +12,19 @@ use crate::error::WorkerError;
 
 /// What a worker's entry may return. `()` exits 0, an `i32` is the exit code, `Ok(x)` is
 /// what `x` gives, and `Err(e)` reports `e` as the worker's error with exit code 1.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerOptions};
+///
+/// // An entry may return `()` (code 0), an `i32` code, or a `Result` of either.
+/// let worker = Worker::<()>::spawn(WorkerOptions::new(), |_ctx| 3)?;
+/// assert_eq!(worker.join()?, 3);
+/// let worker = Worker::<()>::spawn(WorkerOptions::new(), |_ctx| Ok::<i32, std::io::Error>(4))?;
+/// assert_eq!(worker.join()?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait IntoExitCode {
     /// The exit code, or the error the worker ends with.
     fn into_exit_code(self) -> Result<i32, Box<dyn Error + Send + Sync>>;

@@ -124,6 +124,18 @@ pub(crate) use parent::ProcessLink;
 /// Why rlimits and not cgroup v2: they need no privilege and no writable cgroup tree
 /// (this project's CI machine has cgroup v1 only), and hold for the child's own children.
 /// What they cannot do: cap resident memory or a group of processes.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_core::process::ResourceLimits;
+///
+/// let limits = ResourceLimits::new()
+///     .max_memory(512 << 20)
+///     .max_cpu_time(Duration::from_secs(30));
+/// assert_ne!(limits, ResourceLimits::default());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResourceLimits {
     pub(crate) max_memory: Option<u64>,
@@ -132,6 +144,14 @@ pub struct ResourceLimits {
 
 impl ResourceLimits {
     /// No caps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_core::process::ResourceLimits;
+    ///
+    /// assert_eq!(ResourceLimits::new(), ResourceLimits::default()); // no cap
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

@@ -599,6 +599,28 @@ impl<In, Out> fmt::Debug for Worker<In, Out> {
 
 /// The iterator of [`Worker::events`]. It blocks for the next event and ends after
 /// `Exit`; a second call to `events` continues where the first stopped.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Worker, WorkerEvent, WorkerOptions};
+///
+/// let mut worker = Worker::<(), u32>::spawn(WorkerOptions::new(), |ctx| {
+///     for i in 0..3 {
+///         ctx.parent_port().post_message(i).unwrap();
+///     }
+/// })?;
+/// let mut sum = 0;
+/// for event in worker.events() {
+///     match event {
+///         WorkerEvent::Message(n) => sum += n,
+///         WorkerEvent::Exit(code) => assert_eq!(code, 0),
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(sum, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Events<'a, In, Out> {
     worker: &'a mut Worker<In, Out>,
 }

@@ -21,6 +21,21 @@ use crate::wire::{self, ToWorker};
 /// A worker process, seen from the primary (Node's `cluster.workers[id]`).
 ///
 /// Cheap to clone; every clone is the same worker.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, Signal};
+///
+/// let cluster = Cluster::<String>::new();
+/// let worker = cluster.fork()?;
+/// println!("worker {} is process {}", worker.id(), worker.pid());
+/// worker.send("hello".to_string())?;
+/// worker.kill(Signal::TERM)?;
+/// let (code, signal) = worker.wait();
+/// println!("ended: code {code:?}, signal {signal:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ClusterWorker<T> {
     pub(crate) inner: Arc<WorkerInner>,
     pub(crate) _message: PhantomData<fn(T) -> T>,

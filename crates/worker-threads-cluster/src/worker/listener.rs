@@ -49,6 +49,30 @@ pub fn listen<A: ToSocketAddrs>(addr: A) -> Result<Listener, ListenError> {
 /// With the `tokio` feature, [`into_tokio`](Listener::into_tokio) gives the async twin.
 /// Dropping it stops the connections: under `RoundRobin` the primary stops handing this
 /// worker connections for the address once its last listener for it is gone.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+/// use worker_threads_cluster::{Cluster, is_primary, listen};
+///
+/// if is_primary() {
+///     let cluster = Cluster::<()>::new();
+///     for _ in 0..4 {
+///         cluster.fork()?;
+///     }
+///     for event in cluster.iter() {
+///         println!("{event:?}");
+///     }
+/// } else {
+///     // Every worker listens on the same port; the primary shares the connections out.
+///     let listener = listen("127.0.0.1:8000")?;
+///     for stream in listener.incoming() {
+///         stream?.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")?;
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Listener {
     addr: SocketAddr,
@@ -175,6 +199,23 @@ fn accept_socket(rt: &Runtime, listener: &TcpListener) -> io::Result<(TcpStream,
 /// The async listener of a cluster worker, from [`Listener::into_tokio`]: `accept`
 /// as `tokio::net::TcpListener::accept`. (Under `RoundRobin` there is no socket to
 /// poll, the primary hands connections over, so this is our type rather than tokio's.)
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::listen;
+///
+/// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+/// // In a worker process, under a tokio runtime:
+/// let listener = listen("127.0.0.1:8000")?.into_tokio()?;
+/// loop {
+///     let (stream, peer) = listener.accept().await?;
+///     stream.writable().await?;
+///     let sent = stream.try_write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")?;
+///     println!("{sent} bytes to {peer}");
+/// }
+/// # }
+/// ```
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 pub struct TokioListener {

@@ -16,6 +16,31 @@ use crate::worker::runtime::{Runtime, runtime};
 /// The worker's channel to its primary (Node's `process.send` / `process.on('message')`).
 ///
 /// `T` is the message type: the same as the primary's `Cluster<T>`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_cluster::{Cluster, Event, is_primary, primary};
+///
+/// if is_primary() {
+///     let cluster = Cluster::<String>::new();
+///     let worker = cluster.fork()?;
+///     worker.send("ping".to_string())?;
+///     for event in cluster.iter() {
+///         if let Event::Message { message, .. } = event {
+///             assert_eq!(message, "pong");
+///             break;
+///         }
+///     }
+/// } else {
+///     // Node's `process.on('message')` and `process.send`.
+///     let primary = primary::<String>();
+///     if primary.recv()? == "ping" {
+///         primary.send("pong".to_string())?;
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Primary<T> {
     rt: &'static Runtime,
     /// The messages as a stream, for the [`Stream`] impl (made on first poll).

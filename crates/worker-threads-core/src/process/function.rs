@@ -46,6 +46,26 @@ pub(crate) enum Answer<Rep> {
 }
 
 /// How a [`ProcessFn`]'s process ended: its exit code, or the signal that ended it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_core::process::{CallError, ProcessFn};
+///
+/// fn crash((): ()) {
+///     std::process::abort();
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init();
+///     let mut function = ProcessFn::<(), ()>::spawn(crash)?;
+///     match function.call(&()) {
+///         Err(CallError::Ended(ended)) => assert_eq!(ended.signal, Some(6)), // SIGABRT
+///         other => panic!("expected a crash, got {other:?}"),
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ended {
     /// The exit code, if it exited.
@@ -55,6 +75,29 @@ pub struct Ended {
 }
 
 /// Why a [`ProcessFn::call`] gave no value.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use worker_threads_core::process::{CallError, ProcessFn};
+///
+/// fn slow(ms: u64) -> u64 {
+///     std::thread::sleep(Duration::from_millis(ms));
+///     ms
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init();
+///     let mut function = ProcessFn::<u64, u64>::spawn(slow)?;
+///     assert_eq!(function.call(&1)?, 1);
+///     match function.call_timeout(&60_000, Duration::from_millis(10)) {
+///         Err(CallError::TimedOut(_)) => {} // killed: later calls give `Ended`
+///         other => panic!("expected a timeout, got {other:?}"),
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallError {
@@ -92,6 +135,27 @@ pub enum CallError {
 
 /// Kills a [`ProcessFn`]'s process from any thread (its running call then gives
 /// [`CallError::Ended`]): what stops a call that does not return.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_core::process::{CallError, ProcessFn};
+///
+/// fn forever((): ()) {
+///     loop {
+///         std::thread::park();
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     worker_threads_core::process::init();
+///     let mut function = ProcessFn::<(), ()>::spawn(forever)?;
+///     let killer = function.killer();
+///     std::thread::spawn(move || killer.kill());
+///     assert!(matches!(function.call(&()), Err(CallError::Ended(_))));
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Killer {
     process: Arc<Process>,
@@ -161,6 +225,25 @@ where
     ///
     /// [`SpawnError`] if the process cannot start, or if this process is a process
     /// worker whose `main` did not call [`init`](crate::process::init).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use worker_threads_core::process::ProcessFn;
+    ///
+    /// fn double(n: u64) -> u64 {
+    ///     n * 2
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     worker_threads_core::process::init(); // first in main: the process starts here
+    ///     let mut function = ProcessFn::<u64, u64>::spawn(double)?;
+    ///     assert_eq!(function.call(&21)?, 42);
+    ///     let ended = function.close();
+    ///     assert_eq!(ended.code, Some(0));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn spawn<F>(function: F) -> Result<Self, SpawnError>
     where
         F: Fn(Req) -> Rep + Copy + Send + 'static,
@@ -176,6 +259,29 @@ where
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use worker_threads_core::Limit;
+    /// use worker_threads_core::process::{CallError, ProcessFn, ResourceLimits};
+    ///
+    /// fn allocate(bytes: usize) -> usize {
+    ///     std::hint::black_box(vec![1u8; bytes]).len()
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     worker_threads_core::process::init();
+    ///     let limits = ResourceLimits::new().max_memory(256 << 20);
+    ///     let mut function = ProcessFn::<usize, usize>::spawn_limited(allocate, &limits)?;
+    ///     assert_eq!(function.call(&1024)?, 1024);
+    ///     match function.call(&(1 << 30)) {
+    ///         Err(CallError::LimitExceeded { limit: Limit::Memory, .. }) => {}
+    ///         other => panic!("expected the memory cap, got {other:?}"),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn spawn_limited<F>(_function: F, limits: &ResourceLimits) -> Result<Self, SpawnError>
     where
         F: Fn(Req) -> Rep + Copy + Send + 'static,
