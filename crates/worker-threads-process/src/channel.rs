@@ -40,6 +40,23 @@ pub const MAX_FDS: usize = 32;
 const HEADER: usize = 4;
 
 /// A frame as received: its tag, its body, and the descriptors that came with it.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use worker_threads_process::{Channel, channel_pair};
+///
+/// let (a, b) = channel_pair()?;
+/// let (a, b) = (Channel::new(a, 1 << 20), Channel::new(b, 1 << 20));
+/// let file = std::fs::File::open("/dev/null")?;
+/// a.send(7, b"with a descriptor", &[file.as_fd()])?;
+/// let mut buf = Vec::new();
+/// let frame = b.recv(&mut buf)?.expect("a frame");
+/// assert_eq!((frame.tag, frame.body.as_slice()), (7, &b"with a descriptor"[..]));
+/// assert_eq!(frame.fds.len(), 1); // a new descriptor for the same file
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Frame {
     /// What the body is (the caller's numbering).
@@ -52,6 +69,22 @@ pub struct Frame {
 
 /// One end of a parent-child socketpair, framed: whole frames of up to `max_frame` bytes
 /// each way, a sender lock per frame, descriptors on a frame's first record.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_process::{Channel, channel_pair};
+///
+/// // One end stays here, the other goes to a child (`spawn` does that part).
+/// let (ours, theirs) = channel_pair()?;
+/// let (ours, theirs) = (Channel::new(ours, 1 << 20), Channel::new(theirs, 1 << 20));
+/// ours.send(1, b"ping", &[])?;
+/// let mut buf = Vec::new();
+/// assert_eq!(theirs.recv(&mut buf)?.expect("a frame").body, b"ping");
+/// drop(ours);
+/// assert!(theirs.recv(&mut buf)?.is_none(), "the peer hung up");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Channel {
     fd: OwnedFd,
@@ -84,6 +117,17 @@ pub fn is_seqpacket(fd: BorrowedFd<'_>) -> bool {
 
 impl Channel {
     /// Wraps one end; frames over `max_frame` bytes are refused both ways.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::{Channel, channel_pair};
+    ///
+    /// let (a, _b) = channel_pair()?;
+    /// let channel = Channel::new(a, 64 << 10); // frames of at most 64 KiB each way
+    /// # drop(channel);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(fd: OwnedFd, max_frame: usize) -> Self {
         Channel {
             fd,
@@ -456,6 +500,24 @@ impl Channel {
 /// last reader that paused it stops (level-triggered: what arrived meanwhile wakes the
 /// waiter at once). Without an epoll set (the descriptor limit), it waits with `poll` and
 /// pausing does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use worker_threads_process::{Channel, channel_pair};
+///
+/// let (a, b) = channel_pair()?;
+/// let (a, b) = (Arc::new(Channel::new(a, 1 << 20)), Arc::new(Channel::new(b, 1 << 20)));
+/// use worker_threads_process::Readable;
+///
+/// let readable = Readable::new(Arc::clone(&b));
+/// a.send(1, b"wake", &[])?;
+/// readable.wait()?; // returns: a record is there to read
+/// let mut buf = Vec::new();
+/// assert_eq!(b.try_recv(&mut buf)?.expect("a frame").body, b"wake");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Readable {
     channel: std::sync::Arc<Channel>,
@@ -466,6 +528,22 @@ pub struct Readable {
 
 impl Readable {
     /// A wait on `channel`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use worker_threads_process::{Channel, channel_pair};
+    ///
+    /// let (a, b) = channel_pair()?;
+    /// let (a, b) = (Arc::new(Channel::new(a, 1 << 20)), Arc::new(Channel::new(b, 1 << 20)));
+    /// use worker_threads_process::Readable;
+    ///
+    /// let readable = Readable::new(Arc::clone(&b));
+    /// drop(a);
+    /// readable.wait()?; // a hang-up wakes it too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(channel: std::sync::Arc<Channel>) -> Readable {
         use rustix::event::epoll;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|set| {

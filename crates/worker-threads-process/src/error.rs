@@ -6,6 +6,21 @@ use std::io;
 ///
 /// A parent reports it for the child that caused it (an error event, then the child is
 /// killed); it never takes the parent down.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_process::{Channel, IpcError, channel_pair};
+///
+/// let (a, b) = channel_pair()?;
+/// let (a, b) = (Channel::new(a, 1 << 20), Channel::new(b, 16));
+/// let mut buf = Vec::new();
+/// assert!(matches!(b.try_recv(&mut buf), Err(IpcError::Empty)));
+/// // Over the receiver's cap: refused before anything is allocated for it.
+/// a.send(1, &[0; 64], &[])?;
+/// assert!(matches!(b.recv(&mut buf), Err(IpcError::TooLarge { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IpcError {

@@ -9,6 +9,20 @@ use std::sync::{Mutex, PoisonError};
 use crate::channel::is_seqpacket;
 
 /// What [`spawn`](crate::spawn) puts in the child's environment: `fd,parent_pid,payload`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use worker_threads_process::{Channel, Marker};
+///
+/// // In a child started by `spawn(.., "MY_CHILD", payload, ..)`:
+/// if let Some(marker) = Marker::from_env("MY_CHILD") {
+///     let channel = Channel::new(marker.adopt()?, 1 << 20);
+///     println!("child of {} with {:?}", marker.parent, marker.payload);
+///     channel.send(1, b"ready", &[])?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marker {
     /// The child's end of the channel.
@@ -26,6 +40,13 @@ impl Marker {
     /// The marker in `var`, if there is one and it was put there by this process's
     /// parent: a marker inherited by a child's own child names another parent, and is
     /// ignored (that grandchild is not a child of ours).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Not started by `spawn`: no marker.
+    /// assert_eq!(worker_threads_process::Marker::from_env("WT_DOC_NO_SUCH_MARKER"), None);
+    /// ```
     pub fn from_env(var: &str) -> Option<Marker> {
         let value = std::env::var(var).ok()?;
         let marker = Marker::parse(&value)?;

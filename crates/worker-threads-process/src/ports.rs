@@ -45,6 +45,23 @@ use crate::fds;
 pub type PortId = u64;
 
 /// Which end of a channel this process is: the top bit of the ids it picks.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use worker_threads_process::{Channel, channel_pair};
+///
+/// let (a, b) = channel_pair()?;
+/// let (a, b) = (Arc::new(Channel::new(a, 1 << 20)), Arc::new(Channel::new(b, 1 << 20)));
+/// use worker_threads_process::ports::{Router, Side};
+///
+/// // The two ends of a channel pick port ids from different halves.
+/// let parent = Router::new(a, 9, Side::Parent);
+/// let child = Router::new(b, 9, Side::Child);
+/// # drop((parent, child));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// The process that spawned the other.
@@ -70,6 +87,36 @@ impl Side {
 }
 
 /// A local port that stands for a port in the peer process. `MessagePort` implements it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::task::{Context, Poll};
+/// use worker_threads_process::IpcError;
+/// use worker_threads_process::ports::Endpoint;
+///
+/// /// An end that only receives: what the peer posted, decoded, in a list.
+/// #[derive(Default)]
+/// struct Inbox(Mutex<Vec<u32>>);
+///
+/// impl Endpoint for Inbox {
+///     fn deliver(&self, message: &[u8]) -> Result<(), IpcError> {
+///         let value: u32 = worker_threads_process::codec::decode(message)?;
+///         self.0.lock().unwrap().push(value);
+///         Ok(())
+///     }
+///     fn poll_take(&self, _cx: &mut Context<'_>, _out: &mut Vec<u8>) -> Poll<Result<bool, IpcError>> {
+///         Poll::Ready(Ok(false)) // nothing to send, ever
+///     }
+///     fn close(&self) {}
+/// }
+///
+/// let inbox = Inbox::default();
+/// inbox.deliver(&worker_threads_process::codec::encode(&7u32)?)?;
+/// assert_eq!(*inbox.0.lock().unwrap(), [7]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Endpoint: Send + Sync {
     /// Decodes `message` (posted by the peer) and posts it here. Called inside the
     /// router's decoding scope, so descriptors and ports in it come out whole. A closed
@@ -133,6 +180,17 @@ impl Wake for Ready {
 }
 
 /// Ports found in one value, with the ids they were given.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_process::ports::{Side, encode};
+///
+/// // A value with no port in it: nothing to relay.
+/// let encoded = encode(Side::Parent, || worker_threads_process::codec::encode(&"no ports"));
+/// assert!(encoded.ports.is_empty());
+/// assert!(encoded.fds.is_empty());
+/// ```
 #[derive(Default)]
 pub struct Ported(Vec<(PortId, Arc<Relayed>)>);
 
@@ -151,6 +209,20 @@ impl std::fmt::Debug for Ported {
 }
 
 /// A value encoded for a frame, with what goes with it.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// use worker_threads_process::ports::{Side, encode};
+///
+/// let file: OwnedFd = std::fs::File::open("/dev/null")?.into();
+/// // A descriptor pushed while encoding travels with the frame.
+/// let encoded = encode(Side::Child, || worker_threads_process::fds::push(file));
+/// assert_eq!(encoded.value, Some(0));
+/// assert_eq!(encoded.fds.len(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Encoded<R> {
     /// What the encoder returned.
@@ -281,6 +353,29 @@ struct Ends {
 }
 
 /// The ports relayed over one channel, on one side.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use worker_threads_process::{Channel, channel_pair};
+///
+/// let (a, b) = channel_pair()?;
+/// let (a, b) = (Arc::new(Channel::new(a, 1 << 20)), Arc::new(Channel::new(b, 1 << 20)));
+/// use worker_threads_process::codec;
+/// use worker_threads_process::ports::{Router, Side};
+///
+/// let (parent, child) = (Router::new(a, 9, Side::Parent), Router::new(Arc::clone(&b), 9, Side::Child));
+/// parent.send(1, &("hello", 42u32))?;
+/// let mut buf = Vec::new();
+/// let frame = b.recv(&mut buf)?.expect("a frame");
+/// let body = frame.body;
+/// let value: (String, u32) = child.decode(frame.fds, || codec::decode(&body))?;
+/// assert_eq!(value, ("hello".to_string(), 42));
+/// parent.finish();
+/// child.finish();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Router {
     channel: Arc<Channel>,
     tag: u8,
@@ -300,6 +395,22 @@ impl std::fmt::Debug for Router {
 
 impl Router {
     /// A router for `side` of `channel`, whose port frames have tag `tag`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use worker_threads_process::{Channel, channel_pair};
+    ///
+    /// let (a, b) = channel_pair()?;
+    /// let (a, b) = (Arc::new(Channel::new(a, 1 << 20)), Arc::new(Channel::new(b, 1 << 20)));
+    /// use worker_threads_process::ports::{Router, Side};
+    ///
+    /// let router = Router::new(Arc::clone(&a), 9, Side::Parent); // port frames go as tag 9
+    /// assert!(Arc::ptr_eq(router.channel(), &a));
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(channel: Arc<Channel>, tag: u8, side: Side) -> Arc<Router> {
         Arc::new(Router {
             channel,

@@ -42,6 +42,15 @@ impl Signal {
     pub const XCPU: Signal = Signal(24);
 
     /// The signal with this number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::Signal;
+    ///
+    /// assert_eq!(Signal::from_raw(9), Signal::KILL);
+    /// assert_eq!(Signal::from_raw(15).as_raw(), 15);
+    /// ```
     pub const fn from_raw(raw: i32) -> Signal {
         Signal(raw)
     }

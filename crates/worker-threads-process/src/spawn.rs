@@ -14,6 +14,16 @@ use crate::signal::Signal;
 
 /// Caps the kernel enforces on a child, set between `fork` and `exec` with `setrlimit`
 /// (so they hold from the child's first instruction, and its own children inherit them).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_process::Limits;
+///
+/// let limits = Limits::none().address_space(Some(512 << 20)).cpu_seconds(Some(30));
+/// assert_eq!(limits.address_space, Some(512 << 20));
+/// assert_eq!(Limits::none(), Limits::default());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -27,6 +37,13 @@ pub struct Limits {
 
 impl Limits {
     /// No caps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limits = worker_threads_process::Limits::none();
+    /// assert_eq!((limits.address_space, limits.cpu_seconds), (None, None));
+    /// ```
     pub const fn none() -> Self {
         Limits {
             address_space: None,
@@ -70,6 +87,19 @@ impl Limits {
 
 /// A started child: what signals it, independent of the `std::process::Child` that
 /// reaps it (which the caller usually moves to a waiting thread).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::Command;
+/// use worker_threads_process::{Limits, Signal, exit_of, spawn};
+///
+/// let mut spawned = spawn(&mut Command::new("sleep").arg("60"), "WT_DOC_CHILD", "", &Limits::none())?;
+/// spawned.process.signal(Signal::TERM)?;
+/// let status = spawned.child.wait()?;
+/// assert_eq!(exit_of(status), (None, Some(Signal::TERM)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Process {
     pid: u32,
@@ -118,6 +148,20 @@ pub fn exit_of(status: ExitStatus) -> (Option<i32>, Option<Signal>) {
 }
 
 /// What [`spawn`] started.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::Command;
+/// use worker_threads_process::{Channel, Limits, spawn};
+///
+/// // The child finds its end with `Marker::from_env("MY_CHILD")`.
+/// let spawned = spawn(&mut Command::new("my-worker"), "MY_CHILD", "worker-1", &Limits::none())?;
+/// let channel = Channel::new(spawned.channel, 1 << 20);
+/// channel.send(1, b"start", &[])?;
+/// println!("started process {}", spawned.process.pid());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Spawned {
     /// The child, for `wait` and its piped standard streams.
