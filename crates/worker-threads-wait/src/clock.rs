@@ -5,11 +5,29 @@
 //! no system call, and tools such as valgrind that replace the vDSO see it.)
 
 /// A point in time: nanoseconds of the monotonic clock.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::Stamp;
+///
+/// let (a, b) = (Stamp::now(), Stamp::now());
+/// assert!(b >= a);
+/// assert_eq!(a.nanos_since(b), 0); // never negative
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(u64);
 
 impl Stamp {
     /// Now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let start = worker_threads_wait::Stamp::now();
+    /// std::thread::sleep(std::time::Duration::from_millis(1));
+    /// assert!(worker_threads_wait::Stamp::now().nanos_since(start) >= 1_000_000);
+    /// ```
     #[cfg(unix)]
     #[inline]
     pub fn now() -> Self {
@@ -26,7 +44,7 @@ impl Stamp {
         Self(seconds.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
 
-    /// Now.
+    /// Now (see the Unix form's example).
     #[cfg(not(unix))]
     #[inline]
     pub fn now() -> Self {

@@ -4,6 +4,18 @@
 use std::time::{Duration, Instant};
 
 /// When a wait gives up: never, or at an instant.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use worker_threads_wait::Deadline;
+///
+/// assert_eq!(Deadline::from_timeout(None), Deadline::Never);
+/// assert!(Deadline::after(Duration::ZERO).has_passed());
+/// assert!(!Deadline::after(Duration::from_secs(60)).has_passed());
+/// assert_eq!(Deadline::Never.remaining(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Deadline {
     /// Wait as long as it takes.
@@ -14,6 +26,16 @@ pub enum Deadline {
 
 impl Deadline {
     /// `timeout` from now; [`Never`](Self::Never) if that instant cannot be represented.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_wait::Deadline;
+    ///
+    /// assert!(Deadline::after(Duration::from_secs(1)).instant().is_some());
+    /// assert_eq!(Deadline::after(Duration::MAX), Deadline::Never); // past what an Instant holds
+    /// ```
     pub fn after(timeout: Duration) -> Self {
         Instant::now()
             .checked_add(timeout)
@@ -21,11 +43,32 @@ impl Deadline {
     }
 
     /// [`after`](Self::after) for an optional timeout (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_wait::Deadline;
+    ///
+    /// assert_eq!(Deadline::from_timeout(None), Deadline::Never);
+    /// assert!(matches!(Deadline::from_timeout(Some(Duration::from_secs(1))), Deadline::At(_)));
+    /// ```
     pub fn from_timeout(timeout: Option<Duration>) -> Self {
         timeout.map_or(Self::Never, Self::after)
     }
 
     /// An optional instant as a deadline (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use worker_threads_wait::Deadline;
+    ///
+    /// let now = Instant::now();
+    /// assert_eq!(Deadline::from_instant(Some(now)), Deadline::At(now));
+    /// assert_eq!(Deadline::from_instant(None), Deadline::Never);
+    /// ```
     pub fn from_instant(at: Option<Instant>) -> Self {
         at.map_or(Self::Never, Self::At)
     }

@@ -25,6 +25,21 @@ pub fn spin_while(mut unchanged: impl FnMut() -> bool) -> bool {
 
 /// Paces a wait that parks when it ends, without yielding (see the module doc): seven
 /// rounds of pauses that double, about a microsecond in all.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use worker_threads_wait::SpinWait;
+///
+/// let ready = AtomicBool::new(false);
+/// let mut spin = SpinWait::new();
+/// while !ready.load(Ordering::Acquire) && !spin.is_completed() {
+///     spin.spin();
+/// }
+/// // Not ready after a short spin: the caller parks now.
+/// assert!(spin.is_completed());
+/// ```
 #[derive(Debug, Default)]
 pub struct SpinWait {
     step: u32,
@@ -35,6 +50,12 @@ impl SpinWait {
     const ROUNDS: u32 = 7;
 
     /// A fresh wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!worker_threads_wait::SpinWait::new().is_completed());
+    /// ```
     #[inline]
     pub fn new() -> Self {
         Self { step: 0 }
@@ -71,6 +92,32 @@ pub fn snooze_until(mut done: impl FnMut() -> bool) {
 /// crossbeam's `Backoff` for the queues' retry loops (`spin` after a lost race, `snooze`
 /// while another thread finishes a step); under loom each is a yield, so that loom runs
 /// the thread being waited for.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use worker_threads_wait::Backoff;
+///
+/// /// Adds one with a compare-and-swap loop, backing off after each lost race.
+/// fn increment(counter: &AtomicUsize) -> usize {
+///     let backoff = Backoff::new();
+///     let mut current = counter.load(Ordering::Relaxed);
+///     loop {
+///         match counter.compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Relaxed) {
+///             Ok(previous) => return previous,
+///             Err(seen) => {
+///                 current = seen;
+///                 backoff.spin();
+///             }
+///         }
+///     }
+/// }
+///
+/// let counter = AtomicUsize::new(41);
+/// assert_eq!(increment(&counter), 41);
+/// assert_eq!(counter.load(Ordering::Relaxed), 42);
+/// ```
 pub struct Backoff {
     #[cfg(not(worker_threads_loom))]
     inner: crossbeam_utils::Backoff,
@@ -78,6 +125,14 @@ pub struct Backoff {
 
 impl Backoff {
     /// A fresh backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let backoff = worker_threads_wait::Backoff::new();
+    /// backoff.spin(); // after a lost compare-and-swap
+    /// assert!(!backoff.is_completed());
+    /// ```
     #[inline]
     pub fn new() -> Self {
         Self {

@@ -42,6 +42,17 @@ pub fn order_point() {
 
 /// An `UnsafeCell` with loom's closure API (`with`, `with_mut`), so that code written
 /// once is checked by loom (which tracks every access) and costs nothing otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::sync::UnsafeCell;
+///
+/// let cell = UnsafeCell::new(1);
+/// // SAFETY: no other reference to the cell's value exists while these run.
+/// cell.with_mut(|value| unsafe { *value += 1 });
+/// assert_eq!(cell.with(|value| unsafe { *value }), 2);
+/// ```
 #[derive(Debug)]
 pub struct UnsafeCell<T> {
     #[cfg(not(worker_threads_loom))]
@@ -52,6 +63,14 @@ pub struct UnsafeCell<T> {
 
 impl<T> UnsafeCell<T> {
     /// A cell holding `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = worker_threads_wait::sync::UnsafeCell::new(String::from("kept"));
+    /// // SAFETY: the only access.
+    /// assert_eq!(cell.with(|value| unsafe { (*value).len() }), 4);
+    /// ```
     pub fn new(value: T) -> Self {
         Self {
             #[cfg(not(worker_threads_loom))]

@@ -35,6 +35,23 @@ const PHASE: usize = 7;
 const CANCELLED: usize = 8;
 
 /// How a cancel found the task.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::{Cancel, TaskCell};
+///
+/// let queued = TaskCell::<u32, &str>::new(1);
+/// assert_eq!(queued.cancel(|| "cancelled"), Cancel::WhileQueued);
+/// assert_eq!(queued.take(), Some("cancelled"));
+///
+/// let running = TaskCell::<u32, &str>::new(2);
+/// let input = running.claim().expect("the input");
+/// assert_eq!(running.cancel(|| "unused"), Cancel::WhileRunning);
+/// running.resolve(false, |r| if r.cancelled { "cancelled" } else { "ran" });
+/// assert_eq!((input, running.take()), (2, Some("cancelled")));
+/// assert_eq!(running.cancel(|| "unused"), Cancel::TooLate);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {
     /// It was queued: the cancel resolved it (with the given output), its input dropped.
@@ -46,6 +63,18 @@ pub enum Cancel {
 }
 
 /// What a resolution found, for the resolver to decide and count the output.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::{Resolution, TaskCell};
+///
+/// let cell = TaskCell::<u32, u32>::new(5);
+/// let n = cell.claim().expect("the input");
+/// let found = cell.resolve(false, |_| n * 2);
+/// assert_eq!(found, Some(Resolution { was_queued: false, cancelled: false }));
+/// assert_eq!(cell.take(), Some(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution {
     /// The task never ran (it left the queue here).
@@ -55,6 +84,27 @@ pub struct Resolution {
 }
 
 /// A task's input and output with their exactly-once hand-off (see the module doc).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use worker_threads_wait::{Deadline, TaskCell};
+///
+/// let cell = Arc::new(TaskCell::<u64, u64>::new(6));
+/// let worker = {
+///     let cell = Arc::clone(&cell);
+///     std::thread::spawn(move || {
+///         if let Some(n) = cell.claim() {
+///             cell.resolve(false, |_| n * 7);
+///         }
+///     })
+/// };
+/// // Exactly one hand-off: the submitter waits for the output and takes it once.
+/// assert_eq!(cell.wait(Deadline::Never), Some(42));
+/// assert_eq!(cell.take(), None);
+/// worker.join().unwrap();
+/// ```
 pub struct TaskCell<I, O> {
     state: AtomicUsize,
     input: UnsafeCell<Option<I>>,
@@ -70,6 +120,15 @@ unsafe impl<I: Send, O: Send> Sync for TaskCell<I, O> {}
 
 impl<I, O> TaskCell<I, O> {
     /// A queued task holding `input`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = worker_threads_wait::TaskCell::<&str, ()>::new("input");
+    /// assert!(!cell.is_done());
+    /// assert_eq!(cell.claim(), Some("input"));
+    /// assert_eq!(cell.claim(), None, "claimed once");
+    /// ```
     pub fn new(input: I) -> Self {
         Self {
             state: AtomicUsize::new(QUEUED),

@@ -35,10 +35,34 @@ use crate::sync::thread::{self, Thread};
 use crate::sync::{Arc, Mutex, order_point};
 
 /// A registration in a [`Waiters`] list, to withdraw it with [`Waiters::unregister`].
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::{Parker, Waiters};
+///
+/// let waiters = Waiters::new();
+/// let token = waiters.register(&Parker::current());
+/// assert!(waiters.has_sleepers());
+/// waiters.unregister(token); // the condition held after all: withdraw
+/// assert!(!waiters.has_sleepers());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token(u64);
 
 /// A thread that parks until woken: the thread side of a [`Waiters`] entry.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::{Deadline, Parker, Waiters};
+///
+/// let waiters = Waiters::new();
+/// let parker = Parker::current();
+/// let _token = waiters.register(&parker);
+/// assert!(waiters.notify_one()); // wakes it: the park returns at once
+/// assert!(parker.park(Deadline::Never));
+/// ```
 #[derive(Debug)]
 pub struct Parker {
     thread: Thread,
@@ -47,6 +71,16 @@ pub struct Parker {
 
 impl Parker {
     /// A parker for the calling thread, not woken yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_wait::{Deadline, Parker};
+    ///
+    /// // Not woken: the park ends at the deadline.
+    /// assert!(!Parker::current().park(Deadline::after(Duration::from_millis(1))));
+    /// ```
     pub fn current() -> Arc<Parker> {
         Arc::new(Parker {
             thread: thread::current(),
@@ -123,6 +157,26 @@ impl Entries {
 
 /// The threads and tasks sleeping on one condition (a queue's "not empty", "not full",
 /// a closed flag). See the module doc for the protocol.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use worker_threads_wait::{Deadline, Waiters};
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let waiters = Arc::new(Waiters::new());
+/// let setter = {
+///     let (ready, waiters) = (Arc::clone(&ready), Arc::clone(&waiters));
+///     std::thread::spawn(move || {
+///         ready.store(true, Ordering::SeqCst);
+///         waiters.notify_all();
+///     })
+/// };
+/// assert!(waiters.wait_until(|| ready.load(Ordering::SeqCst), Deadline::Never));
+/// setter.join().unwrap();
+/// ```
 #[derive(Debug)]
 pub struct Waiters {
     entries: Mutex<Entries>,
@@ -138,6 +192,14 @@ impl Default for Waiters {
 
 impl Waiters {
     /// A list with nobody in it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let waiters = worker_threads_wait::Waiters::new();
+    /// assert!(!waiters.has_sleepers());
+    /// assert!(!waiters.notify_one(), "nobody to wake");
+    /// ```
     pub fn new() -> Self {
         Self {
             entries: Mutex::new(Entries::default()),
@@ -294,6 +356,34 @@ impl Waiters {
 /// The one thread or task that waits for a single event (a pool task's resolution): the
 /// one-sleeper form of [`Waiters`], with the same protocol (register, then look again;
 /// change, then look for the sleeper) in less room.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use worker_threads_wait::{Deadline, Joiner, Parker};
+///
+/// let done = Arc::new(AtomicBool::new(false));
+/// let joiner = Arc::new(Joiner::new());
+/// let finisher = {
+///     let (done, joiner) = (Arc::clone(&done), Arc::clone(&joiner));
+///     std::thread::spawn(move || {
+///         done.store(true, Ordering::SeqCst);
+///         joiner.notify();
+///     })
+/// };
+/// // Register, look again, park: the one waiter's protocol.
+/// while !done.load(Ordering::SeqCst) {
+///     let parker = Parker::current();
+///     joiner.register(&parker);
+///     if !done.load(Ordering::SeqCst) {
+///         parker.park(Deadline::Never);
+///     }
+///     joiner.unregister();
+/// }
+/// finisher.join().unwrap();
+/// ```
 #[derive(Debug)]
 pub struct Joiner {
     slot: Mutex<Option<Sleeper>>,
@@ -309,6 +399,13 @@ impl Default for Joiner {
 
 impl Joiner {
     /// Nobody waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let joiner = worker_threads_wait::Joiner::new();
+    /// joiner.notify(); // nobody registered: nothing happens
+    /// ```
     pub fn new() -> Self {
         Self {
             slot: Mutex::new(None),
@@ -370,6 +467,24 @@ impl Joiner {
 }
 
 /// The future of [`Waiters::until`].
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::task::{Context, Poll, Waker};
+/// use worker_threads_wait::Waiters;
+///
+/// let (ready, waiters) = (AtomicBool::new(false), Waiters::new());
+/// let mut until = pin!(waiters.until(|| ready.load(Ordering::SeqCst)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert_eq!(until.as_mut().poll(&mut cx), Poll::Pending);
+/// ready.store(true, Ordering::SeqCst);
+/// waiters.notify_all();
+/// assert_eq!(until.as_mut().poll(&mut cx), Poll::Ready(()));
+/// ```
 #[must_use = "a future does nothing unless polled"]
 pub struct Until<'a, F> {
     waiters: &'a Waiters,

@@ -37,6 +37,21 @@ struct Slot<T> {
 }
 
 /// A bounded, closable, lock-free MPMC queue (see the module doc).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::queue::{Array, PopError};
+///
+/// let queue = Array::new(2);
+/// queue.push("a").unwrap();
+/// queue.push("b").unwrap();
+/// assert!(!queue.has_room());
+/// queue.close(); // what was pushed before the close is still popped
+/// assert_eq!(queue.pop(), Ok("a"));
+/// assert_eq!(queue.pop(), Ok("b"));
+/// assert_eq!(queue.pop(), Err(PopError::Closed));
+/// ```
 pub struct Array<T> {
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,
@@ -63,6 +78,14 @@ impl<T> Array<T> {
     ///
     /// If `cap` is zero (a rendezvous is not a ring) or so large that its laps would not
     /// fit in a `usize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = worker_threads_wait::queue::Array::<u8>::new(16);
+    /// assert_eq!(queue.capacity(), 16);
+    /// assert!(queue.is_empty());
+    /// ```
     pub fn new(cap: usize) -> Self {
         assert!(cap > 0, "an Array queue holds at least one message");
         let mark_bit = (cap + 1)

@@ -160,6 +160,21 @@ impl<T> Position<T> {
 }
 
 /// An unbounded, closable, lock-free MPMC queue (see the module doc).
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::queue::List;
+///
+/// let queue = List::new();
+/// for i in 0..100 {
+///     queue.push(i).unwrap(); // unbounded: refused only once closed
+/// }
+/// assert_eq!(queue.len(), 100);
+/// assert_eq!(queue.pop(), Ok(0));
+/// queue.close();
+/// assert_eq!(queue.push(100), Err(100));
+/// ```
 pub struct List<T> {
     head: CachePadded<Position<T>>,
     tail: CachePadded<Position<T>>,
@@ -182,6 +197,13 @@ impl<T> Default for List<T> {
 
 impl<T> List<T> {
     /// An empty, open queue. Its first block is allocated by its first push.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = worker_threads_wait::queue::List::<String>::new();
+    /// assert!(queue.is_empty() && !queue.is_closed());
+    /// ```
     pub fn new() -> Self {
         Self {
             head: Position::new(),

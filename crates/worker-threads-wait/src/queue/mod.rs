@@ -23,6 +23,18 @@ pub use array::Array;
 pub use list::List;
 
 /// Why a push failed; the message comes back.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::queue::{Array, PushError};
+///
+/// let queue = Array::new(1);
+/// queue.push(1).unwrap();
+/// assert!(matches!(queue.push(2), Err(PushError::Full(2))));
+/// queue.close();
+/// assert_eq!(queue.push(3).unwrap_err().into_inner(), 3);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum PushError<T> {
     /// A bounded queue is full.
@@ -41,6 +53,17 @@ impl<T> PushError<T> {
 }
 
 /// Why a pop found nothing.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_wait::queue::{List, PopError};
+///
+/// let queue = List::<u8>::new();
+/// assert_eq!(queue.pop(), Err(PopError::Empty));
+/// queue.close();
+/// assert_eq!(queue.pop(), Err(PopError::Closed));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PopError {
     /// Nothing is queued now.
