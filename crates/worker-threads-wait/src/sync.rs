@@ -69,7 +69,7 @@ impl<T> UnsafeCell<T> {
     /// ```
     /// let cell = worker_threads_wait::sync::UnsafeCell::new(String::from("kept"));
     /// // SAFETY: the only access.
-    /// assert_eq!(cell.with(|value| unsafe { (*value).len() }), 4);
+    /// assert_eq!(cell.with(|value| unsafe { (&*value).len() }), 4);
     /// ```
     pub fn new(value: T) -> Self {
         Self {
