@@ -5,7 +5,10 @@
 //!   into `target/tools`), and, for a whole-workspace run, a check that the remote tests
 //!   really started their servers (a test that needs one never passes by skipping).
 //! - `cargo xtask nats-server`: finds or downloads the server and prints its path.
+//! - `cargo xtask doc-examples`: fails when a public type or constructor of a library
+//!   crate has no example in its documentation.
 
+mod doc_examples;
 mod nats;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ enum Task {
     },
     /// Finds a nats-server (or downloads the pinned release) and prints its path.
     NatsServer,
+    /// Documents the workspace and fails if a public type or constructor has no example.
+    DocExamples,
 }
 
 /// The environment variable through which the tests find `nats-server`.
@@ -50,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Task::Test { args } => test(&root, &args),
+        Task::DocExamples => doc_examples::check(&root),
     }
 }
 
