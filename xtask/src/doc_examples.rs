@@ -49,7 +49,11 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
         if !seen.insert(source.to_owned()) {
             continue;
         }
-        let name = page.strip_prefix(&doc).unwrap_or(&page).display().to_string();
+        let name = page
+            .strip_prefix(&doc)
+            .unwrap_or(&page)
+            .display()
+            .to_string();
         checked += 1;
         if !top_doc(&html).contains(EXAMPLE) {
             missing.push(format!("{name}: the type itself"));

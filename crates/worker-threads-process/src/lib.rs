@@ -16,6 +16,32 @@
 //!
 //! Everything a peer sends is untrusted: a bad frame is an [`IpcError`], never a panic or
 //! an allocation past the cap (property tests in `src/channel/tests.rs`).
+//!
+//! # Frames, end to end
+//!
+//! Both ends in one process here; [`spawn`] hands one to a child instead.
+//!
+//! ```
+//! use std::os::fd::AsFd;
+//! use worker_threads_process::{Channel, channel_pair, codec};
+//!
+//! let (parent, child) = channel_pair()?;
+//! let (parent, child) = (Channel::new(parent, 1 << 20), Channel::new(child, 1 << 20));
+//!
+//! // A typed message, and a descriptor beside it.
+//! let log = std::fs::File::open("/dev/null")?;
+//! parent.send(1, &codec::encode(&("start", 4u32))?, &[log.as_fd()])?;
+//!
+//! let mut buf = Vec::new();
+//! let frame = child.recv(&mut buf)?.expect("a frame");
+//! let (command, workers): (String, u32) = codec::decode(&frame.body)?;
+//! assert_eq!((command.as_str(), workers, frame.fds.len()), ("start", 4, 1));
+//!
+//! // The parent goes away: the child reads the end, not an error.
+//! drop(parent);
+//! assert!(child.recv(&mut buf)?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg(target_os = "linux")]
 #![deny(unsafe_code)]
 

@@ -9,6 +9,51 @@
 //! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
 //! what the other crates need, with no stability promise.
 //!
+//! # A queue and its sleepers
+//!
+//! The shape every blocking receive in the workspace has: try the lock-free queue, and
+//! only when it is empty register, look again, and sleep until a push wakes you.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use worker_threads_wait::queue::{List, PopError};
+//! use worker_threads_wait::{Deadline, Waiters};
+//!
+//! struct Channel {
+//!     queue: List<u64>,
+//!     not_empty: Waiters,
+//! }
+//!
+//! impl Channel {
+//!     fn send(&self, value: u64) {
+//!         self.queue.push(value).expect("open");
+//!         self.not_empty.notify_one();
+//!     }
+//!
+//!     fn recv(&self) -> Option<u64> {
+//!         loop {
+//!             match self.queue.pop() {
+//!                 Ok(value) => return Some(value),
+//!                 Err(PopError::Closed) => return None,
+//!                 Err(PopError::Empty) => {
+//!                     let ready = || self.queue.is_ready() || self.queue.is_closed();
+//!                     self.not_empty.wait_until(ready, Deadline::Never);
+//!                 }
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let channel = Arc::new(Channel { queue: List::new(), not_empty: Waiters::new() });
+//! let sender = {
+//!     let channel = Arc::clone(&channel);
+//!     std::thread::spawn(move || (1..=100).for_each(|n| channel.send(n)))
+//! };
+//! let sum: u64 = (0..100).map(|_| channel.recv().expect("a value")).sum();
+//! assert_eq!(sum, 5050);
+//! sender.join().unwrap();
+//! ```
+//!
 //! # The loom switch
 //!
 //! Built with `RUSTFLAGS="--cfg worker_threads_loom"`, [`sync`] is loom's (atomics, cells,
