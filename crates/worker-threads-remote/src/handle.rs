@@ -60,7 +60,7 @@ impl<R: Send + 'static> RemoteHandle<R> {
     /// [`TaskError`]: the worker's `Panicked`, `TimedOut`, `Crashed`; `Cancelled`;
     /// `MaxDeliveries`; `BadTask` / `BadResult`; `Disconnected`; `Closed`.
     pub fn join(self) -> Result<R, TaskError> {
-        crate::pool::block_on(self)
+        worker_threads_wait::block_on(self)
     }
 
     /// True once the task has resolved.

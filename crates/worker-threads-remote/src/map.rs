@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::{Answer, Core};
-use crate::pool::{RemotePool, block_on, encode};
+use crate::pool::RemotePool;
 use crate::wire;
 use worker_threads_pool::TaskError;
+use worker_threads_wait::block_on;
 
 /// Chunks in flight at most (each is one message in the queue).
 const WINDOW: usize = 32;
@@ -319,7 +320,7 @@ where
             return None;
         }
         let items = chunk.len();
-        let encoded = encode(&chunk);
+        let encoded = wire::encode(&chunk);
         let core: Arc<Core<R>> = Arc::clone(self.pool.core());
         Some(self.pool.runtime().spawn(async move {
             let answer: Answer<R> = match encoded {

@@ -199,7 +199,7 @@ where
     /// [`RunError::QueueFull`], [`RunError::Closed`], [`RunError::Encode`],
     /// [`RunError::Transport`], each with the task.
     pub fn run(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
-        let payload = match encode(&task) {
+        let payload = match wire::encode(&task) {
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
@@ -217,7 +217,7 @@ where
     ///
     /// As [`run`](Self::run), except `QueueFull`.
     pub fn run_wait(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
-        let payload = match encode(&task) {
+        let payload = match wire::encode(&task) {
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
@@ -238,7 +238,7 @@ where
     /// The submission runs on the pool's runtime: dropping this future does not stop it,
     /// and a task stored in the queue then runs with no handle to see its result.
     pub async fn run_async(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
-        let payload = match encode(&task) {
+        let payload = match wire::encode(&task) {
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
@@ -382,17 +382,4 @@ impl<T, R> Drop for RemotePool<T, R> {
         // the runtime stops without blocking, so a pool may be dropped in async code.
         self.core.fail_all(&crate::TaskError::Closed);
     }
-}
-
-pub(crate) fn encode<T: Serialize + ?Sized>(task: &T) -> Result<bytes::Bytes, String> {
-    postcard::to_stdvec(task)
-        .map(bytes::Bytes::from)
-        .map_err(|e| e.to_string())
-}
-
-/// Blocks the calling thread on a future driven elsewhere (the pool's runtime). Safe on
-/// any thread, inside another runtime too (it blocks that thread, as a blocking call
-/// does).
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    futures_executor::block_on(future)
 }

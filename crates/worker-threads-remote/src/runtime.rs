@@ -56,7 +56,7 @@ impl Driver {
     /// inside the runtime's own tasks.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _context = self.enter();
-        futures_executor::block_on(future)
+        worker_threads_wait::block_on(future)
     }
 }
 

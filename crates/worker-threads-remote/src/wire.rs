@@ -15,6 +15,14 @@ pub(crate) const KIND: &str = "Wt-Kind";
 pub(crate) const ONE: &str = "one";
 pub(crate) const CHUNK: &str = "chunk";
 
+/// A task (or a chunk of tasks) as a message's payload: postcard; the codec's message if
+/// it does not encode.
+pub(crate) fn encode<T: Serialize + ?Sized>(task: &T) -> Result<bytes::Bytes, String> {
+    postcard::to_stdvec(task)
+        .map(bytes::Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
 /// A task's name among every submitter's: its results subject and its id. Cancel notices
 /// carry it; workers hold running tasks by it.
 pub(crate) fn task_key(results: &str, id: u64) -> String {

@@ -222,7 +222,7 @@ impl RemoteWorker {
         let Some(task) = self.task.take() else {
             return Ok(());
         };
-        match futures_executor::block_on(task) {
+        match worker_threads_wait::block_on(task) {
             Ok(result) => result,
             Err(error) => Err(ServeError::Aborted(error.to_string())),
         }

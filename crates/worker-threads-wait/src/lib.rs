@@ -4,7 +4,7 @@
 //! ([`Waiters`], [`Parker`]), poison-tolerant locks and condvar waits ([`lock`],
 //! [`wait`], [`wait_until`]), deadlines that cannot overflow ([`Deadline`]),
 //! spin-then-park ([`spin_while`], [`SpinWait`], [`snooze_until`], [`Backoff`]), and panic
-//! messages ([`panic_message`]).
+//! messages ([`panic_message`]), and the blocking bridge to a future ([`block_on`]).
 //!
 //! An internal crate of [worker-threads](https://docs.rs/worker-threads): its API follows
 //! what the other crates need, with no stability promise.
@@ -66,6 +66,7 @@
 // else here is safe.
 #![deny(unsafe_code)]
 
+mod block;
 #[allow(unsafe_code)]
 mod clock;
 mod deadline;
@@ -79,6 +80,7 @@ pub mod sync;
 mod task_cell;
 mod waiters;
 
+pub use block::block_on;
 pub use clock::Stamp;
 pub use deadline::Deadline;
 pub use lock::{lock, wait, wait_until};
