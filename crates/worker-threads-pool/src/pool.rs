@@ -9,7 +9,8 @@ use crate::error::{BuildError, RunError, ShutdownTimedOut};
 use crate::inner::{Inner, OnFull, Shutdown};
 use crate::signal::CancelToken;
 use crate::stats::Latency;
-use crate::task::{Resolved, TaskHandle};
+use crate::stats::Resolved;
+use crate::task::TaskHandle;
 
 /// A pool of threads that run tasks from a bounded queue: piscina for Rust.
 ///

@@ -16,50 +16,11 @@ use worker_threads_wait::sync::Mutex;
 use worker_threads_wait::{Cancel, Deadline, TaskCell, lock};
 
 use crate::error::TaskError;
-use crate::stats::Counts;
+use crate::stats::{Counts, Resolved};
 use worker_threads_wait::Stamp;
 
 /// What a task resolves with.
 pub(crate) type Output<R> = Result<R, TaskError>;
-
-/// How a task resolved: what the pool's counters count it as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Resolved {
-    /// The handler's value (for a chunk: per item).
-    Value,
-    /// The handler panicked.
-    Panicked,
-    /// Cancelled, by its handle, a token or `destroy`, before or while it ran.
-    Cancelled,
-    /// Its deadline passed first.
-    TimedOut,
-    /// Its worker process ended under it (a crash, or a cap of its resource limits).
-    Crashed,
-}
-
-impl Resolved {
-    /// How an output counts.
-    pub(crate) fn of<R>(output: &Output<R>) -> Self {
-        match output {
-            Ok(_) => Resolved::Value,
-            Err(TaskError::Panicked(_)) => Resolved::Panicked,
-            Err(TaskError::Cancelled) => Resolved::Cancelled,
-            Err(TaskError::TimedOut) => Resolved::TimedOut,
-            Err(TaskError::Crashed { .. }) => Resolved::Crashed,
-            #[cfg(feature = "process")]
-            Err(TaskError::LimitExceeded { .. }) => Resolved::Crashed,
-            // A local pool never gives these (its tasks do not cross a network): counted as
-            // the worker's failure if one ever did.
-            Err(
-                TaskError::MaxDeliveries { .. }
-                | TaskError::BadTask(_)
-                | TaskError::BadResult(_)
-                | TaskError::Disconnected
-                | TaskError::Closed,
-            ) => Resolved::Crashed,
-        }
-    }
-}
 
 /// What a task needs from its pool when it leaves the queue, or resolves, off the pool's
 /// threads (a cancel, a deadline), and to run it inline.

@@ -29,8 +29,9 @@ use super::worker::Ended;
 use super::{Inner, Job, count_chunk, panic_message};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
+use crate::stats::Resolved;
 use crate::stats::ThreadStats;
-use crate::task::{Resolved, Task, running};
+use crate::task::{Task, running};
 use worker_threads_wait::Stamp;
 
 /// The handler of an async pool, boxed: a task in, a future of its result out.

@@ -24,7 +24,8 @@ use worker_threads_wait::queue::PopError;
 use super::handoff::{Bound, Handoff};
 use crate::error::TaskError;
 use crate::stats::Counts;
-use crate::task::{Resolved, Task};
+use crate::stats::Resolved;
+use crate::task::Task;
 
 #[test]
 fn a_lone_submitter_is_admitted_after_every_drain() {

@@ -27,8 +27,9 @@ use worker_threads_wait::{Waiters, lock};
 use crate::config::{Config, EventHook};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
+use crate::stats::Resolved;
 use crate::stats::{Counts, Stats};
-use crate::task::{Chunk, Output, PoolHooks, Resolved, Task, running};
+use crate::task::{Chunk, Output, PoolHooks, Task, running};
 
 pub(crate) use crate::inner::handoff::Bound;
 use crate::inner::handoff::Handoff;

@@ -16,7 +16,8 @@ use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::process::{ProcessSettings, ProcessSpawner, ProcessWorker, Reply, Request};
 use crate::stats::Counts;
-use crate::task::{Resolved, Task};
+use crate::stats::Resolved;
+use crate::task::Task;
 use worker_threads_wait::Stamp;
 
 /// How the process answered.

@@ -19,8 +19,9 @@ use crate::error::TaskError;
 use crate::events::PoolEvent;
 use crate::inner::threads::Idle;
 use crate::inner::{Handler, Init, Inner, Job, count_chunk, panic_message};
+use crate::stats::Resolved;
 use crate::stats::ThreadStats;
-use crate::task::{Chunk, Resolved, Task, run_owned};
+use crate::task::{Chunk, Task, run_owned};
 use worker_threads_wait::Stamp;
 
 /// What ended a thread's loop.
