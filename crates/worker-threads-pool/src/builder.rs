@@ -203,7 +203,7 @@ impl PoolBuilder {
             stack_size: self.stack_size,
             task_timeout: self.task_timeout,
             concurrency: self.concurrency,
-            chunks: (1, crate::map::MAX_CHUNK),
+            chunks: (1, crate::config::MAX_CHUNK),
         })
     }
 

@@ -28,6 +28,9 @@ pub(crate) struct Config {
     pub(crate) chunks: (usize, usize),
 }
 
+/// The largest chunk of a thread pool's map.
+pub(crate) const MAX_CHUNK: usize = 64;
+
 impl Config {
     /// The smallest and largest chunk of a map: one item each when tasks have a
     /// `task_timeout` (a chunk's deadline would cover the items queued behind it in it).

@@ -3,8 +3,8 @@
 //!
 //! Items travel in *chunks*: one queue entry, one hand-off and one result slot for several
 //! items, run one after the other by one worker. The chunk size adapts, per map: it
-//! doubles (up to [`MAX_CHUNK`]) whenever the oldest chunk had already finished when its
-//! results were wanted (the workers are ahead, so the submitting thread is the bottleneck
+//! doubles (up to `config::MAX_CHUNK`) whenever the oldest chunk had already finished
+//! when its results were wanted (the workers are ahead, so the submitting thread is the bottleneck
 //! and hand-offs are the cost to cut), and halves (down to 1) whenever the consumer had to
 //! wait for it (the work itself is the cost; small chunks spread it over the threads). So
 //! a map of cheap items pays one hand-off per up to 64 items, and a map of heavy items
@@ -25,9 +25,6 @@ use crate::error::{RunError, TaskError};
 use crate::inner::{ChunkHandle, OnFull};
 use crate::pool::Pool;
 use crate::task::TaskHandle;
-
-/// The largest chunk of a map.
-pub(crate) const MAX_CHUNK: usize = 64;
 
 impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// Runs every item of `tasks` and yields the results in order, keeping at most

@@ -70,8 +70,8 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     pub(crate) fn start_process(
         config: Config,
         on_event: Option<EventHook>,
-        spawn: Box<crate::process::ProcessSpawner<T, R>>,
-        settings: crate::process::ProcessSettings,
+        spawn: Box<crate::inner::process_worker::ProcessSpawner<T, R>>,
+        settings: crate::inner::process_worker::ProcessSettings,
     ) -> Result<Self, BuildError> {
         Inner::start_process(config, on_event, spawn, settings).map(|inner| Self { inner })
     }

@@ -24,82 +24,18 @@
 //! `Serialize + DeserializeOwned`; the program calls `worker_threads::process::init()`
 //! first in `main` (a test binary: `process::test_support!()`), as for process workers.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use worker_threads_core::process::{CallError, Killer, ProcessFn, ResourceLimits};
-use worker_threads_core::{Process, SpawnError};
+use worker_threads_core::Process;
+use worker_threads_core::process::{ProcessFn, ResourceLimits};
 
 use crate::builder::PoolBuilder;
 use crate::error::BuildError;
+use crate::inner::process_worker::{ProcessSettings, ProcessSpawner, ProcessWorker, serve};
 use crate::pool::Pool;
 
 /// The chunk sizes of a process pool's `map`: from 1,024 items, doubling up to 16,384.
 const PROCESS_CHUNKS: (usize, usize) = (1_024, 16_384);
-
-/// A task for a worker process.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Request<T> {
-    One(T),
-    Chunk(Vec<T>),
-}
-
-/// A worker process's answer: a value, or the message of the handler's panic.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Reply<R> {
-    One(Result<R, String>),
-    Chunk(Vec<Result<R, String>>),
-}
-
-/// The worker process of a process pool: the pool thread calls it directly (a
-/// [`ProcessFn`]: one socket round trip per job, no bridge threads). Boxed, so that the
-/// pool's core needs no serde bounds: the spawner, which has them, makes it.
-pub(crate) type ProcessWorker<T, R> = Box<dyn Served<T, R>>;
-
-/// A [`ProcessFn`] serving a pool's requests, type-erased.
-pub(crate) trait Served<T, R>: Send {
-    /// [`ProcessFn::call`].
-    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError>;
-    /// [`ProcessFn::killer`].
-    fn killer(&self) -> Killer;
-    /// [`ProcessFn::pid`].
-    fn pid(&self) -> u32;
-    /// [`ProcessFn::close`].
-    fn close(self: Box<Self>);
-}
-
-impl<T, R> Served<T, R> for ProcessFn<Request<T>, Reply<R>>
-where
-    T: Serialize + Send,
-    R: DeserializeOwned + Send,
-{
-    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError> {
-        ProcessFn::call(self, request)
-    }
-
-    fn killer(&self) -> Killer {
-        ProcessFn::killer(self)
-    }
-
-    fn pid(&self) -> u32 {
-        ProcessFn::pid(self)
-    }
-
-    fn close(self: Box<Self>) {
-        ProcessFn::close(*self);
-    }
-}
-
-/// How a pool thread starts its worker process.
-pub(crate) type ProcessSpawner<T, R> =
-    dyn Fn() -> Result<ProcessWorker<T, R>, SpawnError> + Send + Sync;
-
-/// What the process pool's threads do besides running tasks.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ProcessSettings {
-    pub(crate) isolate_workers: bool,
-    pub(crate) max_memory: Option<u64>,
-    pub(crate) limits: ResourceLimits,
-}
 
 /// A [`PoolBuilder`] for a process pool: [`PoolBuilder::isolation`]`(Process)`. Set the
 /// pool's other options (threads, queue, timeouts) on the `PoolBuilder` before.
@@ -209,21 +145,5 @@ impl ProcessPoolBuilder {
             Ok(Box::new(served) as ProcessWorker<T, R>)
         });
         Pool::start_process(config, self.builder.on_event, spawner, self.settings)
-    }
-}
-
-/// One request, in the worker process: a panic caught per task (a chunk's other items
-/// still run).
-fn serve<T, R, F>(request: Request<T>, handler: F) -> Reply<R>
-where
-    F: Fn(T) -> R,
-{
-    let run = |task: T| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(task)))
-            .map_err(|payload| crate::inner::panic_message(&*payload))
-    };
-    match request {
-        Request::One(task) => Reply::One(run(task)),
-        Request::Chunk(tasks) => Reply::Chunk(tasks.into_iter().map(run).collect()),
     }
 }

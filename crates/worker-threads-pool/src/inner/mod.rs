@@ -33,18 +33,12 @@ use crate::task::{Chunk, Output, PoolHooks, Task, running};
 
 pub(crate) use crate::inner::handoff::Bound;
 use crate::inner::handoff::Handoff;
+pub(crate) use crate::inner::job::{ChunkHandle, Job};
+use crate::inner::phase::OPEN;
+pub(crate) use crate::inner::phase::Shutdown;
 pub(crate) use crate::inner::submit::OnFull;
-pub(crate) use crate::inner::threads::Shutdown;
-use crate::inner::threads::Threads;
+use crate::inner::thread_counts::Threads;
 
-/// A job in the queue: one task, or a chunk of `map`'s items.
-pub(crate) enum Job<T, R> {
-    One(Arc<Task<T, R>>),
-    Chunk(Arc<Chunk<T, R>>),
-}
-
-/// The handle of a chunk.
-pub(crate) type ChunkHandle<R> = crate::task::TaskHandle<Vec<Output<R>>>;
 /// A worker's per-thread state maker.
 type Init<S> = dyn Fn() -> S + Send + Sync;
 /// A worker's task handler.
@@ -53,10 +47,6 @@ type Handler<S, T, R> = dyn Fn(&mut S, T) -> R + Send + Sync;
 type InlineRunner<T, R> = dyn Fn(T) -> R + Send + Sync;
 /// Starts one worker thread for the pool.
 type Spawner<T, R> = dyn Fn(&Arc<Inner<T, R>>, String) -> std::io::Result<()> + Send + Sync;
-
-const OPEN: u8 = 0;
-const CLOSING: u8 = 1;
-const DESTROYED: u8 = 2;
 
 pub(crate) struct Inner<T, R> {
     pub(crate) handoff: Handoff<Job<T, R>>,
@@ -269,34 +259,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         Self::launch(Self::new(config, on_event, spawner, inline))
     }
 
-    /// Makes a process pool's core and starts its `min_threads` threads.
-    #[cfg(all(feature = "process", target_os = "linux"))]
-    pub(crate) fn start_process(
-        config: Config,
-        on_event: Option<EventHook>,
-        spawn: Box<crate::process::ProcessSpawner<T, R>>,
-        settings: crate::process::ProcessSettings,
-    ) -> Result<Arc<Self>, crate::error::BuildError> {
-        let spawn: Arc<crate::process::ProcessSpawner<T, R>> = Arc::from(spawn);
-        let stack_size = config.stack_size;
-        let spawner = Box::new(move |inner: &Arc<Self>, name: String| {
-            let (inner, spawn) = (Arc::clone(inner), Arc::clone(&spawn));
-            let mut thread = thread::Builder::new().name(name.clone());
-            if let Some(bytes) = stack_size {
-                thread = thread.stack_size(bytes);
-            }
-            thread
-                .spawn(move || inner.work_process(name, &*spawn, settings))
-                .map(drop)
-        });
-        // A queued task joined from one of the pool's own threads cannot run inline in a
-        // process pool: the handler is in the worker processes.
-        let inline = Box::new(|_task: T| -> R {
-            panic!("a process pool cannot run a task on one of its own threads")
-        });
-        Self::launch(Self::new(config, on_event, spawner, inline))
-    }
-
     /// Runs a claimed task on the calling thread with a fresh `init` state (the pool's
     /// inline runner), and resolves it, counted in the shared counters.
     fn run_one_inline(&self, task: &Arc<Task<T, R>>, input: T) {
@@ -390,12 +352,15 @@ pub(crate) use worker_threads_wait::panic_message;
 pub(crate) mod async_worker;
 mod deadline;
 mod handoff;
+mod job;
 #[cfg(all(test, worker_threads_loom))]
 mod loom_model;
+mod phase;
 #[cfg(all(feature = "process", target_os = "linux"))]
-mod process_worker;
+pub(crate) mod process_worker;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod thread_counts;
 mod threads;
 mod worker;

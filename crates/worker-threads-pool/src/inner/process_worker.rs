@@ -1,5 +1,9 @@
-//! The body of a process pool's thread: it drives one worker process, starting it on the
-//! first job and again after a crash, a kill or (per settings) a recycle.
+//! The engine's side of a process pool: what crosses to a worker process (`Request`,
+//! `Reply`, and `serve`, which answers in the process), how a pool thread starts one
+//! (`ProcessSpawner`, `ProcessSettings`), and the body of a process pool's thread: it
+//! drives one worker process, starting it on the first job and again after a crash, a
+//! kill or (per settings) a recycle. The public builder (`crate::process`) only
+//! configures.
 //!
 //! Exactly once: the thread resolves each task it claims: the process's reply, or, if
 //! the process ended first, `Cancelled` (a cancel, deadline or destroy killed it: the task
@@ -8,13 +12,17 @@
 //! removed before the thread looks at the process again, so neither outlives the task.
 
 use std::sync::Arc;
+use std::thread;
 
-use worker_threads_core::process::CallError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker_threads_core::SpawnError;
+use worker_threads_core::process::{CallError, Killer, ProcessFn, ResourceLimits};
 
 use super::{Inner, Job, count_chunk};
+use crate::config::{Config, EventHook};
 use crate::error::TaskError;
 use crate::events::PoolEvent;
-use crate::process::{ProcessSettings, ProcessSpawner, ProcessWorker, Reply, Request};
 use crate::stats::Counts;
 use crate::stats::Resolved;
 use crate::task::Task;
@@ -30,7 +38,100 @@ enum Answer<R> {
     NotSent,
 }
 
+/// A task for a worker process.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request<T> {
+    One(T),
+    Chunk(Vec<T>),
+}
+
+/// A worker process's answer: a value, or the message of the handler's panic.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply<R> {
+    One(Result<R, String>),
+    Chunk(Vec<Result<R, String>>),
+}
+
+/// The worker process of a process pool: the pool thread calls it directly (a
+/// [`ProcessFn`]: one socket round trip per job, no bridge threads). Boxed, so that the
+/// pool's core needs no serde bounds: the spawner, which has them, makes it.
+pub(crate) type ProcessWorker<T, R> = Box<dyn Served<T, R>>;
+
+/// A [`ProcessFn`] serving a pool's requests, type-erased.
+pub(crate) trait Served<T, R>: Send {
+    /// [`ProcessFn::call`].
+    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError>;
+    /// [`ProcessFn::killer`].
+    fn killer(&self) -> Killer;
+    /// [`ProcessFn::pid`].
+    fn pid(&self) -> u32;
+    /// [`ProcessFn::close`].
+    fn close(self: Box<Self>);
+}
+
+impl<T, R> Served<T, R> for ProcessFn<Request<T>, Reply<R>>
+where
+    T: Serialize + Send,
+    R: DeserializeOwned + Send,
+{
+    fn call(&mut self, request: &Request<T>) -> Result<Reply<R>, CallError> {
+        ProcessFn::call(self, request)
+    }
+
+    fn killer(&self) -> Killer {
+        ProcessFn::killer(self)
+    }
+
+    fn pid(&self) -> u32 {
+        ProcessFn::pid(self)
+    }
+
+    fn close(self: Box<Self>) {
+        ProcessFn::close(*self);
+    }
+}
+
+/// How a pool thread starts its worker process.
+pub(crate) type ProcessSpawner<T, R> =
+    dyn Fn() -> Result<ProcessWorker<T, R>, SpawnError> + Send + Sync;
+
+/// What the process pool's threads do besides running tasks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProcessSettings {
+    pub(crate) isolate_workers: bool,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) limits: ResourceLimits,
+}
+
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
+    /// Makes a process pool's core and starts its `min_threads` threads.
+    #[cfg(all(feature = "process", target_os = "linux"))]
+    pub(crate) fn start_process(
+        config: Config,
+        on_event: Option<EventHook>,
+        spawn: Box<ProcessSpawner<T, R>>,
+        settings: ProcessSettings,
+    ) -> Result<Arc<Self>, crate::error::BuildError> {
+        let spawn: Arc<ProcessSpawner<T, R>> = Arc::from(spawn);
+        let stack_size = config.stack_size;
+        let spawner = Box::new(move |inner: &Arc<Self>, name: String| {
+            let (inner, spawn) = (Arc::clone(inner), Arc::clone(&spawn));
+            let mut thread = thread::Builder::new().name(name.clone());
+            if let Some(bytes) = stack_size {
+                thread = thread.stack_size(bytes);
+            }
+            thread
+                .spawn(move || inner.work_process(name, &*spawn, settings))
+                .map(drop)
+        });
+        // A queued task joined from one of the pool's own threads cannot run inline in a
+        // process pool: the handler is in the worker processes.
+        let inline = Box::new(|_task: T| -> R {
+            panic!("a process pool cannot run a task on one of its own threads")
+        });
+        Self::launch(Self::new(config, on_event, spawner, inline))
+    }
+
     /// The body of a process pool thread.
     pub(crate) fn work_process(
         self: Arc<Self>,
@@ -234,4 +335,20 @@ fn resident_bytes(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// One request, in the worker process: a panic caught per task (a chunk's other items
+/// still run).
+pub(crate) fn serve<T, R, F>(request: Request<T>, handler: F) -> Reply<R>
+where
+    F: Fn(T) -> R,
+{
+    let run = |task: T| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(task)))
+            .map_err(|payload| crate::inner::panic_message(&*payload))
+    };
+    match request {
+        Request::One(task) => Reply::One(run(task)),
+        Request::Chunk(tasks) => Reply::Chunk(tasks.into_iter().map(run).collect()),
+    }
 }

@@ -19,74 +19,16 @@
 //! the queue with no thread to take it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use worker_threads_wait::{Deadline, Waiters};
+use worker_threads_wait::Deadline;
 
 use crate::error::BuildError;
 use crate::events::PoolEvent;
-use crate::inner::{CLOSING, DESTROYED, Inner, Job, OPEN};
-
-pub(crate) struct Threads {
-    counted: AtomicUsize,
-    alive: AtomicUsize,
-    idle: AtomicUsize,
-    starting: AtomicUsize,
-    /// The next thread's number, for its name.
-    next: AtomicUsize,
-    /// Who waits for every thread to end (`close`, `destroy`, their async forms).
-    exited: Waiters,
-}
-
-impl Threads {
-    pub(crate) fn new() -> Self {
-        Self {
-            counted: AtomicUsize::new(0),
-            alive: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
-            starting: AtomicUsize::new(0),
-            next: AtomicUsize::new(0),
-            exited: Waiters::new(),
-        }
-    }
-
-    /// A new thread began its loop.
-    pub(crate) fn started(&self) {
-        self.starting.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Threads that take a job soon: idle ones and starting ones.
-    fn takers(&self) -> usize {
-        self.idle.load(Ordering::SeqCst) + self.starting.load(Ordering::SeqCst)
-    }
-
-    /// Raises `counted` by one if it is below `max`.
-    fn grow(&self, max: usize) -> bool {
-        self.counted
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Lowers `counted` by one if it is above `min`.
-    fn shrink(&self, min: usize) -> bool {
-        self.counted
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n > min).then_some(n - 1)
-            })
-            .is_ok()
-    }
-}
-
-/// How an idle thread's wait for a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Idle {
-    /// Look at the queue again.
-    Look,
-    /// Retired: the thread ends (it no longer counts).
-    Retire,
-}
+use crate::inner::Inner;
+use crate::inner::job::Job;
+use crate::inner::phase::{CLOSING, DESTROYED, OPEN, Shutdown};
+use crate::inner::thread_counts::Idle;
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// Starts a new core's `min_threads` threads.
@@ -336,15 +278,4 @@ impl<T, R> Inner<T, R> {
     pub(crate) fn closing(&self) -> worker_threads_wait::Until<'_, impl Fn() -> bool + '_> {
         self.shutdown.until(|| !self.is_open())
     }
-}
-
-/// How a pool shuts down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shutdown {
-    /// Finish every accepted task (piscina's `close()`).
-    Close,
-    /// Cancel the queued tasks, let the running ones finish (`close({ force: true })`).
-    Force,
-    /// Cancel the queued and the running tasks (`destroy()`).
-    Destroy,
 }

@@ -17,7 +17,7 @@ use worker_threads_wait::queue::PopError;
 
 use crate::error::TaskError;
 use crate::events::PoolEvent;
-use crate::inner::threads::Idle;
+use crate::inner::thread_counts::Idle;
 use crate::inner::{Handler, Init, Inner, Job, count_chunk, panic_message};
 use crate::stats::Resolved;
 use crate::stats::ThreadStats;
