@@ -5,65 +5,14 @@ use std::any::{Any, type_name};
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::panic::{self, PanicHookInfo};
+use std::sync::{Arc, Once};
 
-use worker_threads_channel::{MessagePort, TerminationSignal};
+use worker_threads_channel::MessagePort;
 
-use crate::error::{ContextError, WorkerError};
-use crate::lifecycle::Lifecycle;
-
-/// State shared by a worker's thread and its [`Worker`](crate::Worker) handle.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// Raised by `terminate`; installed on the worker's thread, so that every blocking
-    /// receive there, on any port, fails with `Terminated`.
-    pub(crate) termination: TerminationSignal,
-    /// The code of the worker's first [`exit`]: later exits, returns and panics do not
-    /// change it (Node: the first `process.exit` wins).
-    pub(crate) exit_code: OnceLock<i32>,
-    /// Set by the worker's thread as it ends, before it reports `Exit`: its error, if any.
-    pub(crate) ended: OnceLock<Option<WorkerError>>,
-    /// Set when the handle saw the worker's outcome (`join`, or `events` / the stream
-    /// reaching `Error`/`Exit`): its error, if any, was handled.
-    pub(crate) observed: AtomicBool,
-    /// Set when the handle was dropped.
-    pub(crate) handle_gone: AtomicBool,
-    /// Set once an unhandled error was reported (logged), so it is logged once.
-    reported: AtomicBool,
-    /// `Online`, then the outcome, as the handle waits for them.
-    pub(crate) lifecycle: Lifecycle,
-}
-
-impl Shared {
-    /// The worker's error if it ended with one that its handle never looked at.
-    pub(crate) fn unhandled_error(&self) -> Option<WorkerError> {
-        if self.observed.load(Ordering::Acquire) {
-            return None;
-        }
-        self.ended.get().cloned().flatten()
-    }
-
-    /// Still running, or ended with an error nobody has looked at yet.
-    fn still_matters(&self) -> bool {
-        match self.ended.get() {
-            None => true,
-            Some(error) => error.is_some() && !self.observed.load(Ordering::Acquire),
-        }
-    }
-
-    /// Logs an unhandled error once, if there is one and nobody can look at it any more.
-    pub(crate) fn report_if_unhandled(&self, thread_id: u64) {
-        if !self.handle_gone.load(Ordering::Acquire) {
-            return;
-        }
-        if let Some(error) = self.unhandled_error() {
-            if !self.reported.swap(true, Ordering::AcqRel) {
-                tracing::error!(thread_id, %error, "unhandled worker error (its handle was dropped without looking)");
-            }
-        }
-    }
-}
+use crate::error::ContextError;
+use crate::outcome::ExitRequest;
+use crate::shared::Shared;
 
 /// The facts a worker thread keeps in its thread-local slot, type-erased.
 pub(crate) struct Current {
@@ -299,9 +248,6 @@ pub fn try_worker_data<D: Send + Sync + 'static>() -> Result<Arc<D>, ContextErro
     })
 }
 
-/// The payload of the unwind that [`exit`] starts on a worker.
-pub(crate) struct ExitRequest(pub(crate) i32);
-
 /// Ends the calling worker with exit `code`, from anywhere in its code: the entry unwinds
 /// (running destructors), and the worker reports `Exit(code)` with no error. Node's
 /// `process.exit(code)` inside a worker. On the process's main thread it exits the
@@ -456,4 +402,19 @@ impl<D, In, Out> fmt::Debug for WorkerContext<D, In, Out> {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// Installs, once per process, a panic hook that records the location of panics on worker
+/// threads (a panic payload has no location), then calls the hook that was there before.
+pub(crate) fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
+            if !is_main_thread() {
+                crate::outcome::note_panic_location(info.location().map(ToString::to_string));
+            }
+            previous(info);
+        }));
+    });
 }

@@ -72,6 +72,7 @@ mod outcome;
 #[cfg(all(feature = "process", target_os = "linux"))]
 #[allow(unsafe_code)]
 pub mod process;
+mod shared;
 mod worker;
 
 pub use crate::context::{

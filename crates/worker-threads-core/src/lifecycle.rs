@@ -3,17 +3,16 @@
 //! The reports live in the state the worker's thread and its handle already share (no channel
 //! of their own): a state word with a bit for each report, the outcome written once before its
 //! bit is set, and one sleeper (the handle: `join`, `events`, the stream) woken by each report.
-//! The reporter is a guard: a thread that ends without reporting its outcome (it cannot, short
-//! of an abort) still ends the wait, with [`Outcome::vanished`].
+//! The reporter (`Reporter`, beside the shared state in `shared.rs`) is a guard: a thread
+//! that ends without reporting its outcome (it cannot, short of an abort) still ends the
+//! wait, with [`Outcome::vanished`].
 
-use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use worker_threads_wait::{Deadline, Joiner, Parker, SpinWait};
 
-use crate::context::Shared;
 use crate::outcome::Outcome;
 
 /// `Online` was reported.
@@ -42,7 +41,7 @@ impl Lifecycle {
     }
 
     /// Reports the outcome; only the first report counts.
-    fn report_exit(&self, outcome: Outcome) {
+    pub(crate) fn report_exit(&self, outcome: Outcome) {
         if self.outcome.set(outcome).is_ok() {
             self.state.fetch_or(EXITED, Ordering::SeqCst);
             self.joiner.notify();
@@ -134,134 +133,5 @@ impl Lifecycle {
             return Poll::Ready(());
         }
         Poll::Pending
-    }
-}
-
-/// What reports a worker's lifecycle: its thread, or for a process worker the thread
-/// that reads the child's channel. Dropped without [`exit`](Reporter::exit), it reports
-/// [`Outcome::vanished`].
-pub(crate) struct Reporter(Arc<Shared>);
-
-impl Reporter {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self(shared)
-    }
-
-    /// Reports `Online`.
-    pub(crate) fn online(&self) {
-        self.0.lifecycle.report_online();
-    }
-
-    /// Reports the outcome: the last report.
-    pub(crate) fn exit(self, outcome: Outcome) {
-        self.0.lifecycle.report_exit(outcome);
-    }
-}
-
-impl Drop for Reporter {
-    fn drop(&mut self) {
-        // Nothing if `exit` reported first.
-        self.0.lifecycle.report_exit(Outcome::vanished());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    use std::thread;
-    use std::time::Duration;
-
-    use worker_threads_wait::Deadline;
-
-    use super::Reporter;
-    use crate::context::Shared;
-    use crate::outcome::Outcome;
-
-    struct Flag(std::sync::atomic::AtomicUsize);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn the_outcome_reported_is_the_one_the_handle_gets_and_later_reports_are_ignored() {
-        let shared = Arc::new(Shared::default());
-        let reporter = Reporter::new(Arc::clone(&shared));
-        assert!(
-            shared
-                .lifecycle
-                .wait_outcome(Deadline::after(Duration::from_millis(1)))
-                .is_none()
-        );
-        reporter.online();
-        reporter.exit(Outcome {
-            code: 7,
-            error: None,
-        });
-        // The reporter is gone: its drop did not overwrite the outcome with `vanished`.
-        let outcome = shared.lifecycle.wait_outcome(Deadline::Never).unwrap();
-        assert_eq!((outcome.code, outcome.error.is_none()), (7, true));
-        assert!(shared.lifecycle.was_online());
-    }
-
-    #[test]
-    fn a_reporter_dropped_without_an_exit_ends_the_wait_with_vanished() {
-        let shared = Arc::new(Shared::default());
-        let reporter = Reporter::new(Arc::clone(&shared));
-        let dropper = thread::spawn(move || drop(reporter));
-        shared.lifecycle.wait_online();
-        let outcome = shared.lifecycle.wait_outcome(Deadline::Never).unwrap();
-        assert_eq!(outcome.code, 1);
-        assert!(outcome.error.is_some());
-        // It ended, but was never online: a process worker's child says so.
-        assert!(!shared.lifecycle.was_online());
-        dropper.join().unwrap();
-    }
-
-    #[test]
-    fn a_pending_poll_is_woken_by_each_report() {
-        let shared = Arc::new(Shared::default());
-        let reporter = Reporter::new(Arc::clone(&shared));
-        let flag = Arc::new(Flag(0.into()));
-        let waker = Waker::from(Arc::clone(&flag));
-        let mut cx = Context::from_waker(&waker);
-        assert!(shared.lifecycle.poll_online(&mut cx).is_pending());
-        reporter.online();
-        assert_eq!(flag.0.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert!(shared.lifecycle.poll_online(&mut cx).is_ready());
-        assert!(shared.lifecycle.poll_outcome(&mut cx).is_pending());
-        reporter.exit(Outcome {
-            code: 3,
-            error: None,
-        });
-        assert_eq!(flag.0.load(std::sync::atomic::Ordering::SeqCst), 2);
-        match shared.lifecycle.poll_outcome(&mut cx) {
-            Poll::Ready(outcome) => assert_eq!(outcome.code, 3),
-            Poll::Pending => panic!("the outcome was reported"),
-        }
-    }
-
-    #[test]
-    fn a_report_racing_the_wait_is_never_lost() {
-        // The waker protocol, run against a reporter on another thread many times: a lost
-        // wake-up hangs the test.
-        for round in 0..3_000 {
-            let shared = Arc::new(Shared::default());
-            let reporter = Reporter::new(Arc::clone(&shared));
-            let exit = thread::spawn(move || {
-                reporter.online();
-                reporter.exit(Outcome {
-                    code: round,
-                    error: None,
-                });
-            });
-            shared.lifecycle.wait_online();
-            let outcome = shared.lifecycle.wait_outcome(Deadline::Never).unwrap();
-            assert_eq!(outcome.code, round);
-            exit.join().unwrap();
-        }
     }
 }

@@ -4,10 +4,8 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::error::Error;
-use std::panic::{self, PanicHookInfo};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
-use crate::context::{ExitRequest, is_main_thread};
 use crate::error::WorkerError;
 
 /// What a worker's entry may return. `()` exits 0, an `i32` is the exit code, `Ok(x)` is
@@ -99,18 +97,11 @@ thread_local! {
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Installs, once per process, a panic hook that records the location of panics on worker
-/// threads (a panic payload has no location), then calls the hook that was there before.
-pub(crate) fn install_panic_hook() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
-            if !is_main_thread() {
-                let location = info.location().map(ToString::to_string);
-                LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = location);
-            }
-            previous(info);
-        }));
-    });
+/// Records where the panic now unwinding this worker thread happened (our panic hook's
+/// part; a panic payload has no location).
+pub(crate) fn note_panic_location(location: Option<String>) {
+    LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = location);
 }
+
+/// The payload of the unwind that [`exit`] starts on a worker.
+pub(crate) struct ExitRequest(pub(crate) i32);

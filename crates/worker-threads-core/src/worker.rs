@@ -17,13 +17,15 @@ use worker_threads_wait::Deadline;
 
 use futures_core::Stream;
 
-use crate::context::{Current, Shared, WorkerContext, adopt_child, take_children};
+use crate::context::install_panic_hook;
+use crate::context::{Current, WorkerContext, adopt_child, take_children};
 use crate::error::{JoinTimeoutError, SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
 use crate::isolation::{Spawn, Thread};
-use crate::lifecycle::Reporter;
 use crate::options::WorkerOptions;
-use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+use crate::outcome::{IntoExitCode, Outcome};
+use crate::shared::Reporter;
+use crate::shared::Shared;
 
 /// A worker thread: Node's `new Worker(...)`.
 ///

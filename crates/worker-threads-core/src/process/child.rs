@@ -31,16 +31,19 @@ use worker_threads_process::ports::{Router, Side};
 use worker_threads_process::{Channel, Frame, IpcError, Marker, fds};
 use worker_threads_wait::Deadline;
 
-use crate::context::{Shared, WorkerContext};
+use crate::context::WorkerContext;
+use crate::context::install_panic_hook;
 use crate::error::WorkerError;
-use crate::lifecycle::{Lifecycle, Reporter};
-use crate::outcome::{IntoExitCode, Outcome, install_panic_hook};
+use crate::lifecycle::Lifecycle;
+use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
     ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
     TAG_PORT, ToChild,
 };
+use crate::shared::Reporter;
+use crate::shared::Shared;
 use crate::worker::{parent_port, run};
 
 /// Set once `init` took this process's marker.

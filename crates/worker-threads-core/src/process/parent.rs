@@ -31,10 +31,9 @@ use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{self, Router, Side};
 use worker_threads_process::{Channel, Frame, IpcError, Limits, MAX_FDS, Process, Signal};
 
-use crate::context::{Shared, WorkerContext, adopt_child};
+use crate::context::{WorkerContext, adopt_child};
 use crate::error::{Limit, SpawnError, WorkerError};
 use crate::isolation::Process as Isolated;
-use crate::lifecycle::Reporter;
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
@@ -43,6 +42,8 @@ use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
 };
+use crate::shared::Reporter;
+use crate::shared::Shared;
 use crate::worker::{Parts, Worker, next_thread_id, parent_port};
 
 /// What the handle keeps of a process worker.
