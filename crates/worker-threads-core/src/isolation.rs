@@ -3,10 +3,6 @@
 //! [`WorkerOptions`](crate::WorkerOptions), so that what a process worker needs (an entry
 //! that captures nothing, messages that serialize) is checked when the program compiles.
 
-use crate::error::SpawnError;
-use crate::options::WorkerOptions;
-use crate::worker::Worker;
-
 /// A worker that is a thread of this process: the default.
 ///
 /// # Examples
@@ -75,39 +71,3 @@ mod sealed {
 pub trait Isolation: sealed::Sealed + Send + Sync + 'static {}
 impl Isolation for Thread {}
 impl Isolation for Process {}
-
-/// How a worker of isolation `Self` is started with data `D`, messages `In`/`Out`, entry
-/// `F` returning `R`: the bounds each isolation needs. Used by
-/// [`Worker::spawn`](crate::Worker::spawn); not implemented outside this crate.
-///
-/// # Examples
-///
-/// ```
-/// use worker_threads_core::{Thread, Worker, WorkerContext, WorkerOptions};
-///
-/// // `Spawn` is what `Worker::spawn` asks of the isolation; code generic over it passes
-/// // the bound on.
-/// fn start<I>(options: WorkerOptions<(), I>) -> Worker<u8>
-/// where
-///     I: worker_threads_core::Spawn<(), u8, u8, fn(WorkerContext<(), u8>), ()>,
-/// {
-///     fn idle(_ctx: WorkerContext<(), u8>) {}
-///     Worker::spawn(options, idle as fn(WorkerContext<(), u8>)).expect("a worker")
-/// }
-///
-/// let worker = start::<Thread>(WorkerOptions::new());
-/// assert_eq!(worker.join()?, 0);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "this entry cannot run as a `{Self}` worker",
-    label = "the entry given to `Worker::spawn`",
-    note = "a process worker's entry must be a `fn` or a closure that captures nothing (it \
-            runs in another process), and its data and both message types must be \
-            `Serialize + DeserializeOwned`"
-)]
-pub trait Spawn<D, In, Out, F, R>: Isolation + Sized {
-    /// Starts the worker.
-    #[doc(hidden)]
-    fn spawn(options: WorkerOptions<D, Self>, entry: F) -> Result<Worker<In, Out>, SpawnError>;
-}

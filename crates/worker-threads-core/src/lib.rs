@@ -81,7 +81,7 @@ pub use crate::context::{
 };
 pub use crate::error::{ContextError, JoinTimeoutError, Limit, SpawnError, WorkerError};
 pub use crate::events::WorkerEvent;
-pub use crate::isolation::{Isolation, Process, Spawn, Thread};
+pub use crate::isolation::{Isolation, Process, Thread};
 pub use crate::options::WorkerOptions;
 pub use crate::outcome::IntoExitCode;
-pub use crate::worker::{Events, Worker};
+pub use crate::worker::{Events, Spawn, Worker};

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use crate::isolation::{Isolation, Thread};
 #[cfg(all(feature = "process", target_os = "linux"))]
-use crate::process::ProcessSettings;
+use crate::process::settings::ProcessSettings;
 
 /// What a [`Worker`](crate::Worker) is spawned with: Node's `new Worker(file, options)`.
 ///

@@ -21,7 +21,7 @@ use crate::context::install_panic_hook;
 use crate::context::{Current, WorkerContext, adopt_child, take_children};
 use crate::error::{JoinTimeoutError, SpawnError, WorkerError};
 use crate::events::{Stage, WorkerEvent};
-use crate::isolation::{Spawn, Thread};
+use crate::isolation::{Isolation, Thread};
 use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::shared::Reporter;
@@ -88,7 +88,7 @@ pub struct Worker<In, Out = In> {
     name: Option<Arc<str>>,
     stage: Stage,
     #[cfg(all(feature = "process", target_os = "linux"))]
-    process: Option<crate::process::ProcessLink>,
+    process: Option<crate::process::link::ProcessLink>,
 }
 
 /// What a spawn path hands [`Worker::assemble`].
@@ -162,6 +162,42 @@ impl<In: Send + 'static, Out: Send + 'static> Worker<In, Out> {
     {
         I::spawn(options, entry)
     }
+}
+
+/// How a worker of isolation `Self` is started with data `D`, messages `In`/`Out`, entry
+/// `F` returning `R`: the bounds each isolation needs. Used by
+/// [`Worker::spawn`](crate::Worker::spawn); not implemented outside this crate.
+///
+/// # Examples
+///
+/// ```
+/// use worker_threads_core::{Thread, Worker, WorkerContext, WorkerOptions};
+///
+/// // `Spawn` is what `Worker::spawn` asks of the isolation; code generic over it passes
+/// // the bound on.
+/// fn start<I>(options: WorkerOptions<(), I>) -> Worker<u8>
+/// where
+///     I: worker_threads_core::Spawn<(), u8, u8, fn(WorkerContext<(), u8>), ()>,
+/// {
+///     fn idle(_ctx: WorkerContext<(), u8>) {}
+///     Worker::spawn(options, idle as fn(WorkerContext<(), u8>)).expect("a worker")
+/// }
+///
+/// let worker = start::<Thread>(WorkerOptions::new());
+/// assert_eq!(worker.join()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this entry cannot run as a `{Self}` worker",
+    label = "the entry given to `Worker::spawn`",
+    note = "a process worker's entry must be a `fn` or a closure that captures nothing (it \
+            runs in another process), and its data and both message types must be \
+            `Serialize + DeserializeOwned`"
+)]
+pub trait Spawn<D, In, Out, F, R>: Isolation + Sized {
+    /// Starts the worker.
+    #[doc(hidden)]
+    fn spawn(options: WorkerOptions<D, Self>, entry: F) -> Result<Worker<In, Out>, SpawnError>;
 }
 
 impl<D, In, Out, F, R> Spawn<D, In, Out, F, R> for Thread
@@ -249,19 +285,19 @@ impl<In, Out> Worker<In, Out> {
 
     /// Attaches a process worker's link (pid, piped output).
     #[cfg(all(feature = "process", target_os = "linux"))]
-    pub(crate) fn with_process(mut self, link: crate::process::ProcessLink) -> Self {
+    pub(crate) fn with_process(mut self, link: crate::process::link::ProcessLink) -> Self {
         self.process = Some(link);
         self
     }
 
     /// The process worker's link, if this is one.
     #[cfg(all(feature = "process", target_os = "linux"))]
-    pub(crate) fn process_link(&mut self) -> Option<&mut crate::process::ProcessLink> {
+    pub(crate) fn process_link(&mut self) -> Option<&mut crate::process::link::ProcessLink> {
         self.process.as_mut()
     }
 
     #[cfg(all(feature = "process", target_os = "linux"))]
-    pub(crate) fn process_ref(&self) -> Option<&crate::process::ProcessLink> {
+    pub(crate) fn process_ref(&self) -> Option<&crate::process::link::ProcessLink> {
         self.process.as_ref()
     }
 }

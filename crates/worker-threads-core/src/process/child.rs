@@ -37,10 +37,9 @@ use crate::error::WorkerError;
 use crate::lifecycle::Lifecycle;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
-use crate::process::function::{ANSWER_WATCH, Answer};
 use crate::process::wire::{
-    ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL, TAG_MESSAGE,
-    TAG_PORT, ToChild,
+    ANSWER_WATCH, Answer, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start,
+    TAG_CONTROL, TAG_MESSAGE, TAG_PORT, ToChild,
 };
 use crate::shared::Reporter;
 use crate::shared::Shared;

@@ -3,7 +3,7 @@
 //! No thread of ours on either side: `call` sends the request on the channel and blocks
 //! in the receive of the reply; the child's main thread receives, runs the function
 //! under `catch_unwind`, and sends the reply. Each side watches the socket briefly
-//! before it sleeps ([`ANSWER_WATCH`]), so a quick call costs no scheduler wake-up at all,
+//! before it sleeps (`wire::ANSWER_WATCH`), so a quick call costs no scheduler wake-up at all,
 //! where a process worker's message crosses two bridge threads on each side.
 
 use std::fs::File;
@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::{Channel, IpcError, Process, Signal, fds};
 
@@ -23,27 +23,8 @@ use crate::error::{Limit, SpawnError};
 use crate::process::ResourceLimits;
 use crate::process::child::{self, Trampoline, function_main};
 use crate::process::parent::{Launched, forward_stderr, launch, pipe};
-use crate::process::wire::{ExeId, Start, TAG_MESSAGE};
+use crate::process::wire::{ANSWER_WATCH, Answer, ExeId, Start, TAG_MESSAGE};
 use crate::worker::next_thread_id;
-
-/// How long each side watches the socket for the other's answer before it sleeps in
-/// `recv` (the caller for the reply, the child for the next request). Measured with
-/// `compare case rt_process_fn` on the 2-core VM: 7.3-8.5 us per call with both watching,
-/// 11-14 us with only the child, 16-21 us with neither (a sleeping reader pays the
-/// scheduler's wake-up on top of the other side's work). Watching in more threads is
-/// worse, not better: a process worker's four bridge threads watching took its round
-/// trip from 32-48 us to 80-90 us, and a process pool thread watching its queue as well
-/// took one task from 20-28 us to 41-61 us (three spinners, two cores).
-pub(crate) const ANSWER_WATCH: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// What the child sends back for one call.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Answer<Rep> {
-    Value(Rep),
-    Panicked(String),
-    /// The reply did not encode; the message of the codec.
-    Unencodable(String),
-}
 
 /// How a [`ProcessFn`]'s process ended: its exit code, or the signal that ended it.
 ///

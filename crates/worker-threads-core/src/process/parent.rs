@@ -38,6 +38,7 @@ use crate::options::WorkerOptions;
 use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
 use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
+use crate::process::link::ProcessLink;
 use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
@@ -45,14 +46,6 @@ use crate::process::wire::{
 use crate::shared::Reporter;
 use crate::shared::Shared;
 use crate::worker::{Parts, Worker, next_thread_id, parent_port};
-
-/// What the handle keeps of a process worker.
-#[derive(Debug)]
-pub(crate) struct ProcessLink {
-    pub(crate) pid: u32,
-    pub(crate) stdout: Option<File>,
-    pub(crate) stderr: Option<File>,
-}
 
 /// What std's default allocation-error handler prints before it aborts.
 const ALLOCATION_FAILED: &[u8] = b"memory allocation of ";
