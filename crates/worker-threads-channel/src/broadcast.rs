@@ -6,9 +6,10 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use worker_threads_wait::Unpoison;
 
 use futures_core::Stream;
 
@@ -45,7 +46,7 @@ struct Group<T> {
 
 impl<T: Send + 'static> Group<T> {
     fn join(name: &str) -> Result<Arc<Self>, BroadcastTypeError> {
-        let mut registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = registry().lock().unpoison();
         registry.retain(|_, entry| entry.group.strong_count() > 0);
         let requested = std::any::type_name::<T>();
         if let Some(entry) = registry.get(name) {
@@ -74,7 +75,7 @@ impl<T> Group<T> {
     fn leave(&self, id: u64) {
         self.members
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unpoison()
             .retain(|member| member.id != id);
     }
 }
@@ -168,14 +169,10 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let dir = Direction::new(None);
         let close = CloseSignal::new(vec![closer(&dir)]);
-        group
-            .members
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Member {
-                id,
-                outbox: Outbox::new(dir.clone(), Arc::clone(&close)),
-            });
+        group.members.write().unpoison().push(Member {
+            id,
+            outbox: Outbox::new(dir.clone(), Arc::clone(&close)),
+        });
         tracing::trace!(%name, id, "broadcast channel joined");
         Ok(Self {
             name,
@@ -201,11 +198,7 @@ impl<T: Clone + Send + 'static> BroadcastChannel<T> {
         if self.is_closed() {
             return Err(PostError::Closed(msg));
         }
-        let members = self
-            .group
-            .members
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let members = self.group.members.read().unpoison();
         let mut others = members
             .iter()
             .filter(|member| member.id != self.id)

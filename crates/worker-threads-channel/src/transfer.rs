@@ -13,8 +13,9 @@ use worker_threads_process::IpcError;
 use worker_threads_process::codec::{self, noted};
 use worker_threads_process::ports::{self, Endpoint};
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
+use worker_threads_wait::Unpoison;
 
 use crate::port::{MessageChannel, MessagePort};
 use crate::queue::AsyncWait;
@@ -93,7 +94,7 @@ where
     }
 
     fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<bool, IpcError>> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut waiting = self.waiting.lock().unpoison();
         match self.port.inbox().poll_recv(&mut waiting, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(message)) => {

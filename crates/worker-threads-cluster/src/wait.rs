@@ -15,12 +15,10 @@ const YIELDS: usize = 64;
 
 /// `rx.recv()`, yielding the CPU a few times before parking.
 pub(crate) fn recv<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
-    for _ in 0..YIELDS {
-        match rx.try_recv() {
-            Ok(value) => return Ok(value),
-            Err(TryRecvError::Disconnected) => return Err(RecvError::Disconnected),
-            Err(TryRecvError::Empty) => std::thread::yield_now(),
-        }
-    }
-    rx.recv()
+    let handed_over = worker_threads_wait::yield_for(YIELDS, || match rx.try_recv() {
+        Ok(value) => Some(Ok(value)),
+        Err(TryRecvError::Disconnected) => Some(Err(RecvError::Disconnected)),
+        Err(TryRecvError::Empty) => None,
+    });
+    handed_over.unwrap_or_else(|| rx.recv())
 }

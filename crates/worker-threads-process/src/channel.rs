@@ -23,6 +23,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::Duration;
+use worker_threads_wait::Unpoison;
 
 use rustix::io::Errno;
 use rustix::net::{
@@ -267,10 +268,7 @@ impl Channel {
         }
         let first = body.len().min(RECORD - HEADER - 1);
         let (head, rest) = body.split_at(first);
-        let _whole_frame = self
-            .send_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _whole_frame = self.send_lock.lock().unpoison();
         self.send_first(tag, len, head, fds, SendFlags::NOSIGNAL)?;
         for chunk in rest.chunks(RECORD) {
             retry(|| rustix::net::send(&self.fd, chunk, SendFlags::NOSIGNAL))?;
@@ -452,7 +450,7 @@ impl Channel {
             if start.elapsed() >= spin {
                 return false;
             }
-            std::hint::spin_loop();
+            worker_threads_wait::sync::spin_loop();
         }
     }
 
@@ -608,10 +606,7 @@ impl Readable {
         let Some(set) = &self.epoll else {
             return;
         };
-        let mut pausing = self
-            .pausing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pausing = self.pausing.lock().unpoison();
         let before = *pausing;
         *pausing = before.saturating_add_signed(step);
         // Only the first pause and the last resume change the set; the lock keeps the

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
+use worker_threads_wait::Unpoison;
 
 use crate::channel::is_seqpacket;
 
@@ -74,7 +75,7 @@ impl Marker {
     /// close-on-exec.
     pub fn adopt(&self) -> io::Result<OwnedFd> {
         {
-            let mut adopted = ADOPTED.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut adopted = ADOPTED.lock().unpoison();
             if !adopted.get_or_insert_with(HashSet::new).insert(self.fd) {
                 return Err(io::Error::other(
                     "the marker's descriptor was adopted already",

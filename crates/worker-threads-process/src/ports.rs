@@ -30,9 +30,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle};
+use worker_threads_wait::Unpoison;
 
 use serde::Serialize;
 
@@ -318,16 +319,14 @@ fn decode<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> (R, Ported) {
 /// The relay's next order. It spins, then yields, a few times before it sleeps (as a
 /// port's receive does): an exchange in progress then finds the relay awake.
 fn next_poll(polls: &mpsc::Receiver<Relay>) -> Option<Relay> {
-    for step in 0..=10u32 {
+    // crossbeam's pacing: 2^0..2^6 spins, then yields, eleven looks in all.
+    let backoff = worker_threads_wait::Backoff::new();
+    loop {
         match polls.try_recv() {
             Ok(order) => return Some(order),
             Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) if step <= 6 => {
-                for _ in 0..1u32 << step {
-                    std::hint::spin_loop();
-                }
-            }
-            Err(mpsc::TryRecvError::Empty) => thread::yield_now(),
+            Err(mpsc::TryRecvError::Empty) if backoff.is_completed() => break,
+            Err(mpsc::TryRecvError::Empty) => backoff.snooze(),
         }
     }
     polls.recv().ok()
@@ -426,7 +425,7 @@ impl Router {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ends> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unpoison()
     }
 
     /// Encodes `value` (the descriptors and ports in it go with it) and sends it as one

@@ -4,7 +4,8 @@ use std::alloc::{self, Layout};
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
+use worker_threads_wait::Unpoison;
 
 use crate::element::Element;
 use crate::error::{AllocError, ViewError};
@@ -285,7 +286,7 @@ impl SharedArrayBuffer {
             return Ok(());
         }
         if claimed == 0 {
-            let _no_bulk_copy = storage.bulk.write().unwrap_or_else(PoisonError::into_inner);
+            let _no_bulk_copy = storage.bulk.write().unpoison();
             match storage
                 .claimed
                 .compare_exchange(0, size, Ordering::AcqRel, Ordering::Acquire)
@@ -395,7 +396,7 @@ impl SharedArrayBuffer {
         if claimed != 0 {
             return copy(claimed);
         }
-        let _bytes = storage.bulk.read().unwrap_or_else(PoisonError::into_inner);
+        let _bytes = storage.bulk.read().unpoison();
         match storage.claimed.load(Ordering::Acquire) {
             0 => copy(1),
             claimed => copy(claimed),

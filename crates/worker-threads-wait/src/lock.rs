@@ -3,19 +3,52 @@
 //! The state under our locks is kept consistent at every await point, so the guard of a
 //! poisoned lock is used as it is.
 
-use std::sync::PoisonError;
+use std::sync::{LockResult, PoisonError};
 
 use crate::deadline::Deadline;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
+/// The guard of a lock result, poisoned or not: the one poison recovery of the workspace,
+/// for any lock (std's or loom's `Mutex` and `RwLock`, whose results are std's
+/// `LockResult`).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, RwLock};
+/// use worker_threads_wait::Unpoison;
+///
+/// let shared = Arc::new(RwLock::new(vec![1]));
+/// let poisoner = Arc::clone(&shared);
+/// let _ = std::thread::spawn(move || {
+///     let _guard = poisoner.write().unwrap();
+///     panic!("a handler panicked while holding the lock");
+/// })
+/// .join();
+/// assert!(shared.is_poisoned());
+/// shared.write().unpoison().push(2); // the state stays usable
+/// assert_eq!(*shared.read().unpoison(), [1, 2]);
+/// ```
+pub trait Unpoison<G> {
+    /// The guard, whether or not another thread panicked while holding the lock.
+    fn unpoison(self) -> G;
+}
+
+impl<G> Unpoison<G> for LockResult<G> {
+    #[inline]
+    fn unpoison(self) -> G {
+        self.unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Locks `mutex`, poisoned or not.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    mutex.lock().unpoison()
 }
 
 /// Waits on `condvar` (spurious wake-ups included: callers loop on their condition).
 pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    condvar.wait(guard).unpoison()
 }
 
 /// Waits on `condvar` until `deadline`; the guard, and true if the deadline has passed
@@ -29,9 +62,7 @@ pub fn wait_until<'a, T>(
         None => (wait(condvar, guard), false),
         Some(remaining) if remaining.is_zero() => (guard, true),
         Some(remaining) => {
-            let (guard, _) = condvar
-                .wait_timeout(guard, remaining)
-                .unwrap_or_else(PoisonError::into_inner);
+            let (guard, _) = condvar.wait_timeout(guard, remaining).unpoison();
             (guard, deadline.has_passed())
         }
     }

@@ -23,6 +23,34 @@ pub fn spin_while(mut unchanged: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// Looks up to `rounds` times for what `look` finds, yielding the CPU after each miss;
+/// `None` if it found nothing (the caller blocks next). For a hand-over from a thread
+/// that is usually running on another core: a receiver that yields a few times is often
+/// still awake when the value comes, where a parked one costs a futex wake and a
+/// reschedule. Under loom, one look.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// std::thread::spawn(move || tx.send(7).unwrap());
+/// let value = worker_threads_wait::yield_for(64, || rx.try_recv().ok())
+///     .unwrap_or_else(|| rx.recv().unwrap());
+/// assert_eq!(value, 7);
+/// ```
+pub fn yield_for<T>(rounds: usize, mut look: impl FnMut() -> Option<T>) -> Option<T> {
+    let rounds = if cfg!(worker_threads_loom) { 1 } else { rounds };
+    for _ in 0..rounds {
+        if let Some(found) = look() {
+            return Some(found);
+        }
+        crate::sync::thread::yield_now();
+    }
+    None
+}
+
 /// Paces a wait that parks when it ends, without yielding (see the module doc): seven
 /// rounds of pauses that double, about a microsecond in all.
 ///

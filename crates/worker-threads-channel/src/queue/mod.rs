@@ -347,7 +347,7 @@ impl<T> Inbox<T> {
             match &pumping {
                 Some((reading, since)) if since.elapsed() < PUMP_WATCH => {
                     if !reading.0.pump() {
-                        std::hint::spin_loop();
+                        worker_threads_wait::sync::spin_loop();
                     }
                 }
                 // Stop reading, then spin and park as on any port.

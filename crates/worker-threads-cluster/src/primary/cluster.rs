@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError};
 
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use worker_threads_wait::Unpoison;
 use worker_threads_wait::sync::{Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -682,7 +683,7 @@ impl<T: Send + 'static> Stream for Cluster<T> {
         let shared = &this.shared;
         this.stream
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unpoison()
             .get_or_insert_with(|| Box::pin(shared.event_rx.clone().into_stream()))
             .as_mut()
             .poll_next(cx)

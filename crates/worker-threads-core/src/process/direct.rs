@@ -20,7 +20,8 @@
 //! which the bridge's queue gives).
 
 use std::os::fd::AsFd;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use worker_threads_wait::Unpoison;
 
 use serde::Serialize;
 use worker_threads_channel::MessagePort;
@@ -71,7 +72,7 @@ impl Outgoing {
     }
 
     fn lock(&self) -> MutexGuard<'_, Way> {
-        self.way.lock().unwrap_or_else(PoisonError::into_inner)
+        self.way.lock().unpoison()
     }
 
     /// The writer sent what it took from `port`'s queue (the port this was attached to,
@@ -155,7 +156,7 @@ impl<D: Dispatch> Incoming<D> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Reading<D>> {
-        self.reading.lock().unwrap_or_else(PoisonError::into_inner)
+        self.reading.lock().unpoison()
     }
 
     /// Reads and dispatches the next frame, if one is waiting (`None`: none is, or the
