@@ -39,6 +39,7 @@ use crate::outcome::{IntoExitCode, Outcome};
 use crate::process::child::{self, Trampoline, child_main};
 use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::link::ProcessLink;
+use crate::process::settings::ProcessSettings;
 use crate::process::wire::{
     CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
     TAG_MESSAGE, TAG_PORT, ToChild,
@@ -58,7 +59,8 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::new(e.into()))
 }
 
-/// Starts a process worker.
+/// Starts a process worker: its data encoded, its standard streams piped as asked, the
+/// child launched, then the two bridge threads that carry the handle's port.
 pub(crate) fn spawn<D, In, Out, F, R>(
     options: WorkerOptions<D, Isolated>,
     _entry: F,
@@ -71,40 +73,10 @@ where
     R: IntoExitCode,
 {
     let settings = options.process;
-    // Buffers in the data bring their memory's descriptors: sent with `Start`. Ports in
-    // it are relayed once the child has its channel.
-    let ports::Encoded {
-        value: data,
-        fds: data_fds,
-        ports: data_ports,
-    } = ports::encode(Side::Parent, || encode(&options.data));
-    let data = data.map_err(io_error)?;
-    if data_fds.len() + 2 > MAX_FDS {
-        return Err(io_error(format!(
-            "worker data with {} shared buffers: at most {} cross",
-            data_fds.len(),
-            MAX_FDS - 2
-        )));
-    }
+    let (data, data_fds, data_ports) = encode_data(&options.data)?;
     let exe = ExeId::current().map_err(SpawnError::new)?;
     let thread_id = next_thread_id();
-    let (stdout_read, stdout_write) = match settings.stdout {
-        true => {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
-        }
-        false => (None, None),
-    };
-    // With a memory cap, stderr always passes through us: std's allocation-failure line
-    // is how a `SIGABRT` is told from the cap.
-    let watch_memory = settings.limits.max_memory.is_some();
-    let (stderr_read, stderr_write) = match settings.stderr || watch_memory {
-        true => {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
-        }
-        false => (None, None),
-    };
+    let pipes = StdPipes::new(&settings)?;
     let start = Start {
         entry: child::offset_of(child_main::<D, In, Out, F, R> as Trampoline),
         exe,
@@ -113,23 +85,16 @@ where
         data,
         stack_size: options.stack_size.map(|b| b as u64),
         port_capacity: options.port_capacity.map(|c| c as u64),
-        stdout: stdout_write.is_some(),
-        stderr: stderr_write.is_some(),
+        stdout: pipes.stdout_write.is_some(),
+        stderr: pipes.stderr_write.is_some(),
     };
-    let fds: Vec<_> = [&stdout_write, &stderr_write]
-        .into_iter()
-        .flatten()
-        .chain(&data_fds)
-        .map(|fd| fd.as_fd())
-        .collect();
-    let launched = launch(&settings.limits, start, &fds);
-    drop(fds);
-    drop((stdout_write, stderr_write, data_fds));
+    let (launched, stdout_read, stderr_read) = pipes.launch(&settings.limits, start, data_fds)?;
+    let watch_memory = settings.limits.max_memory.is_some();
     let Launched {
-        child: mut child_process,
+        child: child_process,
         process,
         channel,
-    } = launched?;
+    } = launched;
     let (process, channel) = (Arc::new(process), Arc::new(channel));
     let router = Router::new(Arc::clone(&channel), TAG_PORT, Side::Parent);
     router.relay(data_ports);
@@ -139,110 +104,28 @@ where
     adopt_child(thread_id, &shared);
     let bridge = Arc::new(port2);
     let reporter = Reporter::new(Arc::clone(&shared));
-    let incoming = Incoming::new(
-        Arc::clone(&channel),
-        FromWorker {
-            router: Arc::clone(&router),
-            bridge: Arc::clone(&bridge),
-            shared: Arc::clone(&shared),
-            process: Arc::clone(&process),
-            online: false,
-            report: None,
-            failure: None,
-        },
-    );
+    let incoming = FromWorker::incoming(&channel, &router, &bridge, &shared, &process);
     // The handle's posts and receives use the socket themselves (`direct`).
     let outgoing = direct::attach(&mut port1, &incoming, false);
-    let terminating = Arc::new(AtomicBool::new(false));
-    let (exited_tx, exited_rx) = mpsc::channel::<()>();
-
-    // stderr: to the user's pipe or to ours, watching for the allocation failure.
-    let memory_exhausted = Arc::new(AtomicBool::new(false));
-    let mut user_stderr = None;
-    let mut forwarder = None;
-    if let Some(read) = stderr_read {
-        if watch_memory {
-            let sink: Box<dyn Write + Send> = if settings.stderr {
-                let (r, w) = pipe()?;
-                user_stderr = Some(File::from(r));
-                Box::new(File::from(w))
-            } else {
-                Box::new(std::io::stderr())
-            };
-            let seen = Arc::clone(&memory_exhausted);
-            forwarder = thread::Builder::new()
-                .name(format!("worker-{thread_id}-stderr"))
-                .spawn(move || forward_stderr(File::from(read), sink, &seen))
-                .ok();
-        } else {
-            user_stderr = Some(File::from(read));
-        }
-    }
-
-    let writer = {
-        let (router, bridge, process, terminating) = (
-            Arc::clone(&router),
-            Arc::clone(&bridge),
-            Arc::clone(&process),
-            Arc::clone(&terminating),
-        );
-        let grace = settings.grace;
-        thread::Builder::new()
-            .name(format!("worker-{thread_id}-send"))
-            .spawn(move || {
-                write_to_child(
-                    &router,
-                    &bridge,
-                    outgoing.as_deref(),
-                    &process,
-                    &terminating,
-                    &exited_rx,
-                    grace,
-                )
-            })
+    let stderr = route_stderr(stderr_read, watch_memory, settings.stderr, thread_id)?;
+    let bridges = Bridges {
+        thread_id,
+        router,
+        bridge,
+        process,
+        terminating: Arc::new(AtomicBool::new(false)),
+        grace: settings.grace,
+        limits: settings.limits,
     };
-    let writer = match writer {
-        Ok(writer) => writer,
-        Err(error) => {
-            let _ = process.signal(Signal::KILL);
-            let _ = child_process.wait();
-            router.finish();
-            return Err(SpawnError::new(error));
-        }
-    };
-    let reader = {
-        let (router, shared) = (Arc::clone(&router), Arc::clone(&shared));
-        let limits = settings.limits;
-        thread::Builder::new()
-            .name(format!("worker-{thread_id}-recv"))
-            .spawn(move || {
-                let watch = Watch {
-                    terminating: &terminating,
-                    memory_exhausted: &memory_exhausted,
-                    limits,
-                };
-                let outcome = read_from_child(&incoming, &watch, child_process, forwarder);
-                drop(exited_tx);
-                let _ = shared.ended.set(outcome.error.clone());
-                shared.report_if_unhandled(thread_id);
-                bridge.close();
-                // The writer ends on the closed bridge (and the dropped `exited_tx`): wait
-                // for it, so that `join` returns with both threads gone.
-                let _ = writer.join();
-                // Every port that crossed to the child closes (after what it held).
-                router.finish();
-                reporter.exit(outcome);
-            })
-    };
-    let reader = match reader {
-        Ok(reader) => reader,
-        Err(error) => {
-            let _ = process.signal(Signal::KILL);
-            router.finish();
-            return Err(SpawnError::new(error));
-        }
-    };
-    tracing::debug!(thread_id, pid = process.pid(), "process worker spawned");
+    let (reader, pid) = bridges.start(
+        outgoing,
+        incoming,
+        child_process,
+        stderr.forwarder,
+        stderr.memory_exhausted,
+        (shared.clone(), reporter),
+    )?;
+    tracing::debug!(thread_id, pid, "process worker spawned");
     let worker = Worker::assemble(Parts {
         port: port1,
         shared,
@@ -251,10 +134,237 @@ where
         name: options.name.map(Arc::from),
     });
     Ok(worker.with_process(ProcessLink {
-        pid: process.pid(),
+        pid,
         stdout: stdout_read.map(File::from),
-        stderr: user_stderr,
+        stderr: stderr.user,
     }))
+}
+
+/// The worker's data encoded for `Start`: its body, the descriptors of the buffers in it
+/// (sent with `Start`), and the ports in it (relayed once the child has its channel).
+fn encode_data<D: Serialize>(
+    data: &D,
+) -> Result<(Vec<u8>, Vec<OwnedFd>, ports::Ported), SpawnError> {
+    let ports::Encoded {
+        value: body,
+        fds,
+        ports,
+    } = ports::encode(Side::Parent, || encode(data));
+    let body = body.map_err(io_error)?;
+    if fds.len() + 2 > MAX_FDS {
+        return Err(io_error(format!(
+            "worker data with {} shared buffers: at most {} cross",
+            fds.len(),
+            MAX_FDS - 2
+        )));
+    }
+    Ok((body, fds, ports))
+}
+
+/// The pipes of a child's stdout and stderr, where they are piped.
+struct StdPipes {
+    stdout_read: Option<OwnedFd>,
+    stdout_write: Option<OwnedFd>,
+    stderr_read: Option<OwnedFd>,
+    stderr_write: Option<OwnedFd>,
+}
+
+impl StdPipes {
+    fn new(settings: &ProcessSettings) -> Result<Self, SpawnError> {
+        let piped = |wanted: bool| -> Result<(Option<OwnedFd>, Option<OwnedFd>), SpawnError> {
+            if wanted {
+                let (r, w) = pipe()?;
+                Ok((Some(r), Some(w)))
+            } else {
+                Ok((None, None))
+            }
+        };
+        let (stdout_read, stdout_write) = piped(settings.stdout)?;
+        // With a memory cap, stderr always passes through us: std's allocation-failure
+        // line is how a `SIGABRT` is told from the cap.
+        let watch_memory = settings.limits.max_memory.is_some();
+        let (stderr_read, stderr_write) = piped(settings.stderr || watch_memory)?;
+        Ok(Self {
+            stdout_read,
+            stdout_write,
+            stderr_read,
+            stderr_write,
+        })
+    }
+}
+
+impl StdPipes {
+    /// Launches the child with `start`, the pipes' write ends and the data's descriptors
+    /// (closed here once sent); the child, and the read ends to keep.
+    fn launch(
+        self,
+        limits: &crate::process::ResourceLimits,
+        start: Start,
+        data_fds: Vec<OwnedFd>,
+    ) -> Result<(Launched, Option<OwnedFd>, Option<OwnedFd>), SpawnError> {
+        let fds: Vec<_> = [&self.stdout_write, &self.stderr_write]
+            .into_iter()
+            .flatten()
+            .chain(&data_fds)
+            .map(|fd| fd.as_fd())
+            .collect();
+        let launched = launch(limits, start, &fds);
+        drop(fds);
+        drop((self.stdout_write, self.stderr_write, data_fds));
+        Ok((launched?, self.stdout_read, self.stderr_read))
+    }
+}
+
+/// Where a child's stderr goes: the user's pipe, and the thread that forwards it while
+/// watching for the allocation-failure line (under a memory cap).
+struct Stderr {
+    user: Option<File>,
+    forwarder: Option<JoinHandle<()>>,
+    memory_exhausted: Arc<AtomicBool>,
+}
+
+/// stderr: to the user's pipe or to ours, watching for the allocation failure.
+fn route_stderr(
+    read: Option<OwnedFd>,
+    watch_memory: bool,
+    user_wants_it: bool,
+    thread_id: u64,
+) -> Result<Stderr, SpawnError> {
+    let mut stderr = Stderr {
+        user: None,
+        forwarder: None,
+        memory_exhausted: Arc::new(AtomicBool::new(false)),
+    };
+    let Some(read) = read else {
+        return Ok(stderr);
+    };
+    if !watch_memory {
+        stderr.user = Some(File::from(read));
+        return Ok(stderr);
+    }
+    let sink: Box<dyn Write + Send> = if user_wants_it {
+        let (r, w) = pipe()?;
+        stderr.user = Some(File::from(r));
+        Box::new(File::from(w))
+    } else {
+        Box::new(std::io::stderr())
+    };
+    let seen = Arc::clone(&stderr.memory_exhausted);
+    stderr.forwarder = thread::Builder::new()
+        .name(format!("worker-{thread_id}-stderr"))
+        .spawn(move || forward_stderr(File::from(read), sink, &seen))
+        .ok();
+    Ok(stderr)
+}
+
+/// What the two bridge threads of a process worker share.
+struct Bridges<In, Out> {
+    thread_id: u64,
+    router: Arc<Router>,
+    bridge: Arc<MessagePort<Out, In>>,
+    process: Arc<Process>,
+    terminating: Arc<AtomicBool>,
+    grace: Duration,
+    limits: crate::process::ResourceLimits,
+}
+
+impl<In, Out> Bridges<In, Out>
+where
+    In: Serialize + DeserializeOwned + Send + 'static,
+    Out: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Starts the thread that carries the handle's posts to the child ([`write_to_child`]).
+    fn spawn_writer(
+        &self,
+        outgoing: Option<Arc<Outgoing>>,
+        exited: mpsc::Receiver<()>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let (router, bridge, process, terminating) = (
+            Arc::clone(&self.router),
+            Arc::clone(&self.bridge),
+            Arc::clone(&self.process),
+            Arc::clone(&self.terminating),
+        );
+        let grace = self.grace;
+        thread::Builder::new()
+            .name(format!("worker-{}-send", self.thread_id))
+            .spawn(move || {
+                write_to_child(
+                    &router,
+                    &bridge,
+                    outgoing.as_deref(),
+                    &process,
+                    &terminating,
+                    &exited,
+                    grace,
+                );
+            })
+    }
+
+    /// Starts the writer (the handle's posts to the child) and the reader (the child's
+    /// frames, then its exit); the reader's handle and the child's pid. A thread the OS
+    /// refuses kills the child.
+    fn start(
+        self,
+        outgoing: Option<Arc<Outgoing>>,
+        incoming: Arc<Incoming<FromWorker<In, Out>>>,
+        mut child_process: std::process::Child,
+        forwarder: Option<JoinHandle<()>>,
+        memory_exhausted: Arc<AtomicBool>,
+        (shared, reporter): (Arc<Shared>, Reporter),
+    ) -> Result<(JoinHandle<()>, u32), SpawnError> {
+        let (exited_tx, exited_rx) = mpsc::channel::<()>();
+        let writer = self.spawn_writer(outgoing, exited_rx);
+        let Self {
+            thread_id,
+            router,
+            bridge,
+            process,
+            terminating,
+            grace: _,
+            limits,
+        } = self;
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(error) => {
+                let _ = process.signal(Signal::KILL);
+                let _ = child_process.wait();
+                router.finish();
+                return Err(SpawnError::new(error));
+            }
+        };
+        let reader = {
+            let router = Arc::clone(&router);
+            thread::Builder::new()
+                .name(format!("worker-{thread_id}-recv"))
+                .spawn(move || {
+                    let watch = Watch {
+                        terminating: &terminating,
+                        memory_exhausted: &memory_exhausted,
+                        limits,
+                    };
+                    let outcome = read_from_child(&incoming, &watch, child_process, forwarder);
+                    drop(exited_tx);
+                    let _ = shared.ended.set(outcome.error.clone());
+                    shared.report_if_unhandled(thread_id);
+                    bridge.close();
+                    // The writer ends on the closed bridge (and the dropped `exited_tx`):
+                    // wait for it, so that `join` returns with both threads gone.
+                    let _ = writer.join();
+                    // Every port that crossed to the child closes (after what it held).
+                    router.finish();
+                    reporter.exit(outcome);
+                })
+        };
+        match reader {
+            Ok(reader) => Ok((reader, process.pid())),
+            Err(error) => {
+                let _ = process.signal(Signal::KILL);
+                router.finish();
+                Err(SpawnError::new(error))
+            }
+        }
+    }
 }
 
 /// A started child, told what to run.
@@ -378,6 +488,30 @@ struct FromWorker<In, Out> {
     report: Option<ExitReport>,
     /// Why the child was killed: it broke the protocol.
     failure: Option<String>,
+}
+
+impl<In: Send, Out: DeserializeOwned + Send> FromWorker<In, Out> {
+    /// The reader of `channel`, dispatching to a new `FromWorker`.
+    fn incoming(
+        channel: &Arc<Channel>,
+        router: &Arc<Router>,
+        bridge: &Arc<MessagePort<Out, In>>,
+        shared: &Arc<Shared>,
+        process: &Arc<Process>,
+    ) -> Arc<Incoming<Self>> {
+        Incoming::new(
+            Arc::clone(channel),
+            FromWorker {
+                router: Arc::clone(router),
+                bridge: Arc::clone(bridge),
+                shared: Arc::clone(shared),
+                process: Arc::clone(process),
+                online: false,
+                report: None,
+                failure: None,
+            },
+        )
+    }
 }
 
 impl<In: Send, Out: DeserializeOwned + Send> Dispatch for FromWorker<In, Out> {
