@@ -415,11 +415,9 @@ where
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "pull subscription failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => break 'pull,
+                if !back_off(&mut backoff, &mut stop).await {
+                    break 'pull;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
@@ -451,18 +449,35 @@ where
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "pulling tasks");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => break 'pull,
+                    if !back_off(&mut backoff, &mut stop).await {
+                        break 'pull;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 None => continue 'pull,
             }
         }
     }
-    // Finish what is held: every permit back means every held message was answered; the
-    // flush returns once the outbox published and acknowledged them.
+    finish_held(&serving, &room, prefetch).await
+}
+
+/// Waits `backoff` before a retry (doubling it, up to 2 s, for the next one); false if the
+/// worker was stopped meanwhile.
+async fn back_off(backoff: &mut Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        _ = stop.changed() => return false,
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(2));
+    true
+}
+
+/// Finishes what is held: every permit back means every held message was answered; the
+/// flush returns once the outbox published and acknowledged them.
+async fn finish_held<T, R>(
+    serving: &Serving<T, R>,
+    room: &Semaphore,
+    prefetch: usize,
+) -> Result<(), ServeError> {
     let closed = serving.pool.is_closed();
     let _ = room
         .acquire_many(u32::try_from(prefetch).unwrap_or(u32::MAX))

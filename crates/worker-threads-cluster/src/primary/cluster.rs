@@ -354,6 +354,22 @@ where
     }
 
     /// Starts one worker process and its supervising thread.
+    /// The command a worker runs: this executable again, with the cluster's arguments
+    /// (or this process's) and `env`.
+    fn command(&self, env: &[(OsString, OsString)]) -> Result<Command, ForkError> {
+        let exe = std::env::current_exe().map_err(ForkError::CurrentExe)?;
+        let args: Vec<OsString> = match &self.config.args {
+            Some(args) => args.clone(),
+            None => std::env::args_os().skip(1).collect(),
+        };
+        let mut command = Command::new(exe);
+        command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+        if self.config.discard_stdout {
+            command.stdout(std::process::Stdio::null());
+        }
+        Ok(command)
+    }
+
     fn spawn(
         this: &Arc<Self>,
         env: Vec<(OsString, OsString)>,
@@ -362,17 +378,8 @@ where
         if lock(&this.state).closed {
             return Err(ForkError::Closed);
         }
-        let exe = std::env::current_exe().map_err(ForkError::CurrentExe)?;
-        let args: Vec<OsString> = match &this.config.args {
-            Some(args) => args.clone(),
-            None => std::env::args_os().skip(1).collect(),
-        };
+        let mut command = this.command(&env)?;
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut command = Command::new(exe);
-        command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
-        if this.config.discard_stdout {
-            command.stdout(std::process::Stdio::null());
-        }
         let spawned =
             worker_threads_process::spawn(&mut command, MARKER, &id.to_string(), &Limits::none())
                 .map_err(ForkError::Spawn)?;

@@ -188,19 +188,7 @@ where
     install_panic_hook();
     let data: D = match router.decode(data_fds, || decode(&start.data)) {
         Ok(data) => data,
-        Err(error) => finish(
-            &router,
-            Outcome {
-                code: 1,
-                error: Some(WorkerError::Failed(Arc::from(Box::<
-                    dyn std::error::Error + Send + Sync,
-                >::from(
-                    format!(
-                    "worker data: {error}"
-                )
-                )))),
-            },
-        ),
+        Err(error) => finish(&router, failed(format!("worker data: {error}"))),
     };
     let MessageChannel { port1, mut port2 } =
         parent_port::<In, Out>(start.port_capacity.map(|cap| cap as usize));
