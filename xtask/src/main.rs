@@ -7,8 +7,11 @@
 //! - `cargo xtask nats-server`: finds or downloads the server and prints its path.
 //! - `cargo xtask doc-examples`: fails when a public type or constructor of a library
 //!   crate has no example in its documentation.
+//! - `cargo xtask import-circles`: fails when files of a library crate import each other
+//!   in a circle.
 
 mod doc_examples;
+mod import_circles;
 mod nats;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +42,8 @@ enum Task {
     NatsServer,
     /// Documents the workspace and fails if a public type or constructor has no example.
     DocExamples,
+    /// Fails if files of a library crate import each other in a circle.
+    ImportCircles,
 }
 
 /// The environment variable through which the tests find `nats-server`.
@@ -56,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Test { args } => test(&root, &args),
         Task::DocExamples => doc_examples::check(&root),
+        Task::ImportCircles => import_circles::check(&root),
     }
 }
 
