@@ -197,7 +197,8 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// Waits until the queue drains: returns at once if it is empty, else when it goes
     /// from non-empty to empty. (piscina 5's `drain` fires when running tasks drop below
     /// capacity instead, and a loop that waits for `drain` whenever `queueSize` reaches
-    /// `maxQueue` hangs on it; see their issue #868.)
+    /// `maxQueue` hangs on it; see their issue #868.) A `RemotePool`'s waits for its
+    /// server's queue to empty: every submitter's tasks.
     pub fn wait_drain(&self) {
         self.inner.handoff.wait_drain();
     }
