@@ -25,6 +25,18 @@ fn pool(url: &str, queue: &str, max_queue: usize) -> Result<RemotePool<Job, Answ
         .connect()?)
 }
 
+/// The server's queue size once it is `expected` (removals are asynchronous), or what it
+/// is after `PATIENCE`: the caller asserts.
+fn queue_size_once_it_is(pool: &RemotePool<Job, Answer>, expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut size = pool.queue_size();
+    while size != expected && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+        size = pool.queue_size();
+    }
+    size
+}
+
 #[test]
 fn run_join_await_map_and_the_handlers_panic() -> Result<()> {
     let server = NatsServer::start();
@@ -122,13 +134,11 @@ fn a_full_queue_hands_the_task_back_and_cancel_removes_a_queued_task() -> Result
     assert!(!first.cancel(), "a second cancel changes nothing");
     assert!(first.is_finished());
     assert_eq!(first.join(), Err(TaskError::Cancelled));
-    let mut size = pool.queue_size();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while size != 3 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-        size = pool.queue_size();
-    }
-    assert_eq!(size, 3, "the cancelled task left the queue");
+    assert_eq!(
+        queue_size_once_it_is(&pool, 3),
+        3,
+        "the cancelled task left the queue"
+    );
     let again = pool.run(Job::Square(99))?; // room again
 
     // A worker serves the rest; the cancelled one never runs.
@@ -228,13 +238,11 @@ fn destroy_cancels_every_task_it_submitted_and_leaves_other_submitters_tasks() -
         assert_eq!(handle.join(), Err(TaskError::Cancelled));
     }
     // Ours left the queue; the other submitter's two are still there.
-    let mut size = other.queue_size();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while size != 2 && std::time::Instant::now() < deadline {
-        std::thread::yield_now();
-        size = other.queue_size();
-    }
-    assert_eq!(size, 2, "destroy removed exactly its own queued tasks");
+    assert_eq!(
+        queue_size_once_it_is(&other, 2),
+        2,
+        "destroy removed exactly its own queued tasks"
+    );
 
     let worker = worker(&server.url, "destroy")?;
     let values: Vec<u64> = theirs
