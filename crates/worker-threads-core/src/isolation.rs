@@ -53,7 +53,8 @@ mod sealed {
     impl Sealed for super::Process {}
 }
 
-/// [`Thread`] or [`Process`]: what [`WorkerOptions::isolation`] accepts.
+/// [`Thread`] or [`Process`]: what [`WorkerOptions::isolation`](crate::WorkerOptions::isolation)
+/// accepts.
 ///
 /// # Examples
 ///
