@@ -122,7 +122,8 @@ impl RemoteWorkerBuilder {
             });
             tokio::spawn(listen_for_cancels(Arc::clone(&serving), cancels));
             tokio::spawn(keep_in_progress(Arc::downgrade(&serving), progress_every));
-            tokio::spawn(send_answers(client, answers, counter));
+            let max_payload = serving.max_payload;
+            tokio::spawn(send_answers(client, answers, counter, max_payload));
             Ok::<_, ConnectError>(tokio::spawn(serve(serving, consumer, prefetch, stop)))
         })?;
         Ok(RemoteWorker {
@@ -283,9 +284,13 @@ struct Answered {
     message: jetstream::Message,
 }
 
-/// Bytes of replies gathered into one results message at most (under the server's
-/// default `max_payload` of 1 MiB).
+/// Bytes of replies gathered before they are sent: a results message holds up to this
+/// much, or one reply alone up to the server's `max_payload`.
 const BATCH_BYTES: usize = 256 * 1024;
+
+/// What a results message adds around its replies, at most: the batch's length and, per
+/// reply, its id and its length (postcard varints of up to ten bytes each).
+const BATCH_OVERHEAD: usize = 32;
 
 async fn listen_for_cancels<T, R>(serving: Arc<Serving<T, R>>, mut cancels: async_nats::Subscriber)
 where
@@ -334,27 +339,24 @@ async fn send_answers(
     client: Client,
     mut outbox: mpsc::UnboundedReceiver<Out>,
     served: Arc<AtomicU64>,
+    max_payload: usize,
 ) {
     while let Some(first) = outbox.recv().await {
         // Let the other answers that are ready join this one's message.
         tokio::task::yield_now().await;
         let mut flushes = Vec::new();
-        let mut groups: HashMap<String, (Batch, Vec<jetstream::Message>)> = HashMap::new();
+        let mut groups: HashMap<String, Vec<Gathered>> = HashMap::new();
         let mut bytes = 0;
         let mut next = Some(first);
         while let Some(out) = next.take() {
             match out {
                 Out::Answered(answered) => {
-                    let Answered {
-                        reply_to,
-                        id,
-                        reply,
-                        message,
-                    } = *answered;
-                    bytes += reply.len();
-                    let group = groups.entry(reply_to).or_default();
-                    group.0.push((id, reply));
-                    group.1.push(message);
+                    bytes += answered.reply.len();
+                    gather(
+                        groups.entry(answered.reply_to.clone()).or_default(),
+                        *answered,
+                        max_payload,
+                    );
                 }
                 Out::Flush(done) => flushes.push(done),
             }
@@ -362,25 +364,10 @@ async fn send_answers(
                 next = outbox.try_recv().ok();
             }
         }
-        for (reply_to, (batch, messages)) in groups {
-            let payload = match postcard::to_stdvec(&batch) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    tracing::warn!(%error, "answers could not be encoded (they will run again)");
-                    continue;
-                }
-            };
-            if let Err(error) = client.publish(reply_to, payload.into()).await {
-                // Not acknowledged: the tasks are delivered again, and answered then.
-                tracing::warn!(%error, "answers could not be published");
-                continue;
+        for (reply_to, messages) in groups {
+            for gathered in messages {
+                publish_answers(&client, &reply_to, gathered, &served).await;
             }
-            for message in messages {
-                if let Err(error) = message.ack().await {
-                    tracing::warn!(%error, "a task could not be acknowledged (it will run again)");
-                }
-            }
-            served.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         if !flushes.is_empty() {
             let _ = client.flush().await;
@@ -389,6 +376,59 @@ async fn send_answers(
             }
         }
     }
+}
+
+/// Replies for one submitter that go in one results message, with their task messages.
+#[derive(Default)]
+struct Gathered {
+    batch: Batch,
+    messages: Vec<jetstream::Message>,
+    bytes: usize,
+}
+
+/// Adds `answered` to the last message for its submitter, or starts a new one where it
+/// would not fit in `max_payload` (a reply that fits alone always goes: `finish` checked).
+fn gather(group: &mut Vec<Gathered>, answered: Answered, max_payload: usize) {
+    let Answered {
+        id, reply, message, ..
+    } = answered;
+    let size = reply.len() + BATCH_OVERHEAD;
+    let fits = group
+        .last()
+        .is_some_and(|last| last.bytes + size <= max_payload);
+    if !fits {
+        group.push(Gathered::default());
+    }
+    if let Some(last) = group.last_mut() {
+        last.bytes += size;
+        last.batch.push((id, reply));
+        last.messages.push(message);
+    }
+}
+
+/// Publishes one results message, then acknowledges its task messages (not acknowledged
+/// if it was not published: the tasks are delivered again, and answered then).
+async fn publish_answers(client: &Client, reply_to: &str, gathered: Gathered, served: &AtomicU64) {
+    let Gathered {
+        batch, messages, ..
+    } = gathered;
+    let payload = match postcard::to_stdvec(&batch) {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::warn!(%error, "answers could not be encoded (they will run again)");
+            return;
+        }
+    };
+    if let Err(error) = client.publish(reply_to.to_owned(), payload.into()).await {
+        tracing::warn!(%error, "answers could not be published");
+        return;
+    }
+    for message in messages {
+        if let Err(error) = message.ack().await {
+            tracing::warn!(%error, "a task could not be acknowledged (it will run again)");
+        }
+    }
+    served.fetch_add(batch.len() as u64, Ordering::Relaxed);
 }
 
 async fn serve<T, R>(
@@ -632,9 +672,10 @@ where
     lock(&serving.held).remove(&key);
     let mut encoded = postcard::to_stdvec(&reply)
         .unwrap_or_else(|error| encode_reply(&Reply::<R>::BadResult(error.to_string())));
-    if encoded.len() > serving.max_payload / 2 {
+    if encoded.len() + BATCH_OVERHEAD > serving.max_payload {
         let error = format!(
-            "a reply of {} bytes does not fit in a message (the server's max_payload is {})",
+            "the result does not fit in one message: its reply is {} bytes and the server's \
+             max_payload is {} bytes",
             encoded.len(),
             serving.max_payload
         );

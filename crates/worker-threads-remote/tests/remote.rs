@@ -492,10 +492,22 @@ fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Resu
         Err(RunError::Transport { task, .. }) => assert_eq!(task, big),
         other => panic!("expected the task back, got {other:?}"),
     }
-    // An answer too big for one message is that task's BadResult; the worker goes on.
-    assert!(
-        matches!(pool.run(vec![9])?.join(), Err(TaskError::BadResult(message)) if message.contains("max_payload"))
-    );
+    // An answer up to max_payload comes back whole: 900 KiB, alone and three at once to
+    // one submitter (each then goes in a message of its own).
+    assert_eq!(pool.run(vec![9])?.join()?, vec![7u8; 900 * 1024]);
+    let together: Vec<_> = (0..3).map(|_| pool.run(vec![9])).collect::<Result<_, _>>()?;
+    for handle in together {
+        assert_eq!(handle.join()?, vec![7u8; 900 * 1024]);
+    }
+    // An answer too big for one message is that task's BadResult, saying so; the worker
+    // goes on.
+    match pool.run(vec![11])?.join() {
+        Err(TaskError::BadResult(message)) => {
+            assert!(message.contains("does not fit in one message"), "{message}");
+            assert!(message.contains("max_payload is 1048576 bytes"), "{message}");
+        }
+        other => panic!("expected a BadResult, got {other:?}"),
+    }
     assert_eq!(pool.run(vec![2])?.join()?, vec![7u8; 200 * 1024]);
     worker.stop()?;
     Ok(())
