@@ -25,8 +25,13 @@
 //! - **At-least-once execution, exactly-once resolution.** A worker answers a task, then
 //!   acknowledges it; one that dies before has the task delivered again after the queue's
 //!   `ack_wait`. A second answer for a task is dropped at the submitter, so each
-//!   [`RemoteHandle`] resolves once. Running tasks send progress acknowledgements, so a
-//!   long task is not delivered again while it runs.
+//!   [`RemoteHandle`] resolves once.
+//! - **A dead worker costs about a second.** `ack_wait` is 1.5 s by default: every message
+//!   a worker holds (running, or waiting for room in its local pool) is acknowledged as in
+//!   progress every fifth of it, so a long task is not delivered again while it runs, and
+//!   the tasks of a worker that was killed go to another within `ack_wait` (JetStream's
+//!   own default is 30 s). A worker pulls only as many messages as it has room for, and one
+//!   that stops hands back those it had not started at once.
 //! - **A bounded queue.** The stream holds at most `max_queue` messages (discard-new): a
 //!   full queue refuses the publish and [`RunError::QueueFull`] hands the task back.
 //!   [`RemotePool::wait_drain`] returns when the queue is empty.

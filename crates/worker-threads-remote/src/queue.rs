@@ -36,7 +36,8 @@ pub struct QueueConfig {
     pub max_queue: usize,
     /// How long a delivered task may go without an acknowledgement before JetStream
     /// delivers it again (a worker that died). Running tasks send progress
-    /// acknowledgements every third of it, so a long task is not redelivered.
+    /// acknowledgements every fifth of it, so a long task is not redelivered. 1.5 s by
+    /// default: a killed worker's tasks run elsewhere that soon.
     pub ack_wait: Duration,
     /// Deliveries of one task before it ends with
     /// [`TaskError::MaxDeliveries`](crate::TaskError::MaxDeliveries).
@@ -51,7 +52,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         Self {
             max_queue: 65_536,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_millis(1500),
             max_deliver: 5,
             max_ack_pending: 10_000,
             memory: false,

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::Client;
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use worker_threads_pool::{Pool, TaskHandle};
 use worker_threads_wait::lock;
@@ -61,8 +61,9 @@ impl RemoteWorkerBuilder {
     }
 
     /// Task messages this worker holds at most, running or waiting for room in its pool
-    /// (default 256; at least 1). A held message is acknowledged as in progress every
-    /// third of `ack_wait`, so it is not delivered to another worker meanwhile.
+    /// (default 256; at least 1). The worker asks the server for no more than it has room
+    /// for, and acknowledges each held message as in progress every fifth of `ack_wait`,
+    /// so it is not delivered to another worker meanwhile.
     pub fn prefetch(mut self, messages: usize) -> Self {
         self.prefetch = messages.max(1);
         self
@@ -112,18 +113,19 @@ impl RemoteWorkerBuilder {
                 .await
                 .map_err(|e| ConnectError::Subscribe(e.to_string()))?;
             let (outbox, answers) = mpsc::unbounded_channel();
-            let progress_every = (ack_wait / 3).max(Duration::from_millis(10));
+            let progress_every = (ack_wait / 5).max(Duration::from_millis(10));
             let serving = Arc::new(Serving {
                 pool,
                 client: client.clone(),
-                held: Mutex::new(HashMap::new()),
+                held: Arc::new(Mutex::new(HashMap::new())),
                 outbox,
                 max_payload: client.server_info().max_payload,
             });
             tokio::spawn(listen_for_cancels(Arc::clone(&serving), cancels));
             tokio::spawn(keep_in_progress(Arc::downgrade(&serving), progress_every));
             let max_payload = serving.max_payload;
-            tokio::spawn(send_answers(client, answers, counter, max_payload));
+            let held = Arc::clone(&serving.held);
+            tokio::spawn(send_answers(client, answers, counter, max_payload, held));
             Ok::<_, ConnectError>(tokio::spawn(serve(serving, consumer, prefetch, stop)))
         })?;
         Ok(RemoteWorker {
@@ -200,7 +202,8 @@ impl RemoteWorker {
     }
 
     /// Stops taking tasks, finishes (answers and acknowledges) the ones it holds, and
-    /// returns. Messages prefetched but not started are delivered again after `ack_wait`.
+    /// returns. Messages it holds but has not started are handed back at once (another
+    /// worker takes them).
     ///
     /// # Errors
     ///
@@ -250,7 +253,7 @@ struct Serving<T, R> {
     client: Client,
     /// The task messages held (waiting for room in the pool, running, or answered and not
     /// yet acknowledged), by [`wire::task_key`].
-    held: Mutex<HashMap<String, Held>>,
+    held: Arc<Mutex<HashMap<String, Held>>>,
     /// Answers go out through the outbox task, which batches them per submitter.
     outbox: mpsc::UnboundedSender<Out>,
     max_payload: usize,
@@ -282,6 +285,8 @@ struct Answered {
     id: u64,
     reply: Vec<u8>,
     message: jetstream::Message,
+    /// Its key in `held`: it is kept in progress until its acknowledgement went.
+    key: String,
 }
 
 /// Bytes of replies gathered before they are sent: a results message holds up to this
@@ -340,6 +345,7 @@ async fn send_answers(
     mut outbox: mpsc::UnboundedReceiver<Out>,
     served: Arc<AtomicU64>,
     max_payload: usize,
+    held: Arc<Mutex<HashMap<String, Held>>>,
 ) {
     while let Some(first) = outbox.recv().await {
         // Let the other answers that are ready join this one's message.
@@ -366,7 +372,12 @@ async fn send_answers(
         }
         for (reply_to, messages) in groups {
             for gathered in messages {
-                publish_answers(&client, &reply_to, gathered, &served).await;
+                let keys = publish_answers(&client, &reply_to, gathered, &served).await;
+                // Answered (or left to be delivered again): no longer kept in progress.
+                let mut held = lock(&held);
+                for key in keys {
+                    held.remove(&key);
+                }
             }
         }
         if !flushes.is_empty() {
@@ -383,6 +394,7 @@ async fn send_answers(
 struct Gathered {
     batch: Batch,
     messages: Vec<jetstream::Message>,
+    keys: Vec<String>,
     bytes: usize,
 }
 
@@ -390,7 +402,11 @@ struct Gathered {
 /// would not fit in `max_payload` (a reply that fits alone always goes: `finish` checked).
 fn gather(group: &mut Vec<Gathered>, answered: Answered, max_payload: usize) {
     let Answered {
-        id, reply, message, ..
+        id,
+        reply,
+        message,
+        key,
+        ..
     } = answered;
     let size = reply.len() + BATCH_OVERHEAD;
     let fits = group
@@ -403,25 +419,35 @@ fn gather(group: &mut Vec<Gathered>, answered: Answered, max_payload: usize) {
         last.bytes += size;
         last.batch.push((id, reply));
         last.messages.push(message);
+        last.keys.push(key);
     }
 }
 
 /// Publishes one results message, then acknowledges its task messages (not acknowledged
-/// if it was not published: the tasks are delivered again, and answered then).
-async fn publish_answers(client: &Client, reply_to: &str, gathered: Gathered, served: &AtomicU64) {
+/// if it was not published: the tasks are delivered again, and answered then). Returns
+/// the messages' keys.
+async fn publish_answers(
+    client: &Client,
+    reply_to: &str,
+    gathered: Gathered,
+    served: &AtomicU64,
+) -> Vec<String> {
     let Gathered {
-        batch, messages, ..
+        batch,
+        messages,
+        keys,
+        ..
     } = gathered;
     let payload = match postcard::to_stdvec(&batch) {
         Ok(payload) => payload,
         Err(error) => {
             tracing::warn!(%error, "answers could not be encoded (they will run again)");
-            return;
+            return keys;
         }
     };
     if let Err(error) = client.publish(reply_to.to_owned(), payload.into()).await {
         tracing::warn!(%error, "answers could not be published");
-        return;
+        return keys;
     }
     for message in messages {
         if let Err(error) = message.ack().await {
@@ -429,7 +455,13 @@ async fn publish_answers(client: &Client, reply_to: &str, gathered: Gathered, se
         }
     }
     served.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    keys
 }
+
+/// How long one pull for messages stays open on the server when fewer come.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+/// The server's heartbeat on an open pull: a silent connection fails it.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 async fn serve<T, R>(
     serving: Arc<Serving<T, R>>,
@@ -442,19 +474,28 @@ where
     R: Serialize + Send + 'static,
 {
     let room = Arc::new(Semaphore::new(prefetch));
+    // Every message delivered is held at once (kept in progress from then on) and started
+    // in order by one submitter, which waits while the local pool is full.
+    let (ready, to_start) = mpsc::unbounded_channel();
+    let submitter = tokio::spawn(start_in_order(Arc::clone(&serving), to_start, stop.clone()));
     let mut backoff = Duration::from_millis(50);
     'pull: while !*stop.borrow() {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(prefetch)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+        // Ask for as many messages as there is room for, no more: nothing is delivered to
+        // this worker that it does not hold at once.
+        let Some(mut permits) = take_room(&room, &mut stop).await else {
+            break;
+        };
+        let batch = consumer
+            .batch()
+            .max_messages(permits.len())
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await;
-        let mut messages = match messages {
+        let mut messages = match batch {
             Ok(messages) => messages,
             Err(error) => {
-                tracing::warn!(%error, "pull subscription failed; retrying");
+                tracing::warn!(%error, "pulling tasks failed; retrying");
                 if !back_off(&mut backoff, &mut stop).await {
                     break 'pull;
                 }
@@ -462,34 +503,29 @@ where
             }
         };
         loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&room).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break 'pull,
-                },
-                _ = stop.changed() => break 'pull,
-            };
             let message = tokio::select! {
                 message = messages.next() => message,
-                _ = stop.changed() => break 'pull,
+                _ = stop.changed() => {
+                    hand_back_delivered(&mut messages).await;
+                    break 'pull;
+                }
             };
             match message {
                 Some(Ok(message)) => {
                     backoff = Duration::from_millis(50);
-                    // Submitted here, in order: the loop waits while the local pool is
-                    // full (one waiter, and back-pressure on pulling), then a task of its
-                    // own waits for the result.
-                    if let Some(started) = start(&serving, message).await {
-                        let serving = Arc::clone(&serving);
-                        tokio::spawn(async move {
-                            finish(&serving, started).await;
-                            drop(permit);
-                        });
+                    let Some(permit) = permits.pop() else {
+                        // More than was asked for: not ours to hold.
+                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                        continue;
+                    };
+                    if let Some(holding) = hold(&serving, message).await {
+                        let _ = ready.send((holding, permit));
                     }
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, "pulling tasks");
                     if !back_off(&mut backoff, &mut stop).await {
+                        hand_back_delivered(&mut messages).await;
                         break 'pull;
                     }
                 }
@@ -497,7 +533,59 @@ where
             }
         }
     }
+    drop(ready);
+    let _ = submitter.await;
     finish_held(&serving, &room, prefetch).await
+}
+
+/// Waits for room for one message, then takes all the room there is; `None` once the
+/// worker is stopped.
+async fn take_room(
+    room: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Vec<OwnedSemaphorePermit>> {
+    let first = tokio::select! {
+        permit = Arc::clone(room).acquire_owned() => permit.ok()?,
+        _ = stop.changed() => return None,
+    };
+    let mut permits = vec![first];
+    while let Ok(permit) = Arc::clone(room).try_acquire_owned() {
+        permits.push(permit);
+    }
+    Some(permits)
+}
+
+/// Gives back (`Nak`) what was delivered to a pull that is being dropped: another worker
+/// takes it at once, not after `ack_wait`.
+async fn hand_back_delivered(messages: &mut jetstream::consumer::pull::Batch) {
+    while let Some(Some(Ok(message))) = messages.next().now_or_never() {
+        let _ = message.ack_with(AckKind::Nak(None)).await;
+    }
+}
+
+/// Starts held messages in the order they came, each once the local pool has room; once
+/// the worker is stopped, gives back (`Nak`) those not started, for other workers.
+async fn start_in_order<T, R>(
+    serving: Arc<Serving<T, R>>,
+    mut to_start: mpsc::UnboundedReceiver<(Holding, OwnedSemaphorePermit)>,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+{
+    while let Some((holding, permit)) = to_start.recv().await {
+        if *stop.borrow() {
+            leave(&serving, holding.message, &holding.key).await;
+            continue;
+        }
+        if let Some(started) = start(&serving, holding, &mut stop).await {
+            let serving = Arc::clone(&serving);
+            tokio::spawn(async move {
+                finish(&serving, started).await;
+                drop(permit);
+            });
+        }
+    }
 }
 
 /// Waits `backoff` before a retry (doubling it, up to 2 s, for the next one); false if the
@@ -553,16 +641,20 @@ enum Work<R> {
     Answered(Reply<R>),
 }
 
-/// Reads a task message and submits it to the local pool, waiting for room. `None` if
-/// there is nothing to answer (not our message; the local pool is closed).
-async fn start<T, R>(
-    serving: &Arc<Serving<T, R>>,
+/// A task message held by this worker: registered (kept in progress, cancellable) and
+/// waiting to be started.
+struct Holding {
     message: jetstream::Message,
-) -> Option<Started<R>>
-where
-    T: DeserializeOwned + Send + 'static,
-    R: Serialize + Send + 'static,
-{
+    id: u64,
+    reply_to: String,
+    kind: String,
+    key: String,
+    cancelled: oneshot::Receiver<()>,
+}
+
+/// Reads a task message's headers and holds it. `None` if it is not one of ours (it is
+/// terminated: nobody could be answered).
+async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Option<Holding> {
     let header = |name: &str| {
         message
             .headers
@@ -575,7 +667,6 @@ where
         header(wire::REPLY),
         header(wire::KIND),
     ) else {
-        // Not one of ours: nobody to answer. Terminate it so it is not redelivered.
         tracing::warn!(subject = %message.subject, "a task message without our headers: terminated");
         let _ = message.ack_with(AckKind::Term).await;
         return None;
@@ -590,15 +681,52 @@ where
             cancel: Some(cancel),
         },
     );
+    Some(Holding {
+        message,
+        id,
+        reply_to,
+        kind,
+        key,
+        cancelled,
+    })
+}
+
+/// Decodes a held message's task and submits it to the local pool, waiting for room.
+/// `None` if the local pool is closed, or the worker is stopped while it waits for room
+/// (the message is given back: the task was not accepted, so it never runs here).
+async fn start<T, R>(
+    serving: &Arc<Serving<T, R>>,
+    holding: Holding,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Started<R>>
+where
+    T: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+{
+    let Holding {
+        message,
+        id,
+        reply_to,
+        kind,
+        key,
+        cancelled,
+    } = holding;
     let work = match kind.as_str() {
         wire::ONE => match postcard::from_bytes::<T>(&message.payload) {
             // Without waiting when the pool has room (the common case), else waiting.
             Ok(task) => match serving.pool.run(task) {
                 Ok(handle) => Work::One { handle, cancelled },
                 Err(refused) if refused.is_full() => {
-                    match serving.pool.run_async(refused.into_inner()).await {
-                        Ok(handle) => Work::One { handle, cancelled },
-                        Err(_) => return leave(serving, message, &key).await,
+                    // `run_async` accepts the task only in the poll that returns its handle:
+                    // dropped for the stop, it leaves the task unrun.
+                    let accepted = tokio::select! {
+                        biased;
+                        accepted = serving.pool.run_async(refused.into_inner()) => accepted.ok(),
+                        _ = stop.wait_for(|stopped| *stopped) => None,
+                    };
+                    match accepted {
+                        Some(handle) => Work::One { handle, cancelled },
+                        None => return leave(serving, message, &key).await,
                     }
                 }
                 Err(_) => return leave(serving, message, &key).await,
@@ -625,7 +753,7 @@ where
     })
 }
 
-/// The local pool is closed: the task is left to another worker.
+/// The local pool is closed, or the worker stopped: the task is left to another worker.
 async fn leave<T, R>(
     serving: &Serving<T, R>,
     message: jetstream::Message,
@@ -669,7 +797,6 @@ where
         },
         Work::Answered(reply) => reply,
     };
-    lock(&serving.held).remove(&key);
     let mut encoded = postcard::to_stdvec(&reply)
         .unwrap_or_else(|error| encode_reply(&Reply::<R>::BadResult(error.to_string())));
     if encoded.len() + BATCH_OVERHEAD > serving.max_payload {
@@ -686,8 +813,10 @@ where
         id,
         reply: encoded,
         message,
+        key: key.clone(),
     }));
     if serving.outbox.send(answered).is_err() {
+        lock(&serving.held).remove(&key);
         tracing::warn!("the outbox is gone: a task will run again");
     }
 }

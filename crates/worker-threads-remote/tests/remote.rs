@@ -2,7 +2,8 @@
 
 mod common;
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -495,7 +496,9 @@ fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Resu
     // An answer up to max_payload comes back whole: 900 KiB, alone and three at once to
     // one submitter (each then goes in a message of its own).
     assert_eq!(pool.run(vec![9])?.join()?, vec![7u8; 900 * 1024]);
-    let together: Vec<_> = (0..3).map(|_| pool.run(vec![9])).collect::<Result<_, _>>()?;
+    let together: Vec<_> = (0..3)
+        .map(|_| pool.run(vec![9]))
+        .collect::<Result<_, _>>()?;
     for handle in together {
         assert_eq!(handle.join()?, vec![7u8; 900 * 1024]);
     }
@@ -504,7 +507,10 @@ fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Resu
     match pool.run(vec![11])?.join() {
         Err(TaskError::BadResult(message)) => {
             assert!(message.contains("does not fit in one message"), "{message}");
-            assert!(message.contains("max_payload is 1048576 bytes"), "{message}");
+            assert!(
+                message.contains("max_payload is 1048576 bytes"),
+                "{message}"
+            );
         }
         other => panic!("expected a BadResult, got {other:?}"),
     }
@@ -565,5 +571,147 @@ fn a_server_killed_while_tasks_are_submitted_loses_none_and_hangs_nothing() -> R
         assert_eq!(pool.pending(), 0);
         drop(worker);
     }
+    Ok(())
+}
+
+/// The queue's messages delivered and not acknowledged, as its server counts them, once
+/// they are `expected` (or after `PATIENCE`).
+fn pending_acks_once_they_are(url: &str, queue: &str, expected: u64) -> Result<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = worker_threads_remote::async_nats::connect(url).await?;
+        let js = worker_threads_remote::async_nats::jetstream::new(client);
+        let mut consumer: worker_threads_remote::async_nats::jetstream::consumer::PullConsumer = js
+            .get_consumer_from_stream(format!("wt-{queue}"), format!("WT_{queue}"))
+            .await?;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let pending = consumer.info().await?.num_ack_pending as u64;
+            if pending == expected || std::time::Instant::now() >= deadline {
+                return Ok(pending);
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+}
+
+/// Spins `threads` threads until the returned flag is lowered: a saturated machine.
+fn saturate(threads: usize) -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>) {
+    let busy = Arc::new(AtomicBool::new(true));
+    let spinners = (0..threads)
+        .map(|_| {
+            let busy = Arc::clone(&busy);
+            std::thread::spawn(move || {
+                while busy.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    (busy, spinners)
+}
+
+#[test]
+fn held_tasks_are_kept_in_progress_on_a_saturated_machine() -> Result<()> {
+    let server = NatsServer::start();
+    // ack_wait 500 ms; each task takes three times that, and most wait in the local queue
+    // first. A late progress acknowledgement would deliver one again (served > tasks) or
+    // end it with MaxDeliveries.
+    let config = QueueConfig {
+        ack_wait: Duration::from_millis(500),
+        ..QueueConfig::default()
+    };
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "busy")
+        .queue_config(config.clone())
+        .connect()?;
+    let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&runs);
+    let local = Pool::builder()
+        .max_threads(2)
+        .max_queue(MaxQueue::Bounded(2))
+        .build(move |job| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            handle(job)
+        })?;
+    let worker = RemoteWorker::builder(&server.url, "busy")
+        .queue_config(config)
+        .prefetch(16)
+        .serve(local)?;
+    let (busy, spinners) = saturate(4);
+    const TASKS: u64 = 8;
+    let handles: Vec<_> = (0..TASKS)
+        .map(|n| pool.run(Job::Slow { n, ms: 1_500 }))
+        .collect::<Result<_, _>>()?;
+    let values: Vec<u64> = handles
+        .into_iter()
+        .map(|h| h.join().map(|a| a.value))
+        .collect::<Result<_, _>>()?;
+    busy.store(false, Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().expect("a spinner");
+    }
+    assert_eq!(values, (0..TASKS).map(|n| n * n).collect::<Vec<_>>());
+    pool.wait_drain();
+    // Stopped, the worker has finished everything it was given: each task ran once.
+    worker.stop()?;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        TASKS,
+        "a task was delivered again"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stopped_worker_hands_back_at_once_what_it_had_not_started() -> Result<()> {
+    let server = NatsServer::start();
+    // ack_wait 10 minutes: only a hand-back lets another worker have a held task.
+    let config = QueueConfig {
+        ack_wait: Duration::from_secs(600),
+        ..QueueConfig::default()
+    };
+    let pool: RemotePool<u64, u64> = RemotePool::builder(&server.url, "handback")
+        .queue_config(config.clone())
+        .connect()?;
+    // The first worker: one thread whose tasks wait at a gate, one queued task.
+    let (gate_tx, gate) = mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let first = Pool::builder()
+        .max_threads(1)
+        .max_queue(MaxQueue::Bounded(1))
+        .build(move |n: u64| {
+            let _ = gate.lock().unwrap().recv();
+            n * n
+        })?;
+    let first = RemoteWorker::builder(&server.url, "handback")
+        .queue_config(config.clone())
+        .prefetch(16)
+        .serve(first)?;
+    let handles: Vec<_> = (1..=6u64).map(|n| pool.run(n)).collect::<Result<_, _>>()?;
+    // All six delivered to it (one running, one queued, four waiting for room) before it
+    // stops: the server counts them as pending acknowledgement.
+    assert_eq!(pending_acks_once_they_are(&server.url, "handback", 6)?, 6);
+    let stopping = std::thread::spawn(move || first.stop());
+    let second = RemoteWorker::builder(&server.url, "handback")
+        .queue_config(config)
+        .serve(Pool::builder().build(|n: u64| n * n)?)?;
+    // The first worker's thread is held at the gate: whatever the second serves was
+    // handed back by the stop.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while second.served() == 0 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(second.served() > 0, "the stopped worker handed tasks back");
+    drop(gate_tx); // let the first worker finish what it started
+    let values: Vec<u64> = handles
+        .into_iter()
+        .map(|h| h.join())
+        .collect::<Result<_, _>>()?;
+    assert_eq!(values, [1, 4, 9, 16, 25, 36]);
+    stopping.join().expect("the stopping thread")?;
+    pool.wait_drain();
+    second.stop()?;
     Ok(())
 }

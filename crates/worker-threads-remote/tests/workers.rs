@@ -103,8 +103,9 @@ fn a_hundred_thousand_tasks_through_two_worker_processes() -> Result<()> {
 #[test]
 fn a_worker_killed_mid_run_costs_nothing_its_tasks_finish_on_the_other() -> Result<()> {
     let server = NatsServer::start();
-    // ack_wait 1 s: the dead worker's tasks are delivered again after it.
-    let config = "10000,1000,10";
+    // The default settings: the dead worker's tasks are delivered again after `ack_wait`
+    // (1.5 s), and no live task is delivered twice meanwhile.
+    let config = "default";
     let pool = submitter(&server.url, "kill", config)?;
     let victim = WorkerProcess::spawn(&server.url, "kill", config);
     let survivor = WorkerProcess::spawn(&server.url, "kill", config);

@@ -178,8 +178,12 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// A queue config from its environment encoding: `max_queue,ack_wait_ms,max_deliver`.
+/// A queue config from its environment encoding: `max_queue,ack_wait_ms,max_deliver`, or
+/// `default`.
 pub fn config_from(encoded: &str) -> worker_threads_remote::QueueConfig {
+    if encoded == "default" {
+        return worker_threads_remote::QueueConfig::default();
+    }
     let parts: Vec<u64> = encoded
         .split(',')
         .map(|part| part.parse().expect("a number"))
