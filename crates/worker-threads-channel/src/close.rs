@@ -63,25 +63,26 @@ impl CloseSignal {
     }
 
     /// Closes for `why`: records it, then closes every queue (which wakes their sleepers)
-    /// and wakes the threads asleep on this signal. False (and nothing changes) if it was
-    /// closed already.
+    /// and wakes the threads asleep on this signal. False if it was closed already (the
+    /// first reason stays). Either way every queue is closed when it returns: a close that
+    /// lost the race to another closes the queues too (closing one twice changes nothing),
+    /// so a post after it is refused even while the winner is still at work.
     pub(crate) fn close(&self, why: Ended) -> bool {
         let state = match why {
             Ended::Closed => CLOSED,
             Ended::Terminated => TERMINATED,
         };
-        if self
+        let won = self
             .state
             .compare_exchange(OPEN, state, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
+            .is_ok();
         // The reason first: whoever sees a closed queue then reads why.
         for queue in &self.queues {
             queue.close();
         }
-        self.sleepers.notify_all();
-        true
+        if won {
+            self.sleepers.notify_all();
+        }
+        won
     }
 }

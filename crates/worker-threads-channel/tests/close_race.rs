@@ -110,3 +110,27 @@ fn four_producers_with_a_random_close_lose_nothing() {
         trial(cap, 4, 2_000, close_after, how);
     }
 }
+
+#[test]
+fn a_close_racing_the_peers_drop_refuses_every_post_after_it_returns() {
+    // Both ends close at once: the port's own `close()` and the peer's drop on another
+    // thread. Whichever wins, once `close()` returned no post is accepted (it was: the
+    // loser returned while the winner was still closing the queues).
+    for round in 0..20_000u64 {
+        let MessageChannel { port1, port2 } = MessageChannel::<u64>::new();
+        let start = std::sync::Barrier::new(2);
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                start.wait();
+                drop(port2);
+            });
+            start.wait();
+            port1.close();
+            assert_eq!(
+                port1.post_message(round),
+                Err(PostError::Closed(round)),
+                "round {round}: a post after close() returned was accepted"
+            );
+        });
+    }
+}

@@ -104,3 +104,17 @@ fn an_async_receiver_is_woken_by_a_post_and_by_a_close() {
         poster.join().unwrap();
     });
 }
+
+/// **A close that returned is a close**: the port's own `close()` races the peer's drop on
+/// another thread; whichever wins, once `close()` returned a post is refused and handed
+/// back (the loser used to return while the winner was still closing the queues).
+#[test]
+fn a_close_racing_the_peers_drop_refuses_the_next_post() {
+    loom::model(|| {
+        let MessageChannel { port1, port2 } = MessageChannel::<u32>::new();
+        let dropper = thread::spawn(move || drop(port2));
+        port1.close();
+        assert_eq!(port1.post_message(7), Err(PostError::Closed(7)));
+        dropper.join().unwrap();
+    });
+}
