@@ -149,36 +149,34 @@ impl<R> Core<R> {
     /// Resolves every pending task `Cancelled` (a `destroy`); returns each one's id and
     /// stream sequence, to withdraw.
     pub(crate) fn cancel_all(&self) -> Vec<(u64, Option<u64>)> {
+        self.resolve_all(&TaskError::Cancelled)
+    }
+
+    /// Fails every pending task (a lost connection).
+    pub(crate) fn fail_all(&self, error: &TaskError) {
+        let failed = self.resolve_all(error);
+        if !failed.is_empty() {
+            tracing::warn!(tasks = failed.len(), %error, "failing pending remote tasks");
+        }
+    }
+
+    /// Resolves every pending task with `error`: the one place the pending set is emptied
+    /// at once. Each task's id and stream sequence (if known).
+    fn resolve_all(&self, error: &TaskError) -> Vec<(u64, Option<u64>)> {
         let entries: Vec<(u64, Entry<R>)> = {
             let mut pending = lock(&self.pending);
             pending.by_seq.clear();
             pending.entries.drain().collect()
         };
-        let withdrawn = entries
+        let resolved = entries
             .into_iter()
             .map(|(id, entry)| {
-                let _ = entry.tx.send(Err(TaskError::Cancelled));
+                let _ = entry.tx.send(Err(error.clone()));
                 (id, entry.seq)
             })
             .collect();
         self.resolved.notify_waiters();
-        withdrawn
-    }
-
-    /// Fails every pending task (a lost connection).
-    pub(crate) fn fail_all(&self, error: &TaskError) {
-        let entries: Vec<Entry<R>> = {
-            let mut pending = lock(&self.pending);
-            pending.by_seq.clear();
-            pending.entries.drain().map(|(_, entry)| entry).collect()
-        };
-        if !entries.is_empty() {
-            tracing::warn!(tasks = entries.len(), %error, "failing pending remote tasks");
-        }
-        for entry in entries {
-            let _ = entry.tx.send(Err(error.clone()));
-        }
-        self.resolved.notify_waiters();
+        resolved
     }
 
     /// Publishes one task message (`kind` is `one` or `chunk`) and waits for JetStream to
