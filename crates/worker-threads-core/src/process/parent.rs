@@ -89,7 +89,6 @@ where
         stderr: pipes.stderr_write.is_some(),
     };
     let (launched, stdout_read, stderr_read) = pipes.launch(&settings.limits, start, data_fds)?;
-    let watch_memory = settings.limits.max_memory.is_some();
     let Launched {
         child: child_process,
         process,
@@ -107,7 +106,7 @@ where
     let incoming = FromWorker::incoming(&channel, &router, &bridge, &shared, &process);
     // The handle's posts and receives use the socket themselves (`direct`).
     let outgoing = direct::attach(&mut port1, &incoming, false);
-    let stderr = route_stderr(stderr_read, watch_memory, settings.stderr, thread_id)?;
+    let stderr = route_stderr(stderr_read, &settings, thread_id)?;
     let bridges = Bridges {
         thread_id,
         router,
@@ -180,10 +179,7 @@ impl StdPipes {
             }
         };
         let (stdout_read, stdout_write) = piped(settings.stdout)?;
-        // With a memory cap, stderr always passes through us: std's allocation-failure
-        // line is how a `SIGABRT` is told from the cap.
-        let watch_memory = settings.limits.max_memory.is_some();
-        let (stderr_read, stderr_write) = piped(settings.stderr || watch_memory)?;
+        let (stderr_read, stderr_write) = piped(settings.stderr || settings.watches_memory())?;
         Ok(Self {
             stdout_read,
             stdout_write,
@@ -191,9 +187,7 @@ impl StdPipes {
             stderr_write,
         })
     }
-}
 
-impl StdPipes {
     /// Launches the child with `start`, the pipes' write ends and the data's descriptors
     /// (closed here once sent); the child, and the read ends to keep.
     fn launch(
@@ -226,8 +220,7 @@ struct Stderr {
 /// stderr: to the user's pipe or to ours, watching for the allocation failure.
 fn route_stderr(
     read: Option<OwnedFd>,
-    watch_memory: bool,
-    user_wants_it: bool,
+    settings: &ProcessSettings,
     thread_id: u64,
 ) -> Result<Stderr, SpawnError> {
     let mut stderr = Stderr {
@@ -238,11 +231,11 @@ fn route_stderr(
     let Some(read) = read else {
         return Ok(stderr);
     };
-    if !watch_memory {
+    if !settings.watches_memory() {
         stderr.user = Some(File::from(read));
         return Ok(stderr);
     }
-    let sink: Box<dyn Write + Send> = if user_wants_it {
+    let sink: Box<dyn Write + Send> = if settings.stderr {
         let (r, w) = pipe()?;
         stderr.user = Some(File::from(r));
         Box::new(File::from(w))

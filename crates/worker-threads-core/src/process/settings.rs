@@ -73,6 +73,14 @@ pub(crate) struct ProcessSettings {
     pub(crate) grace: Duration,
 }
 
+impl ProcessSettings {
+    /// Under a memory cap stderr passes through the parent whatever `stderr` says: std's
+    /// allocation-failure line is how a `SIGABRT` is told from the cap.
+    pub(crate) fn watches_memory(&self) -> bool {
+        self.limits.max_memory.is_some()
+    }
+}
+
 impl Default for ProcessSettings {
     fn default() -> Self {
         ProcessSettings {
