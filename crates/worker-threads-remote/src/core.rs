@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::PublishError, message::PublishMessage, stream};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::{Client, Event, HeaderMap};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
@@ -22,6 +24,10 @@ pub(crate) type Answer<R> = Result<Vec<Result<R, TaskError>>, TaskError>;
 
 /// A submission's outcome: the task's id and its answer to come, or why not.
 pub(crate) type Submitted<R> = Result<(u64, oneshot::Receiver<Answer<R>>), Refusal>;
+
+/// How long one attempt to publish a task waits for JetStream's acknowledgement before
+/// the next (with the same message id).
+pub(crate) const ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Why a message was not accepted (the caller hands its task back).
 #[derive(Debug)]
@@ -41,16 +47,29 @@ impl Refusal {
     }
 }
 
-/// A pending task: its handle's sender and, once stored, its stream sequence.
+/// A pending task: its handle's sender, its message and, once stored, its stream
+/// sequence.
 pub(crate) struct Entry<R> {
     tx: oneshot::Sender<Answer<R>>,
     /// The stream sequence, once JetStream acknowledged the publish.
     seq: Option<u64>,
+    /// The task message's payload and kind, to publish it again if its answer was lost.
+    payload: bytes::Bytes,
+    kind: &'static str,
+    /// Times it was published again.
+    copies: u32,
 }
 
 struct Pending<R> {
     entries: HashMap<u64, Entry<R>>,
     by_seq: HashMap<u64, u64>,
+}
+
+/// A submitter's limits, from its builder and the server.
+pub(crate) struct Settings {
+    pub(crate) max_queue: usize,
+    pub(crate) publish_timeout: Duration,
+    pub(crate) reconnect_timeout: Duration,
 }
 
 /// The state a submitter shares with its handles and its runtime's tasks.
@@ -59,8 +78,15 @@ pub(crate) struct Core<R> {
     js: jetstream::Context,
     stream: stream::Stream,
     names: Names,
+    /// This submitter's unique name (a NUID): in its results subject and message ids.
+    submitter: String,
     results: String,
     pub(crate) max_queue: usize,
+    /// How long a submission tries to have its task stored (attempts repeat, with the
+    /// same message id, across a lost connection).
+    publish_timeout: Duration,
+    /// How long a lost connection may last before pending tasks fail `Disconnected`.
+    reconnect_timeout: Duration,
     pending: Mutex<Pending<R>>,
     next_id: AtomicU64,
     closed: AtomicBool,
@@ -74,17 +100,20 @@ impl<R> Core<R> {
         js: jetstream::Context,
         stream: stream::Stream,
         names: Names,
-        max_queue: usize,
+        settings: Settings,
     ) -> Self {
         let submitter = nuid::next().to_string();
         let results = names.results(&submitter);
         Self {
+            submitter,
             client,
             js,
             stream,
             names,
             results,
-            max_queue,
+            max_queue: settings.max_queue,
+            publish_timeout: settings.publish_timeout,
+            reconnect_timeout: settings.reconnect_timeout,
             pending: Mutex::new(Pending {
                 entries: HashMap::new(),
                 by_seq: HashMap::new(),
@@ -188,52 +217,157 @@ impl<R> Core<R> {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending)
-            .entries
-            .insert(id, Entry { tx, seq: None });
+        let entry = Entry {
+            tx,
+            seq: None,
+            payload: payload.clone(),
+            kind,
+            copies: 0,
+        };
+        lock(&self.pending).entries.insert(id, entry);
+        match self.publish(payload, id, kind, 0).await {
+            Ok(seq) => {
+                self.stored(id, seq).await;
+                Ok((id, rx))
+            }
+            Err(refusal) => {
+                lock(&self.pending).entries.remove(&id);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// A task message's headers; `copy` counts the times it was published again.
+    fn headers(&self, id: u64, kind: &'static str, copy: u32) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(wire::ID, id.to_string());
         headers.insert(wire::REPLY, self.results.as_str());
         headers.insert(wire::KIND, kind);
-        // No `Nats-Msg-Id`: a publish is not retried (a timeout hands the task back), and
-        // the server's duplicate window would cost it a map entry per task.
-        let message = PublishMessage::build().payload(payload).headers(headers);
-        let published = match self
-            .js
-            .send_publish(self.names.tasks.clone(), message)
-            .await
-        {
-            Ok(ack) => ack.await,
-            Err(error) => Err(error),
+        // The stream drops a second copy within its duplicate window: an attempt repeated
+        // after a lost acknowledgement (the server restarted) stores the task once. A
+        // copy published again on purpose has an id of its own.
+        let message_id = if copy == 0 {
+            format!("{}.{id}", self.submitter)
+        } else {
+            format!("{}.{id}.{copy}", self.submitter)
         };
-        match published {
-            Ok(ack) => {
-                let resolved_meanwhile = {
-                    let mut pending = lock(&self.pending);
-                    match pending.entries.get_mut(&id) {
-                        Some(entry) => {
-                            entry.seq = Some(ack.sequence);
-                            pending.by_seq.insert(ack.sequence, id);
-                            false
-                        }
-                        None => true,
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
+        headers
+    }
+
+    /// Records that task `id` is stored at `seq`; takes it out of the queue again if it
+    /// resolved while the publish was in flight (cancelled, failed).
+    async fn stored(&self, id: u64, seq: u64) {
+        let resolved_meanwhile = {
+            let mut pending = lock(&self.pending);
+            let pending = &mut *pending;
+            match pending.entries.get_mut(&id) {
+                Some(entry) => {
+                    if let Some(old) = entry.seq.replace(seq) {
+                        pending.by_seq.remove(&old);
                     }
+                    pending.by_seq.insert(seq, id);
+                    false
+                }
+                None => true,
+            }
+        };
+        if resolved_meanwhile {
+            self.withdraw(id, Some(seq)).await;
+        }
+    }
+
+    /// After the connection came back: a pending task whose message left the queue was
+    /// answered while this submitter could not hear it (a worker acknowledges a task once
+    /// its answer is published, and an answer to a submitter that is away is lost). Each
+    /// such task is published again, and runs again.
+    pub(crate) async fn recover_lost_answers(&self) {
+        let stored: Vec<(u64, u64)> = lock(&self.pending)
+            .entries
+            .iter()
+            .filter_map(|(id, entry)| entry.seq.map(|seq| (*id, seq)))
+            .collect();
+        let mut again = 0usize;
+        for (id, seq) in stored {
+            match self.stream.get_raw_message(seq).await {
+                Ok(_) => continue, // queued or running: its answer is still to come
+                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {}
+                Err(error) => {
+                    tracing::warn!(%error, "cannot tell whether a task's answer was lost");
+                    continue;
+                }
+            }
+            let copy = {
+                let mut pending = lock(&self.pending);
+                let Some(entry) = pending.entries.get_mut(&id) else {
+                    continue; // answered meanwhile
                 };
-                if resolved_meanwhile {
-                    // Cancelled (or failed) while the publish was in flight: take it out of
-                    // the queue now that its sequence is known.
-                    self.withdraw(id, Some(ack.sequence)).await;
+                entry.copies += 1;
+                (entry.payload.clone(), entry.kind, entry.copies)
+            };
+            let (payload, kind, copy) = copy;
+            match self.publish(payload, id, kind, copy).await {
+                Ok(seq) => {
+                    again += 1;
+                    self.stored(id, seq).await;
                 }
-                Ok((id, rx))
-            }
-            Err(error) => {
-                lock(&self.pending).entries.remove(&id);
-                if is_full(&error) {
-                    Err(Refusal::Full)
-                } else {
-                    Err(Refusal::Nats(error.to_string()))
+                Err(refusal) => {
+                    tracing::warn!(
+                        ?refusal,
+                        "a task whose answer was lost could not be sent again"
+                    );
+                    self.resolve(id, Err(TaskError::Disconnected));
                 }
             }
+        }
+        if again > 0 {
+            tracing::info!(
+                tasks = again,
+                "tasks answered while disconnected were sent again"
+            );
+        }
+    }
+
+    /// Publishes task `id`'s message until JetStream stores it (its stream sequence), it
+    /// is refused for good (a full queue, a message too large), or `publish_timeout`
+    /// passed. An attempt waits at most [`ATTEMPT`] for its acknowledgement (the JetStream
+    /// context's timeout); the next one repeats the same message id, so the stream keeps
+    /// one copy.
+    async fn publish(
+        &self,
+        payload: bytes::Bytes,
+        id: u64,
+        kind: &'static str,
+        copy: u32,
+    ) -> Result<u64, Refusal> {
+        let deadline = Instant::now() + self.publish_timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let message = PublishMessage::build()
+                .payload(payload.clone())
+                .headers(self.headers(id, kind, copy));
+            let published = match self
+                .js
+                .send_publish(self.names.tasks.clone(), message)
+                .await
+            {
+                Ok(ack) => ack.await,
+                Err(error) => Err(error),
+            };
+            let error = match published {
+                Ok(ack) => return Ok(ack.sequence),
+                Err(error) if is_full(&error) => return Err(Refusal::Full),
+                Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    return Err(Refusal::Nats(error.to_string()));
+                }
+                Err(error) => error,
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(Refusal::Nats(error.to_string()));
+            }
+            tracing::debug!(%error, "a task's publish is tried again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
 
@@ -374,10 +508,19 @@ where
         .await
         .map_err(|e| e.to_string())?;
     core.client.flush().await.map_err(|e| e.to_string())?;
+    let reconnect_timeout = core.reconnect_timeout;
     let weak = std::sync::Arc::downgrade(&core);
     drop(core);
     tokio::spawn(async move {
+        // Since when the connection is lost, while it is.
+        let mut lost_since: Option<tokio::time::Instant> = None;
         loop {
+            let give_up = async {
+                match lost_since {
+                    Some(since) => tokio::time::sleep_until(since + reconnect_timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 message = results.next() => {
                     let (Some(message), Some(core)) = (message, weak.upgrade()) else { break };
@@ -388,10 +531,25 @@ where
                     core.on_max_deliveries(&message).await;
                 }
                 event = events.recv() => {
-                    let (Some(event), Some(core)) = (event, weak.upgrade()) else { break };
-                    if matches!(event, Event::Disconnected) {
-                        core.fail_all(&TaskError::Disconnected);
+                    let Some(event) = event else { break };
+                    match event {
+                        Event::Disconnected => {
+                            tracing::info!("the connection to NATS is lost; pending tasks wait \
+                                for it to come back");
+                            lost_since.get_or_insert_with(tokio::time::Instant::now);
+                        }
+                        Event::Connected => {
+                            if lost_since.take().is_some() && let Some(core) = weak.upgrade() {
+                                tokio::spawn(async move { core.recover_lost_answers().await });
+                            }
+                        }
+                        _ => {}
                     }
+                }
+                () = give_up => {
+                    lost_since = None;
+                    let Some(core) = weak.upgrade() else { break };
+                    core.fail_all(&TaskError::Disconnected);
                 }
             }
         }

@@ -25,7 +25,8 @@
 //! - **At-least-once execution, exactly-once resolution.** A worker answers a task, then
 //!   acknowledges it; one that dies before has the task delivered again after the queue's
 //!   `ack_wait`. A second answer for a task is dropped at the submitter, so each
-//!   [`RemoteHandle`] resolves once.
+//!   [`RemoteHandle`] resolves once. A task runs twice when its worker died after running
+//!   it, or when its answer was lost while its submitter was disconnected.
 //! - **A dead worker costs about a second.** `ack_wait` is 1.5 s by default: every message
 //!   a worker holds (running, or waiting for room in its local pool) is acknowledged as in
 //!   progress every fifth of it, so a long task is not delivered again while it runs, and
@@ -40,9 +41,14 @@
 //!   panic is that task's [`TaskError::Panicked`], not a redelivery.
 //! - **Cancel** resolves the handle `Cancelled` at once, removes a queued task from the
 //!   stream and tells the worker running one.
-//! - **A lost connection** fails every pending handle with [`TaskError::Disconnected`]
-//!   (the tasks may still run; their answers are dropped); a submission while the server
-//!   is away fails after the publish timeout with the task handed back. Nothing hangs.
+//! - **A lost connection costs nothing.** The client reconnects; the queue (kept in files
+//!   by default) survives a server restart; a submission while the server is away is
+//!   tried again with the same message id until stored once (or its `publish_timeout`
+//!   passes, and the task is handed back). Once back, the pool publishes again each
+//!   pending task that left the queue while its answer could not reach the pool (it runs
+//!   twice). Pending handles fail [`TaskError::Disconnected`] only when the connection
+//!   stays lost longer than [`reconnect_timeout`](RemotePoolBuilder::reconnect_timeout)
+//!   (30 s by default). Nothing hangs.
 //! - Results come back on a subject only their submitter reads
 //!   (`wt.<queue>.results.<submitter>`).
 #![forbid(unsafe_code)]

@@ -39,6 +39,7 @@ pub struct RemotePoolBuilder {
     config: QueueConfig,
     chunk_size: usize,
     publish_timeout: Duration,
+    reconnect_timeout: Duration,
 }
 
 impl RemotePoolBuilder {
@@ -63,10 +64,25 @@ impl RemotePoolBuilder {
         self
     }
 
-    /// How long a submission waits for JetStream to acknowledge it (default 5 s); after it
-    /// the task comes back in [`RunError::Transport`].
+    /// How long a submission tries to have its task stored (default 5 s): an attempt that
+    /// is not acknowledged within a second is repeated, with the same message id, so a
+    /// server that restarts meanwhile stores the task once. After it the task comes back
+    /// in [`RunError::Transport`] (it may have been stored: it then runs, and its answer
+    /// is dropped). Keep it below the queue's
+    /// [`duplicate_window`](QueueConfig::duplicate_window).
     pub fn publish_timeout(mut self, timeout: Duration) -> Self {
         self.publish_timeout = timeout;
+        self
+    }
+
+    /// How long a lost connection may last before every pending handle fails with
+    /// [`TaskError::Disconnected`](crate::TaskError::Disconnected) (default 30 s). Until
+    /// then nothing fails: the client reconnects, the queue on the server keeps the tasks,
+    /// and once back the pool publishes again every pending task whose message left the
+    /// queue without its answer reaching the pool (answered while it was away; that task
+    /// runs twice).
+    pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.reconnect_timeout = timeout;
         self
     }
 
@@ -93,10 +109,11 @@ impl RemotePoolBuilder {
                 }
             });
         let (url, config, publish_timeout) = (self.url, self.config, self.publish_timeout);
+        let reconnect_timeout = self.reconnect_timeout;
         let core = runtime.block_on(async move {
             let client = options.connect(url).await?;
             let js = async_nats::jetstream::ContextBuilder::new()
-                .timeout(publish_timeout)
+                .timeout(publish_timeout.min(core::ATTEMPT))
                 .backpressure_on_inflight(true)
                 .build(client.clone());
             let (mut stream, _consumer) = queue::ensure(&js, &names, &config).await?;
@@ -105,7 +122,12 @@ impl RemotePoolBuilder {
                 .await
                 .map_err(|e| ConnectError::JetStream(e.to_string()))?;
             let max_queue = usize::try_from(info.config.max_messages).unwrap_or(usize::MAX);
-            let core = Arc::new(Core::new(client, js, stream, names, max_queue));
+            let settings = core::Settings {
+                max_queue,
+                publish_timeout,
+                reconnect_timeout,
+            };
+            let core = Arc::new(Core::new(client, js, stream, names, settings));
             core::listen(Arc::clone(&core), events)
                 .await
                 .map_err(ConnectError::Subscribe)?;
@@ -182,6 +204,7 @@ impl RemotePool<(), ()> {
             config: QueueConfig::default(),
             chunk_size: 1024,
             publish_timeout: Duration::from_secs(5),
+            reconnect_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -46,6 +46,11 @@ pub struct QueueConfig {
     pub max_ack_pending: u32,
     /// Keep the queue in memory instead of files (lost if the server restarts).
     pub memory: bool,
+    /// How long the stream remembers a task's message id, to store a repeated publish
+    /// once (a submitter repeats one whose acknowledgement was lost): longer than the
+    /// submitters' `publish_timeout`. 10 s by default; the server keeps an entry per
+    /// task for as long.
+    pub duplicate_window: Duration,
 }
 
 impl Default for QueueConfig {
@@ -56,6 +61,7 @@ impl Default for QueueConfig {
             max_deliver: 5,
             max_ack_pending: 10_000,
             memory: false,
+            duplicate_window: Duration::from_secs(10),
         }
     }
 }
@@ -78,6 +84,7 @@ pub(crate) async fn ensure(
             } else {
                 stream::StorageType::File
             },
+            duplicate_window: config.duplicate_window,
             ..Default::default()
         })
         .await

@@ -49,6 +49,8 @@ pub struct RemoteWorkerBuilder {
 
 impl RemoteWorkerBuilder {
     /// Connection options passed to `async-nats` as they are (credentials, TLS, ...).
+    /// Their `event_callback` is replaced by the worker's own (it pulls again when the
+    /// connection comes back).
     pub fn options(mut self, options: async_nats::ConnectOptions) -> Self {
         self.options = Some(options);
         self
@@ -89,7 +91,18 @@ impl RemoteWorkerBuilder {
             );
         }
         let runtime = Driver::start("wt-remote-worker")?;
-        let options = self.options.unwrap_or_default();
+        // Counts reconnections: a pull open when the connection was lost is forgotten by
+        // the server, and the client would wait out its expiry and five seconds more.
+        let (reconnects_tx, reconnects) = watch::channel(0u64);
+        let options = self
+            .options
+            .unwrap_or_default()
+            .event_callback(move |event| {
+                if matches!(event, async_nats::Event::Connected) {
+                    reconnects_tx.send_modify(|count| *count += 1);
+                }
+                std::future::ready(())
+            });
         let (url, config, prefetch) = (self.url, self.config, self.prefetch);
         let served = Arc::new(AtomicU64::new(0));
         let (stop_tx, stop) = watch::channel(false);
@@ -126,7 +139,12 @@ impl RemoteWorkerBuilder {
             let max_payload = serving.max_payload;
             let held = Arc::clone(&serving.held);
             tokio::spawn(send_answers(client, answers, counter, max_payload, held));
-            Ok::<_, ConnectError>(tokio::spawn(serve(serving, consumer, prefetch, stop)))
+            let pulls = Pulls {
+                consumer,
+                prefetch,
+                reconnects,
+            };
+            Ok::<_, ConnectError>(tokio::spawn(serve(serving, pulls, stop)))
         })?;
         Ok(RemoteWorker {
             _runtime: runtime,
@@ -463,16 +481,28 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 /// The server's heartbeat on an open pull: a silent connection fails it.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
-async fn serve<T, R>(
-    serving: Arc<Serving<T, R>>,
+/// Where a worker pulls its tasks from, and how many it holds at most.
+struct Pulls {
     consumer: PullConsumer,
     prefetch: usize,
+    /// Changes when the connection came back.
+    reconnects: watch::Receiver<u64>,
+}
+
+async fn serve<T, R>(
+    serving: Arc<Serving<T, R>>,
+    pulls: Pulls,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ServeError>
 where
     T: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
 {
+    let Pulls {
+        consumer,
+        prefetch,
+        mut reconnects,
+    } = pulls;
     let room = Arc::new(Semaphore::new(prefetch));
     // Every message delivered is held at once (kept in progress from then on) and started
     // in order by one submitter, which waits while the local pool is full.
@@ -508,6 +538,11 @@ where
                 _ = stop.changed() => {
                     hand_back_delivered(&mut messages).await;
                     break 'pull;
+                }
+                _ = reconnects.changed() => {
+                    // The server forgot this pull: ask again.
+                    hand_back_delivered(&mut messages).await;
+                    continue 'pull;
                 }
             };
             match message {

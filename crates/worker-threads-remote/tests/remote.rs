@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Answer, Job, NatsServer, PATIENCE, handle};
+use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle};
 use futures_util::StreamExt;
 use worker_threads_pool::{MaxQueue, Pool};
 use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
@@ -334,10 +334,11 @@ fn an_undecodable_task_is_a_typed_error_on_its_handle() -> Result<()> {
 }
 
 #[test]
-fn a_stopped_server_fails_pending_handles_and_new_runs_and_nothing_hangs() -> Result<()> {
+fn a_server_that_stays_away_fails_pending_handles_after_the_reconnect_timeout() -> Result<()> {
     let mut server = NatsServer::start();
     let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "gone")
         .publish_timeout(Duration::from_secs(2))
+        .reconnect_timeout(Duration::from_millis(300))
         .connect()?;
     // No worker: these stay pending.
     let pending: Vec<_> = (0..50)
@@ -355,6 +356,115 @@ fn a_stopped_server_fails_pending_handles_and_new_runs_and_nothing_hangs() -> Re
     }
     pool.wait_drain(); // returns: the server cannot be asked
     assert_eq!(pool.queue_size(), 0);
+    Ok(())
+}
+
+/// The handle's answer, failing (not hanging) if it does not come within `PATIENCE`.
+fn join_within(handle: worker_threads_remote::RemoteHandle<Answer>) -> Result<Answer> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(async { tokio::time::timeout(PATIENCE, handle).await }) {
+        Ok(answer) => Ok(answer?),
+        Err(_) => anyhow::bail!("no answer: the task is pending still"),
+    }
+}
+
+/// The stream's last sequence: how many task messages it stored, ever.
+fn stored_messages(url: &str, queue: &str) -> Result<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = worker_threads_remote::async_nats::connect(url).await?;
+        let js = worker_threads_remote::async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(format!("WT_{queue}")).await?;
+        Ok(stream.info().await?.state.last_sequence)
+    })
+}
+
+#[test]
+fn a_broker_restart_loses_nothing_and_stores_each_task_once() -> Result<()> {
+    let mut server = NatsServer::start();
+    // Bounds on waiting, not timing assertions: a restart on a loaded machine may be slow.
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "restart")
+        .queue_config(QueueConfig {
+            duplicate_window: 2 * PATIENCE,
+            ..QueueConfig::default()
+        })
+        .publish_timeout(PATIENCE)
+        .reconnect_timeout(PATIENCE)
+        .connect()?;
+    // 1,000 tasks queued when the server dies (no worker yet: none is answered or taken).
+    let mut handles = (0..1_000)
+        .map(|n| Ok((n, pool.run(Job::Slow { n, ms: 2 })?)))
+        .collect::<Result<Vec<_>>>()?;
+    let (killed_tx, killed) = mpsc::channel();
+    let more = std::thread::scope(|scope| {
+        let pool = &pool;
+        let submitter = scope.spawn(move || {
+            killed.recv().expect("the kill");
+            // The first of these is published while the server is away: each is tried
+            // again (the same message id) until the server is back and stores it.
+            (1_000..1_200)
+                .map(|n| pool.run(Job::Square(n)).map(|handle| (n, handle)))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        server.stop();
+        killed_tx.send(()).expect("the submitter waits");
+        server.restart();
+        submitter.join().expect("the submitter")
+    })?;
+    handles.extend(more);
+    // Stored once each, though some publishes were sent twice; the file store kept them.
+    assert_eq!(stored_messages(&server.url, "restart")?, 1_200);
+    assert_eq!(queue_size_once_it_is(&pool, 1_200), 1_200);
+    // Again with a worker at work: tasks queued, running, and answered with the answer
+    // on its way while the connections are down.
+    let worker = worker(&server.url, "restart")?;
+    let mut handles = handles.into_iter();
+    for (n, handle) in handles.by_ref().take(100) {
+        assert_eq!(join_within(handle)?.value, n * n, "task {n}");
+    }
+    server.stop();
+    server.restart();
+    // Every task resolves with its exact value: no Disconnected, no answer lost.
+    for (n, handle) in handles {
+        assert_eq!(join_within(handle)?.value, n * n, "task {n}");
+    }
+    assert_eq!(pool.pending(), 0);
+    pool.wait_drain();
+    assert_eq!(queue_size_once_it_is(&pool, 0), 0);
+    worker.stop()?;
+    Ok(())
+}
+
+#[test]
+fn answers_given_while_the_submitter_is_away_are_not_lost() -> Result<()> {
+    let server = NatsServer::start();
+    let relay = Relay::start(&server.url);
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&relay.url, "away")
+        .reconnect_timeout(PATIENCE)
+        .connect()?;
+    let worker = worker(&server.url, "away")?;
+    let handles = (0..100)
+        .map(|n| Ok((n, pool.run(Job::Gated(n))?)))
+        .collect::<Result<Vec<_>>>()?;
+    // The submitter's connection goes; the tasks finish and are answered meanwhile (the
+    // answers reach nobody) and acknowledged: their messages leave the queue.
+    relay.cut();
+    common::open_gate();
+    let direct = self::pool(&server.url, "away", 1024)?;
+    assert_eq!(queue_size_once_it_is(&direct, 0), 0);
+    // Back: the submitter sees its tasks gone from the queue without an answer, and
+    // publishes them again.
+    relay.restore();
+    for (n, handle) in handles {
+        assert_eq!(join_within(handle)?.value, n * n, "task {n}");
+    }
+    assert_eq!(pool.pending(), 0);
+    assert_eq!(stored_messages(&server.url, "away")?, 200);
+    worker.stop()?;
     Ok(())
 }
 
@@ -526,6 +636,7 @@ fn a_server_killed_while_tasks_are_submitted_loses_none_and_hangs_nothing() -> R
         let queue = format!("kill{round}");
         let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, &queue)
             .publish_timeout(Duration::from_millis(500))
+            .reconnect_timeout(Duration::from_millis(500))
             .connect()?;
         let worker = worker(&server.url, &queue)?;
         let (submitted_tx, submitted) = mpsc::channel();

@@ -4,10 +4,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -32,35 +34,26 @@ impl NatsServer {
             .port();
         let store =
             std::env::temp_dir().join(format!("wt-remote-test-{}-{port}", std::process::id()));
-        let mut child = Command::new(nats_server())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("no nats-server: run the tests with `cargo xtask test`, which installs one, or set NATS_SERVER");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (ready_tx, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Server is ready")
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        ready
-            .recv_timeout(PATIENCE)
-            .expect("nats-server did not become ready");
+        let child = spawn_server(port, &store);
         note_start();
         Self {
             child: Some(child),
             store,
             url: format!("nats://127.0.0.1:{port}"),
         }
+    }
+
+    /// Starts the server again after [`stop`](Self::stop): the same port, the same store
+    /// (a file-stored queue comes back with what it held).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart a stopped server");
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the server's port");
+        self.child = Some(spawn_server(port, &self.store));
     }
 
     /// Stops the server now (SIGKILL), as a crash would.
@@ -79,6 +72,91 @@ impl Drop for NatsServer {
     }
 }
 
+/// `nats-server -js` on `port` with its store in `store`, once it logged that it is ready.
+fn spawn_server(port: u16, store: &std::path::Path) -> Child {
+    let mut child = Command::new(nats_server())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("no nats-server: run the tests with `cargo xtask test`, which installs one, or set NATS_SERVER");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (ready_tx, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("Server is ready")
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    ready
+        .recv_timeout(PATIENCE)
+        .expect("nats-server did not become ready");
+    child
+}
+
+/// A TCP relay to the server that a test can cut: every connection through it closes,
+/// and new ones are closed at once, until it is restored. A client connected through it
+/// loses its connection while the server stays up.
+pub struct Relay {
+    pub url: String,
+    cut: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    /// Relays a loopback port to the server at `server` (`nats://127.0.0.1:PORT`).
+    pub fn start(server: &str) -> Self {
+        let upstream = server.trim_start_matches("nats://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!("nats://{}", listener.local_addr().expect("its address"));
+        let cut = Arc::new(AtomicBool::new(false));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let (cut_flag, all) = (Arc::clone(&cut), Arc::clone(&streams));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if cut_flag.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut streams = all.lock().expect("the relay's streams");
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                        continue;
+                    };
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                streams.extend([client, server]);
+            }
+        });
+        Self { url, cut, streams }
+    }
+
+    /// Closes every connection through the relay, and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for stream in self.streams.lock().expect("the relay's streams").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The tests' task: what the handler does.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Job {
@@ -90,6 +168,17 @@ pub enum Job {
     Panic,
     /// Aborts the worker process.
     Abort,
+    /// Waits for [`open_gate`] in this process, then returns `n * n`.
+    Gated(u64),
+}
+
+static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+/// Lets every [`Job::Gated`] task of this process finish.
+pub fn open_gate() {
+    *GATE.0.lock().expect("the gate") = true;
+    GATE.1.notify_all();
 }
 
 /// The tests' result: the value and the process that computed it.
@@ -108,6 +197,11 @@ pub fn handle(job: Job) -> Answer {
         }
         Job::Panic => panic!("asked to panic"),
         Job::Abort => std::process::abort(),
+        Job::Gated(n) => {
+            let open = GATE.0.lock().expect("the gate");
+            drop(GATE.1.wait_while(open, |open| !*open).expect("the gate"));
+            n * n
+        }
     };
     Answer {
         value,
