@@ -21,6 +21,9 @@ pub enum ConnectError {
     /// A queue name is letters, digits, `-` and `_` (it names a stream and subjects).
     #[error("invalid queue name {0:?}: use letters, digits, '-' and '_'")]
     QueueName(String),
+    /// A server URL could not be read.
+    #[error("bad server URL: {0}")]
+    Url(String),
     /// The NATS server could not be reached.
     #[error("could not connect to NATS: {0}")]
     Connect(#[from] async_nats::ConnectError),

@@ -97,6 +97,7 @@ impl RemotePoolBuilder {
         R: DeserializeOwned + Send + 'static,
     {
         let names = Names::new(&self.queue)?;
+        let servers = crate::connect::servers(&self.url)?;
         let runtime = Driver::start("wt-remote")?;
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let options = self
@@ -108,10 +109,10 @@ impl RemotePoolBuilder {
                     let _ = events_tx.send(event);
                 }
             });
-        let (url, config, publish_timeout) = (self.url, self.config, self.publish_timeout);
+        let (config, publish_timeout) = (self.config, self.publish_timeout);
         let reconnect_timeout = self.reconnect_timeout;
         let core = runtime.block_on(async move {
-            let client = options.connect(url).await?;
+            let client = options.connect(servers).await?;
             let js = async_nats::jetstream::ContextBuilder::new()
                 .timeout(publish_timeout.min(core::ATTEMPT))
                 .backpressure_on_inflight(true)
@@ -184,7 +185,10 @@ pub struct RemotePool<T, R> {
 
 impl RemotePool<(), ()> {
     /// Settings for a pool that submits to the queue `queue` on the server at `url`
-    /// (`nats://127.0.0.1:4222`).
+    /// (`nats://127.0.0.1:4222`), or on a cluster: several servers separated by commas
+    /// (`nats://a:4222,nats://b:4222,nats://c:4222`; the client learns the others from
+    /// the one it reaches, and moves to another when its server goes). For a queue that
+    /// survives a server's loss, [`QueueConfig::replicas`] 3.
     ///
     /// # Examples
     ///

@@ -51,6 +51,10 @@ pub struct QueueConfig {
     /// submitters' `publish_timeout`. 10 s by default; the server keeps an entry per
     /// task for as long.
     pub duplicate_window: Duration,
+    /// Copies of the queue kept on the servers of a JetStream cluster (1, 3 or 5; 1 by
+    /// default). With 3, the queue survives the loss of any one server: a task stored
+    /// (its `run` returned `Ok`) is on a majority of them.
+    pub replicas: usize,
 }
 
 impl Default for QueueConfig {
@@ -62,6 +66,7 @@ impl Default for QueueConfig {
             max_ack_pending: 10_000,
             memory: false,
             duplicate_window: Duration::from_secs(10),
+            replicas: 1,
         }
     }
 }
@@ -85,6 +90,7 @@ pub(crate) async fn ensure(
                 stream::StorageType::File
             },
             duplicate_window: config.duplicate_window,
+            num_replicas: config.replicas.max(1),
             ..Default::default()
         })
         .await

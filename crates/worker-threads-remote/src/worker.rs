@@ -83,6 +83,7 @@ impl RemoteWorkerBuilder {
         R: Serialize + Send + 'static,
     {
         let names = Names::new(&self.queue)?;
+        let servers = crate::connect::servers(&self.url)?;
         if pool.max_queue() < SHALLOW_QUEUE {
             tracing::info!(
                 max_queue = pool.max_queue(),
@@ -103,12 +104,12 @@ impl RemoteWorkerBuilder {
                 }
                 std::future::ready(())
             });
-        let (url, config, prefetch) = (self.url, self.config, self.prefetch);
+        let (config, prefetch) = (self.config, self.prefetch);
         let served = Arc::new(AtomicU64::new(0));
         let (stop_tx, stop) = watch::channel(false);
         let counter = Arc::clone(&served);
         let task = runtime.block_on(async move {
-            let client = options.connect(url).await?;
+            let client = options.connect(servers).await?;
             let js = jetstream::new(client.clone());
             let (_stream, mut consumer) = queue::ensure(&js, &names, &config).await?;
             let ack_wait = consumer
@@ -191,7 +192,9 @@ pub struct RemoteWorker {
 }
 
 impl RemoteWorker {
-    /// Settings for a worker that serves the queue `queue` on the server at `url`.
+    /// Settings for a worker that serves the queue `queue` on the server at `url`, or on
+    /// a cluster (several servers separated by commas, as
+    /// [`RemotePool::builder`](crate::RemotePool::builder) takes them).
     ///
     /// # Examples
     ///

@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle};
+use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within};
 use futures_util::StreamExt;
 use worker_threads_pool::{MaxQueue, Pool};
 use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
@@ -357,17 +357,6 @@ fn a_server_that_stays_away_fails_pending_handles_after_the_reconnect_timeout() 
     pool.wait_drain(); // returns: the server cannot be asked
     assert_eq!(pool.queue_size(), 0);
     Ok(())
-}
-
-/// The handle's answer, failing (not hanging) if it does not come within `PATIENCE`.
-fn join_within(handle: worker_threads_remote::RemoteHandle<Answer>) -> Result<Answer> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    match runtime.block_on(async { tokio::time::timeout(PATIENCE, handle).await }) {
-        Ok(answer) => Ok(answer?),
-        Err(_) => anyhow::bail!("no answer: the task is pending still"),
-    }
 }
 
 /// The stream's last sequence: how many task messages it stored, ever.

@@ -28,13 +28,10 @@ impl NatsServer {
     /// Starts `nats-server -js` on a free loopback port; returns once it logged that it
     /// is ready.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let store =
             std::env::temp_dir().join(format!("wt-remote-test-{}-{port}", std::process::id()));
-        let child = spawn_server(port, &store);
+        let child = spawn_server(port, &store, &[]);
         note_start();
         Self {
             child: Some(child),
@@ -53,7 +50,7 @@ impl NatsServer {
             .next()
             .and_then(|port| port.parse().ok())
             .expect("the server's port");
-        self.child = Some(spawn_server(port, &self.store));
+        self.child = Some(spawn_server(port, &self.store, &[]));
     }
 
     /// Stops the server now (SIGKILL), as a crash would.
@@ -72,11 +69,13 @@ impl Drop for NatsServer {
     }
 }
 
-/// `nats-server -js` on `port` with its store in `store`, once it logged that it is ready.
-fn spawn_server(port: u16, store: &std::path::Path) -> Child {
+/// `nats-server -js` on `port` with its store in `store` (and `extra` arguments), once it
+/// logged that it is ready.
+fn spawn_server(port: u16, store: &std::path::Path, extra: &[String]) -> Child {
     let mut child = Command::new(nats_server())
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -98,6 +97,194 @@ fn spawn_server(port: u16, store: &std::path::Path) -> Child {
         .recv_timeout(PATIENCE)
         .expect("nats-server did not become ready");
     child
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A JetStream cluster on loopback: `nats-server -js` processes routed into one cluster,
+/// each with its own store; stopped (and their stores removed) when dropped.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    port: u16,
+    cluster_port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers routed to each other; returns once JetStream answers on
+    /// every one (its first leader election is over).
+    pub fn start(size: usize) -> Self {
+        let nodes: Vec<Node> = (0..size)
+            .map(|_| {
+                let port = free_port();
+                Node {
+                    port,
+                    cluster_port: free_port(),
+                    store: std::env::temp_dir()
+                        .join(format!("wt-remote-cluster-{}-{port}", std::process::id())),
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = Self { nodes };
+        for node in 0..size {
+            cluster.restart(node);
+        }
+        note_start();
+        cluster.wait_until_ready();
+        cluster
+    }
+
+    /// Every server's URL, separated by commas: what a builder takes for a cluster.
+    pub fn urls(&self) -> String {
+        (0..self.nodes.len())
+            .map(|node| self.url(node))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn url(&self, node: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[node].port)
+    }
+
+    /// The server's name in the cluster (`n0`, `n1`, ...).
+    pub fn name(node: usize) -> String {
+        format!("n{node}")
+    }
+
+    /// Kills the server now (SIGKILL), as a crash would.
+    pub fn kill(&mut self, node: usize) {
+        if let Some(mut child) = self.nodes[node].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again): the same ports, the same store.
+    pub fn restart(&mut self, node: usize) {
+        let routes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != node)
+            .map(|(_, other)| format!("nats://127.0.0.1:{}", other.cluster_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let this = &self.nodes[node];
+        let extra = [
+            "-n".to_string(),
+            Self::name(node),
+            "--cluster_name".to_string(),
+            "wt".to_string(),
+            "--cluster".to_string(),
+            format!("nats://127.0.0.1:{}", this.cluster_port),
+            "--routes".to_string(),
+            routes,
+        ];
+        let child = spawn_server(this.port, &this.store, &extra);
+        self.nodes[node].child = Some(child);
+    }
+
+    /// Waits until JetStream answers on every running server.
+    pub fn wait_until_ready(&self) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let running: Vec<String> = (0..self.nodes.len())
+            .filter(|node| self.nodes[*node].child.is_some())
+            .map(|node| self.url(node))
+            .collect();
+        runtime.block_on(async {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            for url in running {
+                let client = worker_threads_remote::async_nats::connect(url)
+                    .await
+                    .expect("a server of the cluster");
+                let js = worker_threads_remote::async_nats::jetstream::new(client);
+                while js.query_account().await.is_err() {
+                    assert!(std::time::Instant::now() < deadline, "JetStream not ready");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+    }
+
+    /// The index of the server that leads the stream of queue `queue`, and waits until
+    /// the stream has a leader and every other copy is current (caught up).
+    pub fn stream_leader(&self, queue: &str) -> usize {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            loop {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no current stream leader"
+                );
+                if let Some(leader) = self.current_leader(queue).await {
+                    return leader;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    }
+
+    async fn current_leader(&self, queue: &str) -> Option<usize> {
+        let client = worker_threads_remote::async_nats::ConnectOptions::new()
+            .connect(
+                (0..self.nodes.len())
+                    .filter(|node| self.nodes[*node].child.is_some())
+                    .map(|node| self.url(node).parse().expect("a URL"))
+                    .collect::<Vec<worker_threads_remote::async_nats::ServerAddr>>(),
+            )
+            .await
+            .ok()?;
+        let js = worker_threads_remote::async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(format!("WT_{queue}")).await.ok()?;
+        let cluster = stream.info().await.ok()?.cluster.clone()?;
+        let current = cluster.replicas.len() + 1 == self.nodes.len()
+            && cluster
+                .replicas
+                .iter()
+                .all(|peer| peer.current && !peer.offline);
+        let leader = cluster.leader?;
+        if !current {
+            return None;
+        }
+        (0..self.nodes.len()).find(|node| Self::name(*node) == leader)
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.kill(node);
+            let _ = std::fs::remove_dir_all(&self.nodes[node].store);
+        }
+    }
+}
+
+/// The handle's answer, failing (not hanging) if it does not come within `PATIENCE`.
+pub fn join_within(handle: worker_threads_remote::RemoteHandle<Answer>) -> anyhow::Result<Answer> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(async { tokio::time::timeout(PATIENCE, handle).await }) {
+        Ok(answer) => Ok(answer?),
+        Err(_) => anyhow::bail!("no answer: the task is pending still"),
+    }
 }
 
 /// A TCP relay to the server that a test can cut: every connection through it closes,
