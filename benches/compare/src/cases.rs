@@ -60,6 +60,10 @@ pub(crate) const NAMES: &[&str] = &[
     "nats_rr",
     "js_ceiling",
     "js_rtt",
+    "remote_recovery_first",
+    "remote_recovery_last",
+    "remote_failover_p99",
+    "remote_failover_max",
 ];
 
 /// The argument that makes this binary the echoing child of `rt_ipc_channel`.
@@ -116,6 +120,10 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "nats_rr" => crate::remote::nats_rr(n)?,
         "js_ceiling" => crate::remote::js_ceiling(n)?,
         "js_rtt" => crate::remote::js_rtt(n)?,
+        "remote_recovery_first" => crate::faults::recovery(n)?.0,
+        "remote_recovery_last" => crate::faults::recovery(n)?.1,
+        "remote_failover_p99" => crate::faults::failover(n)?.0,
+        "remote_failover_max" => crate::faults::failover(n)?.1,
         other => bail!("no case {other}"),
     };
     println!("{}", serde_json::json!({ "value": value }));

@@ -3,6 +3,7 @@
 
 mod cases;
 mod chart;
+mod faults;
 mod http;
 mod remote;
 mod report;
@@ -103,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         [remote::WORKER_CHILD, url, queue] => return remote::worker_child(url, queue),
         [remote::RESPONDER_CHILD, url, subject] => return remote::responder_child(url, subject),
         [remote::CONSUMER_CHILD, url] => return remote::consumer_child(url),
+        [faults::SLOW_WORKER_CHILD, url, queue] => return faults::slow_worker_child(url, queue),
         _ => {}
     }
     if worker_threads::cluster::is_worker() {

@@ -23,21 +23,47 @@ pub(crate) const RESPONDER_CHILD: &str = "--nats-responder";
 const QUEUE: &str = "compare";
 
 /// A `nats-server -js`, killed and its store removed on drop.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    child: Option<Child>,
     store: std::path::PathBuf,
-    url: String,
+    port: u16,
+    extra: Vec<String>,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+    pub(crate) fn start() -> anyhow::Result<Self> {
+        Self::start_with(free_port()?, Vec::new())
+    }
+
+    /// On `port`, with `extra` arguments (a cluster's).
+    pub(crate) fn start_with(port: u16, extra: Vec<String>) -> anyhow::Result<Self> {
         let store = std::env::temp_dir().join(format!("wt-compare-{}-{port}", std::process::id()));
+        let mut server = Self {
+            child: None,
+            store,
+            port,
+            extra,
+            url: format!("nats://127.0.0.1:{port}"),
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// Kills it now (SIGKILL), as a crash would.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again): the same port, store and arguments; returns once it is ready.
+    pub(crate) fn restart(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(nats_server())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&store)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.store)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -53,31 +79,33 @@ impl Server {
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self {
-            child,
-            store,
-            url: format!("nats://127.0.0.1:{port}"),
-        })
+        self.child = Some(child);
+        Ok(())
     }
+}
+
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
     }
 }
 
 /// A child of this binary that prints `ready` when it serves, and ends when its stdin
 /// closes.
-struct Helper {
-    child: Child,
+pub(crate) struct Helper {
+    pub(crate) child: Child,
     stdin: Option<ChildStdin>,
 }
 
 impl Helper {
-    fn spawn(args: &[&str]) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(args)
             .stdin(Stdio::piped())
@@ -101,7 +129,7 @@ impl Drop for Helper {
     }
 }
 
-fn wait_for_stdin_to_close() {
+pub(crate) fn wait_for_stdin_to_close() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
@@ -251,7 +279,7 @@ pub(crate) fn nats_rr(n: u64) -> anyhow::Result<f64> {
     })
 }
 
-fn median(times: &mut [f64]) -> f64 {
+pub(crate) fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
 }

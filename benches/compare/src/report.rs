@@ -14,6 +14,12 @@ use crate::rounds::{Saved, table};
 /// Where the README's generated table starts and ends.
 const BEGIN: &str = "<!-- speed: written by `compare`, do not edit -->";
 const END: &str = "<!-- /speed -->";
+/// Where the README's table of what faults cost starts and ends (from the saved set
+/// [`FAULTS`]).
+const FAULTS_BEGIN: &str = "<!-- faults: written by `compare`, do not edit -->";
+const FAULTS_END: &str = "<!-- /faults -->";
+/// The key of the saved set of the fault cases.
+const FAULTS: &str = "faults";
 
 /// One entry of the full run's `compare.json`.
 #[derive(Debug, Deserialize)]
@@ -154,14 +160,57 @@ pub(crate) fn write(out: &Path) -> anyhow::Result<()> {
     let path = out.join("benchmarks.md");
     std::fs::write(&path, benchmarks(full.as_ref(), &saved))?;
     println!("wrote {}", path.display());
-    if let (Some(readme), Some(full)) = (readme_of(out), &full) {
-        let text = std::fs::read_to_string(&readme)?;
-        if let Some(updated) = replace_block(&text, &speed_table(full)) {
-            std::fs::write(&readme, updated)?;
-            println!("wrote the speed table in {}", readme.display());
-        }
+    let Some(readme) = readme_of(out) else {
+        return Ok(());
+    };
+    let mut text = std::fs::read_to_string(&readme)?;
+    if let Some(full) = &full
+        && let Some(updated) = replace_block(&text, (BEGIN, END), &speed_table(full))
+    {
+        text = updated;
+        println!("wrote the speed table in {}", readme.display());
     }
+    if let Some(table) = faults_table(&saved)
+        && let Some(updated) = replace_block(&text, (FAULTS_BEGIN, FAULTS_END), &table)
+    {
+        text = updated;
+        println!("wrote the faults table in {}", readme.display());
+    }
+    std::fs::write(&readme, text)?;
     Ok(())
+}
+
+/// The README's table of what a fault costs a submitter, from the saved set [`FAULTS`]
+/// (`compare rounds N remote_recovery_first remote_recovery_last remote_failover_p99
+/// remote_failover_max --save faults`), beside other queues' documented defaults.
+fn faults_table(saved: &Saved) -> Option<String> {
+    let set = saved.sets.iter().find(|set| set.key == FAULTS)?;
+    let median = |case: &str| {
+        set.cases
+            .iter()
+            .find(|runs| runs.case.split(':').next() == Some(case))
+            .map(|runs| value(runs.median, &runs.unit))
+    };
+    let mut out = format!(
+        "| fault (default settings; medians of {} rounds) | what a submitter sees | \
+         elsewhere, by default |\n|---|---|---|\n",
+        set.rounds
+    );
+    let _ = writeln!(
+        out,
+        "| a worker killed (SIGKILL) holding 100 tasks | its first task done elsewhere after \
+         {}, the last after {} | JetStream 30 s, graphile-worker 5 min, Celery 1 h |",
+        median("remote_recovery_first")?,
+        median("remote_recovery_last")?,
+    );
+    let _ = writeln!(
+        out,
+        "| the stream's leader killed, 3-node cluster | round trips: p99 {}, the longest {} \
+         | |",
+        median("remote_failover_p99")?,
+        median("remote_failover_max")?,
+    );
+    Some(out)
 }
 
 /// The project's README, if `out` is the project's `docs/` folder.
@@ -175,9 +224,9 @@ fn readme_of(out: &Path) -> Option<PathBuf> {
 }
 
 /// `text` with what lies between the markers replaced by `block`; `None` without markers.
-fn replace_block(text: &str, block: &str) -> Option<String> {
-    let start = text.find(BEGIN)? + BEGIN.len();
-    let end = start + text[start..].find(END)?;
+fn replace_block(text: &str, (begin, end): (&str, &str), block: &str) -> Option<String> {
+    let start = text.find(begin)? + begin.len();
+    let end = start + text[start..].find(end)?;
     Some(format!("{}\n{block}{}", &text[..start], &text[end..]))
 }
 
@@ -335,13 +384,50 @@ mod tests {
     }
 
     #[test]
+    fn the_faults_table_gives_each_cases_median_from_the_saved_set() {
+        use crate::rounds::{CaseRuns, Saved, Set};
+        let runs = |case: &str, unit: &str, median: f64| CaseRuns {
+            case: case.to_string(),
+            unit: unit.to_string(),
+            runs: vec![median],
+            median,
+            first_over_this: 1.0,
+        };
+        let mut saved = Saved::default();
+        assert_eq!(super::faults_table(&saved), None);
+        saved.sets.push(Set {
+            key: super::FAULTS.to_string(),
+            title: String::new(),
+            command: String::new(),
+            machine: String::new(),
+            rounds: 5,
+            cases: vec![
+                runs("remote_recovery_first:100", "ms", 1481.5),
+                runs("remote_recovery_last:100", "ms", 1706.25),
+                runs("remote_failover_p99:3000", "ms", 3.625),
+                runs("remote_failover_max:3000", "ms", 4640.0),
+            ],
+        });
+        let table = super::faults_table(&saved).unwrap();
+        assert!(table.contains("medians of 5 rounds"), "{table}");
+        assert!(
+            table.contains("after 1481.5 ms, the last after 1706.2 ms"),
+            "{table}"
+        );
+        assert!(
+            table.contains("p99 3.625 ms, the longest 4640.0 ms"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn the_block_between_the_markers_is_replaced_and_the_rest_kept() {
         let text = format!("intro\n{BEGIN}\nold table\n{END}\nafter\n");
-        let updated = replace_block(&text, "new table\n").unwrap();
+        let updated = replace_block(&text, (BEGIN, END), "new table\n").unwrap();
         assert_eq!(
             updated,
             format!("intro\n{BEGIN}\nnew table\n{END}\nafter\n")
         );
-        assert_eq!(replace_block("no markers", "x"), None);
+        assert_eq!(replace_block("no markers", (BEGIN, END), "x"), None);
     }
 }

@@ -86,6 +86,9 @@ const REMOTE_MAP: &str = "past one machine: the Node chapter's square roots, 2 w
 const REMOTE_RUN: &str =
     "past one machine: one task per message, 512 in flight, 2 worker processes";
 const REMOTE_RTT: &str = "past one machine: one task's round trip (median)";
+const RECOVERY: &str = "past one machine: a worker killed (SIGKILL) with 100 tasks of 5 ms";
+const FAILOVER: &str =
+    "past one machine: round trips across a killed stream leader, 3-node cluster";
 
 const fn node(script: &'static str, args: &'static [&'static str]) -> Program {
     Program::Node {
@@ -157,6 +160,10 @@ const CASES: &[Case] = &[
     Case { group: REMOTE_RTT, name: "NATS core request/reply (no JetStream)", side: Side::BareRust, program: Program::Rust("nats_rr"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
     Case { group: REMOTE_RTT, name: "JetStream alone: publish + ack, a bare consumer answers (floor)", side: Side::BareRust, program: Program::Rust("js_rtt"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
     Case { group: REMOTE_RTT, name: "BullMQ 6.7 on Redis, add + waitUntilFinished", side: Side::Node, program: Program::Node { script: "bullmq.js", args: &["rtt"], npm: true }, unit: "us", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: Some("RemotePool::run + join") },
+    Case { group: RECOVERY, name: "kill to the first of its tasks done by another worker", side: Side::Ours, program: Program::Rust("remote_recovery_first"), unit: "ms", better: Better::Lower, full: 100, smoke: 10, timeout: MINUTE, versus: None },
+    Case { group: RECOVERY, name: "kill to the last of its tasks done", side: Side::Ours, program: Program::Rust("remote_recovery_last"), unit: "ms", better: Better::Lower, full: 100, smoke: 10, timeout: MINUTE, versus: None },
+    Case { group: FAILOVER, name: "RemotePool::run + join, 99th percentile", side: Side::Ours, program: Program::Rust("remote_failover_p99"), unit: "ms", better: Better::Lower, full: 3_000, smoke: 30, timeout: MINUTE, versus: None },
+    Case { group: FAILOVER, name: "RemotePool::run + join, the longest", side: Side::Ours, program: Program::Rust("remote_failover_max"), unit: "ms", better: Better::Lower, full: 3_000, smoke: 30, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, RoundRobin (default)", side: Side::Ours, program: Program::Http(Server::Ours("rr")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, Shared", side: Side::Ours, program: Program::Http(Server::Ours("shared")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },
     Case { group: HTTP, name: "cluster_http, ReusePort", side: Side::Ours, program: Program::Http(Server::Ours("reuseport")), unit: "k req/s", better: Better::Higher, full: 10, smoke: 1, timeout: MINUTE, versus: None },

@@ -27,6 +27,12 @@ pub(crate) type Submitted<R> = Result<(u64, oneshot::Receiver<Answer<R>>), Refus
 
 /// How long one attempt to publish a task waits for JetStream's acknowledgement before
 /// the next (with the same message id).
+/// Tasks that may have lost their answer: each one's id and stream sequence.
+type Suspects = Vec<(u64, u64)>;
+
+/// Checks of tasks that may have lost their answer: see [`Core::recover`].
+const RECOVERY_CHECKS: u32 = 6;
+
 pub(crate) const ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Why a message was not accepted (the caller hands its task back).
@@ -88,6 +94,9 @@ pub(crate) struct Core<R> {
     /// How long a lost connection may last before pending tasks fail `Disconnected`.
     reconnect_timeout: Duration,
     pending: Mutex<Pending<R>>,
+    /// Tasks that may have lost their answer, for the listener to [`recover`](Self::recover).
+    suspects: tokio::sync::mpsc::UnboundedSender<Suspects>,
+    suspected: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Suspects>>>,
     next_id: AtomicU64,
     closed: AtomicBool,
     /// Woken whenever a task resolves (room may have appeared; close waits for none).
@@ -104,7 +113,10 @@ impl<R> Core<R> {
     ) -> Self {
         let submitter = nuid::next().to_string();
         let results = names.results(&submitter);
+        let (suspects, suspected) = tokio::sync::mpsc::unbounded_channel();
         Self {
+            suspects,
+            suspected: Mutex::new(Some(suspected)),
             submitter,
             client,
             js,
@@ -226,8 +238,13 @@ impl<R> Core<R> {
         };
         lock(&self.pending).entries.insert(id, entry);
         match self.publish(payload, id, kind, 0).await {
-            Ok(seq) => {
+            Ok((seq, duplicate)) => {
                 self.stored(id, seq).await;
+                if duplicate {
+                    // An attempt before this one was stored, perhaps while this submitter
+                    // was away: the task may have run and lost its answer.
+                    let _ = self.suspects.send(vec![(id, seq)]);
+                }
                 Ok((id, rx))
             }
             Err(refusal) => {
@@ -277,23 +294,54 @@ impl<R> Core<R> {
         }
     }
 
-    /// After the connection came back: a pending task whose message left the queue was
-    /// answered while this submitter could not hear it (a worker acknowledges a task once
-    /// its answer is published, and an answer to a submitter that is away is lost). Each
-    /// such task is published again, and runs again.
-    pub(crate) async fn recover_lost_answers(&self) {
-        let stored: Vec<(u64, u64)> = lock(&self.pending)
+    /// The pending tasks stored in the queue, each with its stream sequence: after a
+    /// reconnection, each may have lost its answer.
+    pub(crate) fn stored_tasks(&self) -> Vec<(u64, u64)> {
+        lock(&self.pending)
             .entries
             .iter()
             .filter_map(|(id, entry)| entry.seq.map(|seq| (*id, seq)))
-            .collect();
+            .collect()
+    }
+
+    /// Checks tasks that may have lost their answer (`(id, stream sequence)`): a worker
+    /// acknowledges a task once its answer is published, and an answer to a submitter
+    /// that is away is lost, so a pending task whose message left the queue was answered
+    /// unheard; it is published again (a new message id) and runs again. Checked at once,
+    /// then 1, 2, 4, 8 and 16 s later while a message is still there: an acknowledgement
+    /// in flight, or a consumer's election, keeps a message in the queue a while after its
+    /// answer went.
+    pub(crate) async fn recover(&self, mut suspects: Vec<(u64, u64)>) {
+        let mut pause = Duration::ZERO;
+        for _ in 0..RECOVERY_CHECKS {
+            tokio::time::sleep(pause).await;
+            suspects = self.send_again_if_lost(suspects).await;
+            if suspects.is_empty() {
+                return;
+            }
+            pause = (pause * 2).max(Duration::from_secs(1));
+        }
+    }
+
+    /// Publishes again each suspect that is still pending and whose message left the
+    /// queue; returns those whose message is still there (or could not be looked up).
+    async fn send_again_if_lost(&self, suspects: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+        let mut queued = Vec::new();
         let mut again = 0usize;
-        for (id, seq) in stored {
+        for (id, seq) in suspects {
+            let current = lock(&self.pending).entries.get(&id).and_then(|e| e.seq);
+            if current != Some(seq) {
+                continue; // resolved, or published again already
+            }
             match self.stream.get_raw_message(seq).await {
-                Ok(_) => continue, // queued or running: its answer is still to come
+                Ok(_) => {
+                    queued.push((id, seq)); // queued or running: its answer may come
+                    continue;
+                }
                 Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {}
                 Err(error) => {
-                    tracing::warn!(%error, "cannot tell whether a task's answer was lost");
+                    tracing::debug!(%error, "cannot tell yet whether a task's answer was lost");
+                    queued.push((id, seq));
                     continue;
                 }
             }
@@ -307,7 +355,7 @@ impl<R> Core<R> {
             };
             let (payload, kind, copy) = copy;
             match self.publish(payload, id, kind, copy).await {
-                Ok(seq) => {
+                Ok((seq, _)) => {
                     again += 1;
                     self.stored(id, seq).await;
                 }
@@ -321,14 +369,13 @@ impl<R> Core<R> {
             }
         }
         if again > 0 {
-            tracing::info!(
-                tasks = again,
-                "tasks answered while disconnected were sent again"
-            );
+            tracing::info!(tasks = again, "tasks whose answer was lost were sent again");
         }
+        queued
     }
 
-    /// Publishes task `id`'s message until JetStream stores it (its stream sequence), it
+    /// Publishes task `id`'s message until JetStream stores it (its stream sequence, and
+    /// whether an earlier attempt had stored it already), it
     /// is refused for good (a full queue, a message too large), or `publish_timeout`
     /// passed. An attempt waits at most [`ATTEMPT`] for its acknowledgement (the JetStream
     /// context's timeout); the next one repeats the same message id, so the stream keeps
@@ -339,7 +386,7 @@ impl<R> Core<R> {
         id: u64,
         kind: &'static str,
         copy: u32,
-    ) -> Result<u64, Refusal> {
+    ) -> Result<(u64, bool), Refusal> {
         let deadline = Instant::now() + self.publish_timeout;
         let mut pause = Duration::from_millis(20);
         loop {
@@ -355,7 +402,7 @@ impl<R> Core<R> {
                 Err(error) => Err(error),
             };
             let error = match published {
-                Ok(ack) => return Ok(ack.sequence),
+                Ok(ack) => return Ok((ack.sequence, ack.duplicate)),
                 Err(error) if is_full(&error) => return Err(Refusal::Full),
                 Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     return Err(Refusal::Nats(error.to_string()));
@@ -509,6 +556,9 @@ where
         .map_err(|e| e.to_string())?;
     core.client.flush().await.map_err(|e| e.to_string())?;
     let reconnect_timeout = core.reconnect_timeout;
+    let mut suspected = lock(&core.suspected)
+        .take()
+        .ok_or("the pool listens once")?;
     let weak = std::sync::Arc::downgrade(&core);
     drop(core);
     tokio::spawn(async move {
@@ -540,11 +590,16 @@ where
                         }
                         Event::Connected => {
                             if lost_since.take().is_some() && let Some(core) = weak.upgrade() {
-                                tokio::spawn(async move { core.recover_lost_answers().await });
+                                let suspects = core.stored_tasks();
+                                tokio::spawn(async move { core.recover(suspects).await });
                             }
                         }
                         _ => {}
                     }
+                }
+                Some(suspects) = suspected.recv() => {
+                    let Some(core) = weak.upgrade() else { break };
+                    tokio::spawn(async move { core.recover(suspects).await });
                 }
                 () = give_up => {
                     lost_since = None;

@@ -27,7 +27,7 @@
 //!   `ack_wait`. A second answer for a task is dropped at the submitter, so each
 //!   [`RemoteHandle`] resolves once. A task runs twice when its worker died after running
 //!   it, or when its answer was lost while its submitter was disconnected.
-//! - **A dead worker costs about a second.** `ack_wait` is 1.5 s by default: every message
+//! - **A dead worker costs under 2 s.** `ack_wait` is 1.5 s by default: every message
 //!   a worker holds (running, or waiting for room in its local pool) is acknowledged as in
 //!   progress every fifth of it, so a long task is not delivered again while it runs, and
 //!   the tasks of a worker that was killed go to another within `ack_wait` (JetStream's

@@ -64,9 +64,10 @@ impl RemotePoolBuilder {
         self
     }
 
-    /// How long a submission tries to have its task stored (default 5 s): an attempt that
-    /// is not acknowledged within a second is repeated, with the same message id, so a
-    /// server that restarts meanwhile stores the task once. After it the task comes back
+    /// How long a submission tries to have its task stored (default 30 s, which rides out
+    /// a restart or a cluster's election): an attempt that is not acknowledged within a
+    /// second is repeated, with the same message id, so a server that restarts meanwhile
+    /// stores the task once. After it the task comes back
     /// in [`RunError::Transport`] (it may have been stored: it then runs, and its answer
     /// is dropped). Keep it below the queue's
     /// [`duplicate_window`](QueueConfig::duplicate_window).
@@ -207,7 +208,7 @@ impl RemotePool<(), ()> {
             options: None,
             config: QueueConfig::default(),
             chunk_size: 1024,
-            publish_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(30),
         }
     }

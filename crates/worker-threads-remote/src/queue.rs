@@ -48,8 +48,8 @@ pub struct QueueConfig {
     pub memory: bool,
     /// How long the stream remembers a task's message id, to store a repeated publish
     /// once (a submitter repeats one whose acknowledgement was lost): longer than the
-    /// submitters' `publish_timeout`. 10 s by default; the server keeps an entry per
-    /// task for as long.
+    /// submitters' `publish_timeout`. 60 s by default (JetStream's own is 2 minutes);
+    /// the server keeps an entry per task for as long.
     pub duplicate_window: Duration,
     /// Copies of the queue kept on the servers of a JetStream cluster (1, 3 or 5; 1 by
     /// default). With 3, the queue survives the loss of any one server: a task stored
@@ -65,7 +65,7 @@ impl Default for QueueConfig {
             max_deliver: 5,
             max_ack_pending: 10_000,
             memory: false,
-            duplicate_window: Duration::from_secs(10),
+            duplicate_window: Duration::from_secs(60),
             replicas: 1,
         }
     }

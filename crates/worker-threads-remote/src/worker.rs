@@ -481,8 +481,6 @@ async fn publish_answers(
 
 /// How long one pull for messages stays open on the server when fewer come.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
-/// The server's heartbeat on an open pull: a silent connection fails it.
-const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Where a worker pulls its tasks from, and how many it holds at most.
 struct Pulls {
@@ -522,7 +520,10 @@ where
             .batch()
             .max_messages(permits.len())
             .expires(PULL_EXPIRES)
-            .heartbeat(PULL_HEARTBEAT)
+            // No idle heartbeats: `async-nats` 0.51's batch stops listening after the first
+            // one (it returns `Pending` without a wake-up) until its own timer, the expiry
+            // plus 5 s, so a killed worker's tasks waited 7 s for a worker that was idle.
+            // A lost connection is seen by the client's events instead.
             .messages()
             .await;
         let mut messages = match batch {
