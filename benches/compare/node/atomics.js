@@ -23,7 +23,13 @@ if (isMainThread) {
   worker.once('online', () => {
     const start = process.hrtime.bigint();
     play(turn, n, 0);
-    while (Atomics.load(turn, 0) !== 2 * n) Atomics.wait(turn, 0, Atomics.load(turn, 0));
+    // The worker's last store: one load per check (a second load could see it arrive
+    // after the first, then wait on it with no notify to come).
+    for (;;) {
+      const now = Atomics.load(turn, 0);
+      if (now === 2 * n) break;
+      Atomics.wait(turn, 0, now);
+    }
     const us = Number(process.hrtime.bigint() - start) / 1000 / n;
     console.log(JSON.stringify({ value: us }));
     worker.terminate();
