@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within};
+use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, with_jetstream};
 use futures_util::StreamExt;
 use worker_threads_pool::{MaxQueue, Pool};
 use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
@@ -361,12 +361,7 @@ fn a_server_that_stays_away_fails_pending_handles_after_the_reconnect_timeout() 
 
 /// The stream's last sequence: how many task messages it stored, ever.
 fn stored_messages(url: &str, queue: &str) -> Result<u64> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = worker_threads_remote::async_nats::connect(url).await?;
-        let js = worker_threads_remote::async_nats::jetstream::new(client);
+    with_jetstream(url, async |js| {
         let mut stream = js.get_stream(format!("WT_{queue}")).await?;
         Ok(stream.info().await?.state.last_sequence)
     })
@@ -677,12 +672,7 @@ fn a_server_killed_while_tasks_are_submitted_loses_none_and_hangs_nothing() -> R
 /// The queue's messages delivered and not acknowledged, as its server counts them, once
 /// they are `expected` (or after `PATIENCE`).
 fn pending_acks_once_they_are(url: &str, queue: &str, expected: u64) -> Result<u64> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = worker_threads_remote::async_nats::connect(url).await?;
-        let js = worker_threads_remote::async_nats::jetstream::new(client);
+    with_jetstream(url, async |js| {
         let mut consumer: worker_threads_remote::async_nats::jetstream::consumer::PullConsumer = js
             .get_consumer_from_stream(format!("wt-{queue}"), format!("WT_{queue}"))
             .await?;

@@ -81,22 +81,50 @@ fn spawn_server(port: u16, store: &std::path::Path, extra: &[String]) -> Child {
         .spawn()
         .expect("no nats-server: run the tests with `cargo xtask test`, which installs one, or set NATS_SERVER");
     let stderr = child.stderr.take().expect("piped stderr");
-    let (ready_tx, ready) = mpsc::channel();
+    once_a_line(stderr, |line| line.contains("Server is ready"))
+        .recv_timeout(PATIENCE)
+        .expect("nats-server did not become ready");
+    child
+}
+
+/// Reads `output` to its end on a thread of its own; the receiver hears once a line that
+/// `wanted` accepts was read.
+fn once_a_line(
+    output: impl std::io::Read + Send + 'static,
+    wanted: impl Fn(&str) -> bool + Send + 'static,
+) -> mpsc::Receiver<()> {
+    let (seen_tx, seen) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut ready_tx = Some(ready_tx);
-        for line in BufReader::new(stderr).lines() {
+        let mut seen_tx = Some(seen_tx);
+        for line in BufReader::new(output).lines() {
             let Ok(line) = line else { break };
-            if line.contains("Server is ready")
-                && let Some(tx) = ready_tx.take()
+            if wanted(&line)
+                && let Some(tx) = seen_tx.take()
             {
                 let _ = tx.send(());
             }
         }
     });
-    ready
-        .recv_timeout(PATIENCE)
-        .expect("nats-server did not become ready");
-    child
+    seen
+}
+
+/// Runs `work` with a JetStream context on the server(s) at `url`, on a runtime of its
+/// own.
+pub fn with_jetstream<T>(
+    url: &str,
+    work: impl AsyncFnOnce(worker_threads_remote::async_nats::jetstream::Context) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let servers = url
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<worker_threads_remote::async_nats::ServerAddr>, _>>()?;
+        let client = worker_threads_remote::async_nats::connect(servers).await?;
+        work(worker_threads_remote::async_nats::jetstream::new(client)).await
+    })
 }
 
 fn free_port() -> u16 {
@@ -196,75 +224,60 @@ impl NatsCluster {
 
     /// Waits until JetStream answers on every running server.
     pub fn wait_until_ready(&self) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let running: Vec<String> = (0..self.nodes.len())
-            .filter(|node| self.nodes[*node].child.is_some())
-            .map(|node| self.url(node))
-            .collect();
-        runtime.block_on(async {
-            let deadline = std::time::Instant::now() + PATIENCE;
-            for url in running {
-                let client = worker_threads_remote::async_nats::connect(url)
-                    .await
-                    .expect("a server of the cluster");
-                let js = worker_threads_remote::async_nats::jetstream::new(client);
+        let deadline = std::time::Instant::now() + PATIENCE;
+        for node in (0..self.nodes.len()).filter(|node| self.nodes[*node].child.is_some()) {
+            with_jetstream(&self.url(node), async |js| {
                 while js.query_account().await.is_err() {
-                    assert!(std::time::Instant::now() < deadline, "JetStream not ready");
+                    anyhow::ensure!(std::time::Instant::now() < deadline, "JetStream not ready");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-            }
-        });
+                Ok(())
+            })
+            .expect("JetStream on every server");
+        }
     }
 
-    /// The index of the server that leads the stream of queue `queue`, and waits until
-    /// the stream has a leader and every other copy is current (caught up).
+    /// The index of the server that leads the stream of queue `queue`, once the stream has
+    /// a leader and every other copy is current (caught up).
     pub fn stream_leader(&self, queue: &str) -> usize {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
+        let running = (0..self.nodes.len())
+            .filter(|node| self.nodes[*node].child.is_some())
+            .map(|node| self.url(node))
+            .collect::<Vec<_>>()
+            .join(",");
+        let size = self.nodes.len();
+        with_jetstream(&running, async |js| {
             let deadline = std::time::Instant::now() + PATIENCE;
             loop {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "no current stream leader"
-                );
-                if let Some(leader) = self.current_leader(queue).await {
-                    return leader;
+                anyhow::ensure!(std::time::Instant::now() < deadline, "no current leader");
+                if let Some(leader) = current_leader(&js, queue, size).await {
+                    return Ok(leader);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
+        .expect("a stream leader")
     }
+}
 
-    async fn current_leader(&self, queue: &str) -> Option<usize> {
-        let client = worker_threads_remote::async_nats::ConnectOptions::new()
-            .connect(
-                (0..self.nodes.len())
-                    .filter(|node| self.nodes[*node].child.is_some())
-                    .map(|node| self.url(node).parse().expect("a URL"))
-                    .collect::<Vec<worker_threads_remote::async_nats::ServerAddr>>(),
-            )
-            .await
-            .ok()?;
-        let js = worker_threads_remote::async_nats::jetstream::new(client);
-        let mut stream = js.get_stream(format!("WT_{queue}")).await.ok()?;
-        let cluster = stream.info().await.ok()?.cluster.clone()?;
-        let current = cluster.replicas.len() + 1 == self.nodes.len()
-            && cluster
-                .replicas
-                .iter()
-                .all(|peer| peer.current && !peer.offline);
-        let leader = cluster.leader?;
-        if !current {
-            return None;
-        }
-        (0..self.nodes.len()).find(|node| Self::name(*node) == leader)
+/// The index of the stream's leader if every other copy of it is current.
+async fn current_leader(
+    js: &worker_threads_remote::async_nats::jetstream::Context,
+    queue: &str,
+    size: usize,
+) -> Option<usize> {
+    let mut stream = js.get_stream(format!("WT_{queue}")).await.ok()?;
+    let cluster = stream.info().await.ok()?.cluster.clone()?;
+    let current = cluster.replicas.len() + 1 == size
+        && cluster
+            .replicas
+            .iter()
+            .all(|peer| peer.current && !peer.offline);
+    let leader = cluster.leader?;
+    if !current {
+        return None;
     }
+    (0..size).find(|node| NatsCluster::name(*node) == leader)
 }
 
 impl Drop for NatsCluster {
@@ -422,18 +435,7 @@ impl WorkerProcess {
             .expect("spawn a worker process");
         // The child prints `serving` once its consumer is bound.
         let stdout = child.stdout.take().expect("piped stdout");
-        let (ready_tx, ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.trim() == "serving"
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-        });
+        let ready = once_a_line(stdout, |line| line.trim() == "serving");
         // A worker that dies before serving (a poison task it pulled at once) is fine.
         let _ = ready.recv_timeout(PATIENCE);
         let stdin = child.stdin.take();
