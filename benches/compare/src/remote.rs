@@ -240,6 +240,54 @@ pub(crate) fn remote_run(n: u64) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
+/// `remote_loop`: the Node chapter's loop as written, through a `RemotePool` (two worker
+/// processes): `queue_size()` against `max_queue()` before every `run`, `wait_drain()`
+/// when full, every handle joined at the end; thousands of tasks per second.
+pub(crate) fn remote_loop(n: u64) -> anyhow::Result<f64> {
+    let (_server, _workers, pool) = setup(65_536)?;
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        if pool.queue_size() >= pool.max_queue() {
+            pool.wait_drain();
+        }
+        handles.push((i, pool.run(i as f64)?));
+    }
+    for (i, handle) in handles {
+        anyhow::ensure!(handle.join()? == (i as f64).sqrt(), "a wrong root");
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64() / 1e3)
+}
+
+/// `js_serial`: the floor of `remote_loop`, with none of our code: publishes to the same
+/// queue one at a time, each awaiting JetStream's acknowledgement, while two bare consumer
+/// processes pull and acknowledge; thousands of messages per second until the queue is
+/// empty.
+pub(crate) fn js_serial(n: u64) -> anyhow::Result<f64> {
+    let server = Server::start()?;
+    let pool: RemotePool<f64, f64> = RemotePool::builder(&server.url, QUEUE).connect()?;
+    let _consumers = [
+        Helper::spawn(&[CONSUMER_CHILD, &server.url])?,
+        Helper::spawn(&[CONSUMER_CHILD, &server.url])?,
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    runtime.block_on(async {
+        let client = async_nats::connect(&server.url).await?;
+        let js = async_nats::jetstream::new(client);
+        for i in 0..n {
+            js.publish("wt.compare.tasks", (i as f64).to_le_bytes().to_vec().into())
+                .await?
+                .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    pool.wait_drain();
+    Ok(n as f64 / start.elapsed().as_secs_f64() / 1e3)
+}
+
 /// `remote_rtt`: one task at a time, `run` then `join`; the median in microseconds.
 pub(crate) fn remote_rtt(n: u64) -> anyhow::Result<f64> {
     let (_server, _workers, pool) = setup(65_536)?;

@@ -86,6 +86,8 @@ const REMOTE_MAP: &str = "past one machine: the Node chapter's square roots, 2 w
 const REMOTE_RUN: &str =
     "past one machine: one task per message, 512 in flight, 2 worker processes";
 const REMOTE_RTT: &str = "past one machine: one task's round trip (median)";
+const REMOTE_LOOP: &str =
+    "past one machine: the Node chapter's loop as written, 2 worker processes";
 const RECOVERY: &str = "past one machine: a worker killed (SIGKILL) with 100 tasks of 5 ms";
 const FAILOVER: &str =
     "past one machine: round trips across a killed stream leader, 3-node cluster";
@@ -160,6 +162,8 @@ const CASES: &[Case] = &[
     Case { group: REMOTE_RTT, name: "NATS core request/reply (no JetStream)", side: Side::BareRust, program: Program::Rust("nats_rr"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
     Case { group: REMOTE_RTT, name: "JetStream alone: publish + ack, a bare consumer answers (floor)", side: Side::BareRust, program: Program::Rust("js_rtt"), unit: "us", better: Better::Lower, full: 5_000, smoke: 50, timeout: MINUTE, versus: Some("RemotePool::run + join") },
     Case { group: REMOTE_RTT, name: "BullMQ 6.7 on Redis, add + waitUntilFinished", side: Side::Node, program: Program::Node { script: "bullmq.js", args: &["rtt"], npm: true }, unit: "us", better: Better::Lower, full: 1_000, smoke: 20, timeout: MINUTE, versus: Some("RemotePool::run + join") },
+    Case { group: REMOTE_LOOP, name: "RemotePool: queue_size() >= max_queue() -> wait_drain(), run", side: Side::Ours, program: Program::Rust("remote_loop"), unit: "k tasks/s", better: Better::Higher, full: 20_000, smoke: 200, timeout: MINUTE, versus: None },
+    Case { group: REMOTE_LOOP, name: "JetStream alone: one publish at a time, each acknowledged (floor)", side: Side::BareRust, program: Program::Rust("js_serial"), unit: "k tasks/s", better: Better::Higher, full: 20_000, smoke: 200, timeout: MINUTE, versus: Some("RemotePool: queue_size() >= max_queue() -> wait_drain(), run") },
     Case { group: RECOVERY, name: "kill to the first of its tasks done by another worker", side: Side::Ours, program: Program::Rust("remote_recovery_first"), unit: "ms", better: Better::Lower, full: 100, smoke: 100, timeout: MINUTE, versus: None },
     Case { group: RECOVERY, name: "kill to the last of its tasks done", side: Side::Ours, program: Program::Rust("remote_recovery_last"), unit: "ms", better: Better::Lower, full: 100, smoke: 100, timeout: MINUTE, versus: None },
     Case { group: FAILOVER, name: "RemotePool::run + join, 99th percentile", side: Side::Ours, program: Program::Rust("remote_failover_p99"), unit: "ms", better: Better::Lower, full: 3_000, smoke: 30, timeout: MINUTE, versus: None },
