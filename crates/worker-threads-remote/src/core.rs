@@ -347,9 +347,16 @@ impl<R> Core<R> {
             }
             let copy = {
                 let mut pending = lock(&self.pending);
+                let pending = &mut *pending;
                 let Some(entry) = pending.entries.get_mut(&id) else {
                     continue; // answered meanwhile
                 };
+                if entry.seq != Some(seq) {
+                    continue; // another check publishes it again
+                }
+                // Unstored until the copy is: a check running beside this one skips it.
+                entry.seq = None;
+                pending.by_seq.remove(&seq);
                 entry.copies += 1;
                 (entry.payload.clone(), entry.kind, entry.copies)
             };

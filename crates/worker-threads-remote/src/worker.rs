@@ -508,7 +508,11 @@ where
     // Every message delivered is held at once (kept in progress from then on) and started
     // in order by one submitter, which waits while the local pool is full.
     let (ready, to_start) = mpsc::unbounded_channel();
-    let submitter = tokio::spawn(start_in_order(Arc::clone(&serving), to_start, stop.clone()));
+    // Set once this loop's last pull is closed: the submitter gives messages back only
+    // then (a message given back while our own pull is open can be delivered to it again,
+    // and be lost with it until `ack_wait`).
+    let (pulls_closed_tx, pulls_closed) = watch::channel(false);
+    let submitter = tokio::spawn(start_in_order(Arc::clone(&serving), to_start, pulls_closed));
     let mut backoff = Duration::from_millis(50);
     'pull: while !*stop.borrow() {
         // Ask for as many messages as there is room for, no more: nothing is delivered to
@@ -540,12 +544,12 @@ where
             let message = tokio::select! {
                 message = messages.next() => message,
                 _ = stop.changed() => {
-                    hand_back_delivered(&mut messages).await;
+                    hand_back_delivered(messages).await;
                     break 'pull;
                 }
                 _ = reconnects.changed() => {
                     // The server forgot this pull: ask again.
-                    hand_back_delivered(&mut messages).await;
+                    hand_back_delivered(messages).await;
                     continue 'pull;
                 }
             };
@@ -564,7 +568,7 @@ where
                 Some(Err(error)) => {
                     tracing::warn!(%error, "pulling tasks");
                     if !back_off(&mut backoff, &mut stop).await {
-                        hand_back_delivered(&mut messages).await;
+                        hand_back_delivered(messages).await;
                         break 'pull;
                     }
                 }
@@ -572,6 +576,7 @@ where
             }
         }
     }
+    let _ = pulls_closed_tx.send(true);
     drop(ready);
     let _ = submitter.await;
     finish_held(&serving, &room, prefetch).await
@@ -594,16 +599,23 @@ async fn take_room(
     Some(permits)
 }
 
-/// Gives back (`Nak`) what was delivered to a pull that is being dropped: another worker
-/// takes it at once, not after `ack_wait`.
-async fn hand_back_delivered(messages: &mut jetstream::consumer::pull::Batch) {
+/// Closes a pull and gives back (`Nak`) what it had delivered: another worker takes it at
+/// once, not after `ack_wait`. The pull's subscription goes first, so the server does not
+/// deliver a message given back to this very pull again.
+async fn hand_back_delivered(mut messages: jetstream::consumer::pull::Batch) {
+    let mut delivered = Vec::new();
     while let Some(Some(Ok(message))) = messages.next().now_or_never() {
+        delivered.push(message);
+    }
+    drop(messages);
+    for message in delivered {
         let _ = message.ack_with(AckKind::Nak(None)).await;
     }
 }
 
 /// Starts held messages in the order they came, each once the local pool has room; once
-/// the worker is stopped, gives back (`Nak`) those not started, for other workers.
+/// the worker's pulls are closed (it is stopping), gives back (`Nak`) those not started,
+/// for other workers.
 async fn start_in_order<T, R>(
     serving: Arc<Serving<T, R>>,
     mut to_start: mpsc::UnboundedReceiver<(Holding, OwnedSemaphorePermit)>,
