@@ -25,14 +25,14 @@ pub(crate) type Answer<R> = Result<Vec<Result<R, TaskError>>, TaskError>;
 /// A submission's outcome: the task's id and its answer to come, or why not.
 pub(crate) type Submitted<R> = Result<(u64, oneshot::Receiver<Answer<R>>), Refusal>;
 
-/// How long one attempt to publish a task waits for JetStream's acknowledgement before
-/// the next (with the same message id).
 /// Tasks that may have lost their answer: each one's id and stream sequence.
 type Suspects = Vec<(u64, u64)>;
 
 /// Checks of tasks that may have lost their answer: see [`Core::recover`].
 const RECOVERY_CHECKS: u32 = 6;
 
+/// How long one attempt to publish a task waits for JetStream's acknowledgement before
+/// the next (with the same message id).
 pub(crate) const ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Why a message was not accepted (the caller hands its task back).
