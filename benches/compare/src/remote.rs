@@ -21,6 +21,8 @@ pub(crate) const CONSUMER_CHILD: &str = "--js-consumer";
 pub(crate) const RESPONDER_CHILD: &str = "--nats-responder";
 
 const QUEUE: &str = "compare";
+/// The subject the queue `compare` takes tasks on.
+const TASKS: &str = "wt.compare.tasks";
 
 /// A `nats-server -js`, killed and its store removed on drop.
 pub(crate) struct Server {
@@ -264,7 +266,25 @@ pub(crate) fn remote_loop(n: u64) -> anyhow::Result<f64> {
 /// processes pull and acknowledge; thousands of messages per second until the queue is
 /// empty.
 pub(crate) fn js_serial(n: u64) -> anyhow::Result<f64> {
+    through_bare_consumers(n, async |js, n| {
+        for i in 0..n {
+            js.publish(TASKS, (i as f64).to_le_bytes().to_vec().into())
+                .await?
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// `n` messages published by `publish` into the queue (made as a `RemotePool` makes it)
+/// while two bare consumer processes pull and acknowledge them: thousands of messages per
+/// second, from the first publish until the queue is empty.
+fn through_bare_consumers(
+    n: u64,
+    publish: impl AsyncFnOnce(&async_nats::jetstream::Context, u64) -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
     let server = Server::start()?;
+    // Creates the queue as a RemotePool does.
     let pool: RemotePool<f64, f64> = RemotePool::builder(&server.url, QUEUE).connect()?;
     let _consumers = [
         Helper::spawn(&[CONSUMER_CHILD, &server.url])?,
@@ -276,13 +296,7 @@ pub(crate) fn js_serial(n: u64) -> anyhow::Result<f64> {
     let start = Instant::now();
     runtime.block_on(async {
         let client = async_nats::connect(&server.url).await?;
-        let js = async_nats::jetstream::new(client);
-        for i in 0..n {
-            js.publish("wt.compare.tasks", (i as f64).to_le_bytes().to_vec().into())
-                .await?
-                .await?;
-        }
-        anyhow::Ok(())
+        publish(&async_nats::jetstream::new(client), n).await
     })?;
     pool.wait_drain();
     Ok(n as f64 / start.elapsed().as_secs_f64() / 1e3)
@@ -384,26 +398,12 @@ pub(crate) fn consumer_child(url: &str) -> anyhow::Result<()> {
 /// acknowledge (no handler, no result); thousands of messages per second until the queue
 /// is empty.
 pub(crate) fn js_ceiling(n: u64) -> anyhow::Result<f64> {
-    let server = Server::start()?;
-    // Creates the queue as a RemotePool does.
-    let pool: RemotePool<f64, f64> = RemotePool::builder(&server.url, QUEUE).connect()?;
-    let _consumers = [
-        Helper::spawn(&[CONSUMER_CHILD, &server.url])?,
-        Helper::spawn(&[CONSUMER_CHILD, &server.url])?,
-    ];
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let start = Instant::now();
-    runtime.block_on(async {
+    through_bare_consumers(n, async |js, n| {
         use futures_util::StreamExt;
-        let client = async_nats::connect(&server.url).await?;
-        let js = async_nats::jetstream::new(client);
-        let js = &js;
         futures_util::stream::iter(0..n)
             .map(|i| async move {
                 let ack = js
-                    .publish("wt.compare.tasks", (i as f64).to_le_bytes().to_vec().into())
+                    .publish(TASKS, (i as f64).to_le_bytes().to_vec().into())
                     .await?;
                 ack.await?;
                 anyhow::Ok(())
@@ -411,9 +411,7 @@ pub(crate) fn js_ceiling(n: u64) -> anyhow::Result<f64> {
             .buffer_unordered(512)
             .fold(Ok(()), |done, r| async move { done.and(r) })
             .await
-    })?;
-    pool.wait_drain();
-    Ok(n as f64 / start.elapsed().as_secs_f64() / 1e3)
+    })
 }
 
 /// `js_rtt`: the floor of a task's round trip through JetStream, with none of our code: a
@@ -440,7 +438,7 @@ pub(crate) fn js_rtt(n: u64) -> anyhow::Result<f64> {
             headers.insert("Answer-To", "compare.answers");
             let start = Instant::now();
             let ack = js
-                .publish_with_headers("wt.compare.tasks", headers, payload.clone().into())
+                .publish_with_headers(TASKS, headers, payload.clone().into())
                 .await?;
             ack.await?;
             let answer = answers.next().await.context("no answer")?;
