@@ -73,8 +73,12 @@ struct Pending<R> {
 
 /// A submitter's limits, from its builder and the server.
 pub(crate) struct Settings {
+    /// The stream's `max_msgs`, read from the server.
     pub(crate) max_queue: usize,
+    /// How long a submission tries to have its task stored (attempts repeat, with the
+    /// same message id, across a lost connection).
     pub(crate) publish_timeout: Duration,
+    /// How long a lost connection may last before pending tasks fail `Disconnected`.
     pub(crate) reconnect_timeout: Duration,
 }
 
@@ -87,12 +91,7 @@ pub(crate) struct Core<R> {
     /// This submitter's unique name (a NUID): in its results subject and message ids.
     submitter: String,
     results: String,
-    pub(crate) max_queue: usize,
-    /// How long a submission tries to have its task stored (attempts repeat, with the
-    /// same message id, across a lost connection).
-    publish_timeout: Duration,
-    /// How long a lost connection may last before pending tasks fail `Disconnected`.
-    reconnect_timeout: Duration,
+    pub(crate) settings: Settings,
     pending: Mutex<Pending<R>>,
     /// Tasks that may have lost their answer, for the listener to [`recover`](Self::recover).
     suspects: tokio::sync::mpsc::UnboundedSender<Suspects>,
@@ -123,9 +122,7 @@ impl<R> Core<R> {
             stream,
             names,
             results,
-            max_queue: settings.max_queue,
-            publish_timeout: settings.publish_timeout,
-            reconnect_timeout: settings.reconnect_timeout,
+            settings,
             pending: Mutex::new(Pending {
                 entries: HashMap::new(),
                 by_seq: HashMap::new(),
@@ -394,7 +391,7 @@ impl<R> Core<R> {
         kind: &'static str,
         copy: u32,
     ) -> Result<(u64, bool), Refusal> {
-        let deadline = Instant::now() + self.publish_timeout;
+        let deadline = Instant::now() + self.settings.publish_timeout;
         let mut pause = Duration::from_millis(20);
         loop {
             let message = PublishMessage::build()
@@ -562,7 +559,7 @@ where
         .await
         .map_err(|e| e.to_string())?;
     core.client.flush().await.map_err(|e| e.to_string())?;
-    let reconnect_timeout = core.reconnect_timeout;
+    let reconnect_timeout = core.settings.reconnect_timeout;
     let mut suspected = lock(&core.suspected)
         .take()
         .ok_or("the pool listens once")?;

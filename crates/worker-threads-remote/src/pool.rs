@@ -319,7 +319,7 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
 
     /// The queue's bound: the stream's `max_msgs`, read from the server at connect.
     pub fn max_queue(&self) -> usize {
-        self.core.max_queue
+        self.core.settings.max_queue
     }
 
     /// True when the queue is full (`queue_size() >= max_queue()`).
@@ -398,7 +398,7 @@ impl<T, R> std::fmt::Debug for RemotePool<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemotePool")
             .field("queue", &self.core.names().stream)
-            .field("max_queue", &self.core.max_queue)
+            .field("max_queue", &self.core.settings.max_queue)
             .field("pending", &self.core.pending())
             .finish_non_exhaustive()
     }
