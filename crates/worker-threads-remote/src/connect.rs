@@ -1,7 +1,10 @@
-//! The servers a pool or a worker connects to: one URL, or a cluster's, separated by
-//! commas.
+//! The servers a pool or a worker connects to (one URL, or a cluster's, separated by
+//! commas), and the count of times the connection came back.
 
-use async_nats::ServerAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_nats::{Event, ServerAddr};
+use tokio::sync::watch;
 
 use crate::error::ConnectError;
 
@@ -24,9 +27,68 @@ pub(crate) fn servers(urls: &str) -> Result<Vec<ServerAddr>, ConnectError> {
     Ok(servers)
 }
 
+/// Counts the times a lost connection came back, from the client's events. The first
+/// `Connected` (the connection being made) is not one: the client may report it after the
+/// caller already started work on the new connection, and taking it for a reconnection
+/// would redo that work (a worker gave back the tasks its first pull had delivered,
+/// which counted a delivery against `max_deliver` for nothing).
+pub(crate) struct Reconnections {
+    lost: AtomicBool,
+    count: watch::Sender<u64>,
+}
+
+impl Reconnections {
+    /// A counter at 0, and a receiver that sees each reconnection as a change.
+    pub(crate) fn new() -> (Self, watch::Receiver<u64>) {
+        let (count, changes) = watch::channel(0);
+        let counter = Self {
+            lost: AtomicBool::new(false),
+            count,
+        };
+        (counter, changes)
+    }
+
+    /// Takes one of the client's events.
+    pub(crate) fn on_event(&self, event: &Event) {
+        match event {
+            Event::Disconnected => self.lost.store(true, Ordering::SeqCst),
+            Event::Connected if self.lost.swap(false, Ordering::SeqCst) => {
+                self.count.send_modify(|count| *count += 1);
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_connection_that_came_back_counts_as_a_reconnection() {
+        let (counter, changes) = Reconnections::new();
+        counter.on_event(&Event::Connected);
+        assert_eq!(
+            *changes.borrow(),
+            0,
+            "the first connection is not a reconnection"
+        );
+        assert!(!changes.has_changed().unwrap());
+        counter.on_event(&Event::Disconnected);
+        assert_eq!(*changes.borrow(), 0);
+        counter.on_event(&Event::Connected);
+        assert_eq!(*changes.borrow(), 1);
+        counter.on_event(&Event::Connected);
+        assert_eq!(
+            *changes.borrow(),
+            1,
+            "a second Connected without a loss is not one"
+        );
+        counter.on_event(&Event::Disconnected);
+        counter.on_event(&Event::Disconnected);
+        counter.on_event(&Event::Connected);
+        assert_eq!(*changes.borrow(), 2);
+    }
 
     #[test]
     fn one_url_or_several_separated_by_commas() {

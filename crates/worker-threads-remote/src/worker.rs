@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use worker_threads_pool::{Pool, TaskHandle};
 use worker_threads_wait::lock;
 
+use crate::connect::Reconnections;
 use crate::error::{ConnectError, ServeError};
 use crate::queue::{self, QueueConfig};
 use crate::runtime::Driver;
@@ -94,14 +95,12 @@ impl RemoteWorkerBuilder {
         let runtime = Driver::start("wt-remote-worker")?;
         // Counts reconnections: a pull open when the connection was lost is forgotten by
         // the server, and the client would wait out its expiry and five seconds more.
-        let (reconnects_tx, reconnects) = watch::channel(0u64);
+        let (counter, reconnects) = Reconnections::new();
         let options = self
             .options
             .unwrap_or_default()
             .event_callback(move |event| {
-                if matches!(event, async_nats::Event::Connected) {
-                    reconnects_tx.send_modify(|count| *count += 1);
-                }
+                counter.on_event(&event);
                 std::future::ready(())
             });
         let (config, prefetch) = (self.config, self.prefetch);
