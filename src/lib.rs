@@ -77,9 +77,9 @@ pub use worker_threads_core::{
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use worker_threads_pool::process::ProcessPoolBuilder;
 pub use worker_threads_pool::{
-    BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream, MaxQueue,
-    Pool, PoolBuilder, PoolEvent, PoolHandle, RunError, ShutdownTimedOut, TaskError, TaskHandle,
-    TaskPool, is_cancelled,
+    Backoff, BuildError, CancelToken, Latency, Map, MapStream, MapUnordered, MapUnorderedStream,
+    MaxQueue, Pool, PoolBuilder, PoolEvent, PoolHandle, Retry, RunError, ShutdownTimedOut,
+    TaskError, TaskHandle, TaskPool, is_cancelled,
 };
 #[cfg(feature = "remote")]
 pub use worker_threads_remote as remote;

@@ -152,6 +152,17 @@ pub enum TaskError {
     /// [`Pool`](crate::Pool) waits for its tasks).
     #[error("the pool was dropped before the task resolved")]
     Closed,
+    /// Every try of a task with a [`Retry`](crate::Retry) policy failed: `last` is the
+    /// last try's failure, `attempts` the tries made. (Fewer than the policy's when the
+    /// pool closed while the task waited for its next try.)
+    #[error("the task failed {attempts} times; the last: {last}")]
+    Retried {
+        /// Tries made.
+        attempts: u32,
+        /// The last try's failure.
+        #[source]
+        last: Box<TaskError>,
+    },
 }
 
 /// A bounded shut-down gave up waiting: the error of

@@ -73,6 +73,7 @@ mod map;
 mod pool;
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub mod process;
+mod retry;
 mod signal;
 mod stats;
 mod task;
@@ -83,6 +84,7 @@ pub use crate::error::{BuildError, RunError, ShutdownTimedOut, TaskError};
 pub use crate::events::PoolEvent;
 pub use crate::map::{Map, MapStream, MapUnordered, MapUnorderedStream};
 pub use crate::pool::Pool;
+pub use crate::retry::{Backoff, Retry};
 pub use crate::signal::CancelToken;
 pub use crate::stats::Latency;
 pub use crate::task::{TaskHandle, is_cancelled};

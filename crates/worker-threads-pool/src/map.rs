@@ -109,9 +109,39 @@ fn in_flight_bound<T, R>(pool: &Pool<T, R>) -> usize {
     threads.saturating_add(pool.inner.config.max_queue.unwrap_or(threads))
 }
 
+/// What a map waits on: a chunk of items, or one item with the pool's retry policy (each
+/// item is tried on its own: a chunk's try would run its other items again).
+enum Flight<R> {
+    Chunk(ChunkHandle<R>),
+    One(TaskHandle<R>),
+}
+
+impl<R: Send + 'static> Flight<R> {
+    fn is_finished(&self) -> bool {
+        match self {
+            Self::Chunk(handle) => handle.is_finished(),
+            Self::One(handle) => handle.is_finished(),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<Result<R, TaskError>>, TaskError>> {
+        match self {
+            Self::Chunk(handle) => Pin::new(handle).poll(cx),
+            Self::One(handle) => Pin::new(handle).poll(cx).map(|result| Ok(vec![result])),
+        }
+    }
+
+    fn join(self) -> Result<Vec<Result<R, TaskError>>, TaskError> {
+        match self {
+            Self::Chunk(handle) => handle.join(),
+            Self::One(handle) => Ok(vec![handle.join()]),
+        }
+    }
+}
+
 /// One submitted chunk: its handle (or why it was refused) and how many items it holds.
 struct Chunk<R> {
-    handle: Result<ChunkHandle<R>, TaskError>,
+    handle: Result<Flight<R>, TaskError>,
     items: usize,
     /// A stream polled it before it finished (so it was waited for).
     waited: bool,
@@ -150,12 +180,13 @@ impl<'p, T, R, I> InFlight<'p, T, R, I> {
 impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T, R, I> {
     fn fill(&mut self) {
         while self.pending.len() < self.limit {
-            let tasks: Vec<T> = self.tasks.by_ref().take(self.chunk).collect();
+            let size = self.chunk();
+            let tasks: Vec<T> = self.tasks.by_ref().take(size).collect();
             if tasks.is_empty() {
                 break;
             }
             let items = tasks.len();
-            let handle = match self.pool.inner.submit_chunk(tasks, OnFull::Wait) {
+            let handle = match self.submit(tasks, OnFull::Wait) {
                 Ok(handle) => Ok(handle),
                 // A local pool refuses only when closed (a waiting submit is never full).
                 Err(_) => Err(TaskError::Cancelled),
@@ -172,15 +203,16 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
     /// stopped at a full queue (the chunk is kept in `stash`). The stream's `fill`.
     fn try_fill(&mut self) -> bool {
         while self.pending.len() < self.limit {
+            let size = self.chunk();
             let tasks = match self.stash.take() {
                 Some(tasks) => tasks,
-                None => self.tasks.by_ref().take(self.chunk).collect(),
+                None => self.tasks.by_ref().take(size).collect(),
             };
             if tasks.is_empty() {
                 break;
             }
             let items = tasks.len();
-            let handle = match self.pool.inner.submit_chunk(tasks, OnFull::Refuse) {
+            let handle = match self.submit(tasks, OnFull::Refuse) {
                 Ok(handle) => Ok(handle),
                 Err(RunError::QueueFull(tasks)) => {
                     self.stash = Some(tasks);
@@ -197,6 +229,38 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
         false
     }
 
+    /// The items of the next chunk: one each under a retry policy.
+    fn chunk(&self) -> usize {
+        if self.pool.retry.is_some() {
+            1
+        } else {
+            self.chunk
+        }
+    }
+
+    /// Submits a chunk of items, or (under a retry policy) its one item with the policy.
+    fn submit(&self, mut tasks: Vec<T>, on_full: OnFull) -> Result<Flight<R>, RunError<Vec<T>>> {
+        let (Some(retry), 1) = (self.pool.retry, tasks.len()) else {
+            return self
+                .pool
+                .inner
+                .submit_chunk(tasks, on_full)
+                .map(Flight::Chunk);
+        };
+        let Some(task) = tasks.pop() else {
+            unreachable!("one item")
+        };
+        let deadline = self.pool.inner.default_deadline();
+        self.pool
+            .inner
+            .submit_retrying(task, retry, on_full, deadline, None)
+            .map(Flight::One)
+            .map_err(|refused| match refused {
+                RunError::QueueFull(task) => RunError::QueueFull(vec![task]),
+                other => RunError::Closed(vec![other.into_inner()]),
+            })
+    }
+
     /// Polls chunk `at`; once it resolved, moves its results into `ready`.
     fn poll_take(&mut self, at: usize, cx: &mut Context<'_>) -> Poll<()> {
         let Some(chunk) = self.pending.get_mut(at) else {
@@ -205,7 +269,7 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
         let (finished, results) = match &mut chunk.handle {
             Ok(handle) => {
                 let finished = handle.is_finished() && !chunk.waited;
-                match Pin::new(handle).poll(cx) {
+                match handle.poll(cx) {
                     Poll::Pending => {
                         chunk.waited = true;
                         return Poll::Pending;
@@ -333,7 +397,7 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> Iterator
                 .flight
                 .pending
                 .iter()
-                .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
+                .position(|chunk| chunk.handle.as_ref().map_or(true, Flight::is_finished))
                 .unwrap_or(0);
             self.flight.take(at);
             self.flight.fill();
@@ -416,7 +480,7 @@ where
         self.get_mut().flight.poll_next_result(cx, |pending| {
             pending
                 .iter()
-                .position(|chunk| chunk.handle.as_ref().map_or(true, TaskHandle::is_finished))
+                .position(|chunk| chunk.handle.as_ref().map_or(true, Flight::is_finished))
         })
     }
 }

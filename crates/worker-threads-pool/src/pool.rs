@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError, ShutdownTimedOut};
-use crate::inner::{Inner, OnFull, Shutdown};
+use crate::inner::{Inner, OnFull, RetryWith, Shutdown};
+use crate::retry::Retry;
 use crate::signal::CancelToken;
 use crate::stats::Latency;
 use crate::stats::Resolved;
@@ -40,6 +41,8 @@ use crate::task::TaskHandle;
 /// ```
 pub struct Pool<T, R> {
     pub(crate) inner: Arc<Inner<T, R>>,
+    /// Every task's retry policy ([`with_retry`](Pool::with_retry)).
+    pub(crate) retry: Option<RetryWith<T>>,
 }
 
 impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
@@ -54,7 +57,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         I: Fn() -> S + Send + Sync + 'static,
         F: Fn(&mut S, T) -> R + Send + Sync + 'static,
     {
-        Inner::start(config, on_event, init, handler).map(|inner| Self { inner })
+        Inner::start(config, on_event, init, handler).map(|inner| Self { inner, retry: None })
     }
 
     #[cfg(feature = "tokio")]
@@ -63,7 +66,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         on_event: Option<EventHook>,
         handler: Arc<crate::inner::async_worker::AsyncHandler<T, R>>,
     ) -> Result<Self, BuildError> {
-        Inner::start_async(config, on_event, handler).map(|inner| Self { inner })
+        Inner::start_async(config, on_event, handler).map(|inner| Self { inner, retry: None })
     }
 
     #[cfg(all(feature = "process", target_os = "linux"))]
@@ -73,7 +76,8 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         spawn: Box<crate::inner::process_worker::ProcessSpawner<T, R>>,
         settings: crate::inner::process_worker::ProcessSettings,
     ) -> Result<Self, BuildError> {
-        Inner::start_process(config, on_event, spawn, settings).map(|inner| Self { inner })
+        Inner::start_process(config, on_event, spawn, settings)
+            .map(|inner| Self { inner, retry: None })
     }
 
     /// Submits `task` if the queue has room: piscina's `run`.
@@ -103,7 +107,19 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
-        self.inner.submit(task, OnFull::Refuse)
+        self.submit(task, OnFull::Refuse)
+    }
+
+    /// Submits `task` under the pool's retry policy, if it has one.
+    fn submit(&self, task: T, on_full: OnFull) -> Result<TaskHandle<R>, RunError<T>> {
+        match self.retry {
+            None => self.inner.submit(task, on_full),
+            Some(retry) => {
+                let deadline = self.inner.default_deadline();
+                self.inner
+                    .submit_retrying(task, retry, on_full, deadline, None)
+            }
+        }
     }
 
     /// Submits `task` if the queue has room, with a deadline: its handle resolves
@@ -138,8 +154,15 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         task: T,
         deadline: Instant,
     ) -> Result<TaskHandle<R>, RunError<T>> {
-        self.inner
-            .submit_until(task, OnFull::Refuse, Some(deadline), None)
+        match self.retry {
+            None => self
+                .inner
+                .submit_until(task, OnFull::Refuse, Some(deadline), None),
+            Some(retry) => {
+                self.inner
+                    .submit_retrying(task, retry, OnFull::Refuse, Some(deadline), None)
+            }
+        }
     }
 
     /// Submits `task` if the queue has room, cancellable by `token` (piscina's `signal`
@@ -161,9 +184,15 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         // the handle.
         let precancelled = token.is_cancelled().then(|| token.reason());
         let deadline = self.inner.default_deadline();
-        let handle = self
-            .inner
-            .submit_until(task, OnFull::Refuse, deadline, precancelled)?;
+        let handle = match self.retry {
+            None => self
+                .inner
+                .submit_until(task, OnFull::Refuse, deadline, precancelled)?,
+            Some(retry) => {
+                self.inner
+                    .submit_retrying(task, retry, OnFull::Refuse, deadline, precancelled)?
+            }
+        };
         token.register(handle.canceller());
         Ok(handle)
     }
@@ -175,7 +204,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     ///
     /// [`RunError::Closed`] with the task if the pool is closed.
     pub fn run_wait(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
-        self.inner.submit(task, OnFull::Wait)
+        self.submit(task, OnFull::Wait)
     }
 
     /// Submits `task`, awaiting room in the queue, under any executor.
@@ -190,8 +219,14 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     /// before that drops the task unrun (it was never accepted, so nothing resolves for
     /// it); once the handle is returned, the task is accepted and resolves exactly once
     /// whether or not the handle is kept.
-    pub async fn run_async(&self, task: T) -> Result<TaskHandle<R>, RunError<T>> {
-        self.inner.submit_async(task).await
+    pub async fn run_async(&self, mut task: T) -> Result<TaskHandle<R>, RunError<T>> {
+        loop {
+            match self.submit(task, OnFull::Refuse) {
+                Err(RunError::QueueFull(back)) => task = back,
+                done => return done,
+            }
+            self.inner.room().await;
+        }
     }
 
     /// Waits until the queue drains: returns at once if it is empty, else when it goes
@@ -214,7 +249,83 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
     }
 }
 
+impl<T: Clone + Send + 'static, R: Send + 'static> Pool<T, R> {
+    /// The same pool, trying every task as `retry` says (BullMQ's `attempts` and
+    /// `backoff` as a queue's default): a try that panics, or whose worker process ends,
+    /// is followed by another after the back-off; a task whose tries all failed resolves
+    /// [`TaskError::Retried`](crate::TaskError::Retried) with the last failure and the
+    /// number of tries. Each try runs on a copy of the task (hence `T: Clone`).
+    ///
+    /// A task waiting for its back-off keeps its place in [`queue_size`](Self::queue_size)
+    /// (it is still to run; its next try enters the queue without waiting for room, and
+    /// a drain waits for it). A cancel then ends it at once; [`close`](Self::close) ends
+    /// it with the tries made, [`destroy`](Self::destroy) with `Cancelled`. A deadline
+    /// (`task_timeout`, [`run_with_deadline`](Self::run_with_deadline)) is the whole
+    /// task's: a try that times out is not tried again. The pool's counters count
+    /// tries. `map`'s items are tried as tasks are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// use worker_threads_pool::{Backoff, Pool, Retry, TaskError};
+    ///
+    /// static TRIES: AtomicU32 = AtomicU32::new(0);
+    /// // Fails twice, then works.
+    /// let flaky = |n: u32| {
+    ///     if TRIES.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         panic!("not yet");
+    ///     }
+    ///     n * 2
+    /// };
+    /// let retry = Retry::attempts(3).backoff(Backoff::Fixed(Duration::from_millis(5)));
+    /// let pool = Pool::builder().build(flaky)?.with_retry(retry);
+    /// assert_eq!(pool.run(21)?.join(), Ok(42));
+    /// assert_eq!(TRIES.load(Ordering::SeqCst), 3);
+    /// // Two tries of a task that always fails: its last failure, and the count.
+    /// let pool = Pool::builder().build(|_: ()| -> u32 { panic!("never") })?;
+    /// let handle = pool.run_with_retry((), Retry::attempts(2))?;
+    /// assert_eq!(
+    ///     handle.join(),
+    ///     Err(TaskError::Retried { attempts: 2, last: Box::new(TaskError::Panicked("never".into())) })
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(RetryWith {
+            policy: retry,
+            clone: T::clone,
+        });
+        self
+    }
+
+    /// Submits `task` if the queue has room, tried as `retry` says (whatever the pool's
+    /// policy): BullMQ's per-job `attempts` and `backoff`. See
+    /// [`with_retry`](Self::with_retry).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub fn run_with_retry(&self, task: T, retry: Retry) -> Result<TaskHandle<R>, RunError<T>> {
+        let retry = RetryWith {
+            policy: retry,
+            clone: T::clone,
+        };
+        let deadline = self.inner.default_deadline();
+        self.inner
+            .submit_retrying(task, retry, OnFull::Refuse, deadline, None)
+    }
+}
+
 impl<T, R> Pool<T, R> {
+    /// The retry policy every task gets ([`with_retry`](Pool::with_retry)); `None`: one
+    /// try.
+    pub fn retry(&self) -> Option<Retry> {
+        self.retry.map(|retry| retry.policy)
+    }
+
     /// Tasks waiting in the queue (not the running ones). piscina's `queueSize`. (A
     /// `RemotePool`'s counts differently: every submitter's queued and running tasks, as
     /// its server counts them.)
@@ -254,7 +365,8 @@ impl<T, R> Pool<T, R> {
     /// pool accepted is counted once, as exactly one of `completed`, [`panicked`](Self::panicked),
     /// [`cancelled`](Self::cancelled) or [`timed_out`](Self::timed_out), by the time its
     /// handle resolves: once every handle has resolved, the four add up to the tasks
-    /// accepted.
+    /// accepted. (Under a [`Retry`] policy they count tries; see
+    /// [`with_retry`](Pool::with_retry).)
     pub fn completed(&self) -> u64 {
         self.inner.stats.count(Resolved::Value)
     }

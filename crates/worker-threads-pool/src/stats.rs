@@ -37,6 +37,8 @@ impl Resolved {
             Err(TaskError::Cancelled) => Resolved::Cancelled,
             Err(TaskError::TimedOut) => Resolved::TimedOut,
             Err(TaskError::Crashed { .. }) => Resolved::Crashed,
+            // The last try's way (each try before it was counted as it ended).
+            Err(TaskError::Retried { last, .. }) => Self::of::<()>(&Err((**last).clone())),
             #[cfg(feature = "process")]
             Err(TaskError::LimitExceeded { .. }) => Resolved::Crashed,
             // A local pool never gives these (its tasks do not cross a network): counted as

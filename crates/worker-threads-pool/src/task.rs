@@ -237,7 +237,7 @@ impl<I: Send, R: Send> Expire for Task<I, R> {
 }
 
 /// What a handle needs of its task, with the input's type erased.
-trait View<R>: Send + Sync {
+pub(crate) trait View<R>: Send + Sync {
     fn task_id(&self) -> u64;
     fn done(&self) -> bool;
     fn wait(&self) -> Output<R>;
@@ -416,6 +416,11 @@ pub struct TaskHandle<R> {
 
 impl<R: Send + 'static> TaskHandle<R> {
     pub(crate) fn new<I: Send + 'static>(task: Arc<Task<I, R>>, pool: Weak<dyn PoolHooks>) -> Self {
+        Self::of_view(task, pool)
+    }
+
+    /// The handle of anything a handle can wait on (a retried task's tries).
+    pub(crate) fn of_view(task: Arc<dyn View<R>>, pool: Weak<dyn PoolHooks>) -> Self {
         Self {
             task,
             pool,

@@ -356,3 +356,50 @@ fn the_same_generic_code_runs_on_a_thread_pool_and_a_process_pool() {
         .unwrap();
     through_any_pool(&processes);
 }
+
+/// Aborts its process unless the file at `path` exists, which it makes first: the first
+/// try crashes, the second gives the file's length.
+fn crash_once(path: String) -> u64 {
+    if std::fs::metadata(&path).is_err() {
+        std::fs::write(&path, b"tried").expect("the marker");
+        std::process::abort();
+    }
+    std::fs::metadata(&path).map_or(0, |meta| meta.len())
+}
+
+#[test]
+fn a_crashed_try_is_tried_again_in_a_new_process() {
+    use worker_threads_pool::Retry;
+    let dir = std::env::temp_dir().join(format!("wt-crash-once-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pool = Pool::builder()
+        .max_threads(2)
+        .isolation(Process)
+        .build(crash_once)
+        .unwrap()
+        .with_retry(Retry::attempts(2));
+    let paths: Vec<String> = (0..4)
+        .map(|i| dir.join(format!("task-{i}")).to_string_lossy().into_owned())
+        .collect();
+    let handles: Vec<_> = paths
+        .iter()
+        .map(|path| pool.run_wait(path.clone()).unwrap())
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join(), Ok(5), "the second try read the marker");
+    }
+    pool.close();
+    assert_eq!((pool.crashed(), pool.completed()), (4, 4));
+    // Without retries the same crash is the task's end.
+    let once = Pool::builder()
+        .max_threads(1)
+        .isolation(Process)
+        .build(crash_once)
+        .unwrap();
+    let fresh = dir.join("fresh").to_string_lossy().into_owned();
+    assert_eq!(
+        once.run_wait(fresh).unwrap().join(),
+        Err(TaskError::Crashed { signal: Some(6) })
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

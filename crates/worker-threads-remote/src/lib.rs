@@ -73,4 +73,4 @@ pub use crate::queue::QueueConfig;
 pub use crate::worker::{RemoteWorker, RemoteWorkerBuilder};
 /// The NATS client, for [`ConnectOptions`](async_nats::ConnectOptions) (credentials, TLS).
 pub use async_nats;
-pub use worker_threads_pool::{RunError, TaskError};
+pub use worker_threads_pool::{Backoff, Retry, RunError, TaskError};

@@ -1,7 +1,8 @@
 //! Deadlines: one keeper thread per pool, started with its first deadline, that resolves
 //! a task `TimedOut` when its deadline passes (and takes it out of the queue if it is
-//! still there). The keeper sleeps on a condvar until the earliest deadline, and ends
-//! when the pool has shut down.
+//! still there), and queues a retried task's next try when its back-off ends. The keeper
+//! sleeps on a condvar until the earliest deadline, and ends when the pool has shut down
+//! (calling every retry still waiting, which then resolves).
 //!
 //! Exactly once holds as everywhere: `Task::expire` resolves only a task that has not
 //! resolved (one compare-and-swap on its cell) and counts it `timed_out` there; a thread
@@ -18,11 +19,30 @@ use worker_threads_wait::{Deadline as Until, lock, wait_until};
 use super::Inner;
 use crate::task::Expire;
 
-/// One task's (or one chunk of `map`'s) deadline.
+/// One task's (or one chunk of `map`'s) deadline, or a retry's next try.
 pub(crate) struct Deadline {
     at: Instant,
     id: u64,
-    task: Weak<dyn Expire>,
+    due: Due,
+}
+
+/// What happens at a deadline.
+enum Due {
+    /// The task times out (if it has not resolved).
+    Expire(Weak<dyn Expire>),
+    /// A retried task's next try is queued (`retrying.rs`): always called, even when the
+    /// pool is gone or closed, so that the task resolves.
+    Call(Box<dyn FnOnce() + Send>),
+}
+
+impl Due {
+    /// Whether it still has something to do (pruning drops the rest).
+    fn is_live(&self) -> bool {
+        match self {
+            Due::Expire(task) => task.upgrade().is_some_and(|task| !task.is_done()),
+            Due::Call(_) => true,
+        }
+    }
 }
 
 impl PartialEq for Deadline {
@@ -66,9 +86,7 @@ impl Deadlines {
     fn prune(&mut self) {
         let len = self.heap.len();
         if len >= PRUNE_FROM && len.is_power_of_two() {
-            self.heap.retain(|Reverse(deadline)| {
-                deadline.task.upgrade().is_some_and(|task| !task.is_done())
-            });
+            self.heap.retain(|Reverse(deadline)| deadline.due.is_live());
         }
     }
 }
@@ -114,16 +132,30 @@ impl Keeper {
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
     /// Gives task `id` a deadline, starting the keeper if it does not run yet.
     pub(crate) fn set_deadline(self: &Arc<Self>, id: u64, task: Arc<dyn Expire>, at: Instant) {
+        // An expiry is never refused (a closed keeper gives it back only for a call).
+        let _ = self.keep_until(id, at, Due::Expire(Arc::downgrade(&task)));
+    }
+
+    /// Calls `call` at `at` on the keeper thread (a retry's next try). Called at once on
+    /// this thread instead if the keeper has ended or cannot start.
+    pub(crate) fn call_at(self: &Arc<Self>, id: u64, at: Instant, call: Box<dyn FnOnce() + Send>) {
+        if let Some(Due::Call(call)) = self.keep_until(id, at, Due::Call(call)) {
+            call();
+        }
+    }
+
+    /// Keeps `due` until `at`, starting the keeper if it does not run yet; gives it back if
+    /// nobody will keep it (the keeper ended, or could not start).
+    fn keep_until(self: &Arc<Self>, id: u64, at: Instant, due: Due) -> Option<Due> {
         let keeper = &self.deadlines;
         let mut deadlines = keeper.lock();
+        if deadlines.closed {
+            return Some(due);
+        }
         deadlines.prune();
-        deadlines.heap.push(Reverse(Deadline {
-            at,
-            id,
-            task: Arc::downgrade(&task),
-        }));
-        let start = !deadlines.keeper && !deadlines.closed;
-        deadlines.keeper |= start;
+        deadlines.heap.push(Reverse(Deadline { at, id, due }));
+        let start = !deadlines.keeper;
+        deadlines.keeper = true;
         drop(deadlines);
         keeper.changed.notify_one();
         if start {
@@ -133,10 +165,16 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
                 .spawn(move || keep_deadlines(&keeper, &pool));
             if let Err(error) = spawned {
                 // No keeper: deadlines are not enforced; say so rather than fail the task.
+                // What must be called is called now.
                 tracing::error!(%error, "the pool's deadline thread could not start");
-                self.deadlines.lock().keeper = false;
+                let mut deadlines = self.deadlines.lock();
+                deadlines.keeper = false;
+                let calls = take_calls(&mut deadlines);
+                drop(deadlines);
+                calls.into_iter().for_each(|call| call());
             }
         }
+        None
     }
 
     /// Resolves task `id` `TimedOut` if it has not resolved (a queued task leaves the
@@ -162,6 +200,10 @@ fn keep_deadlines<T: Send + 'static, R: Send + 'static>(keeper: &Keeper, pool: &
         }
         if due.is_empty() {
             if deadlines.closed {
+                // Nothing times out any more; every retry waiting for its try is told now.
+                let calls = take_calls(&mut deadlines);
+                drop(deadlines);
+                calls.into_iter().for_each(|call| call());
                 return;
             }
             let next = Until::from_instant(deadlines.heap.peek().map(|next| next.0.at));
@@ -169,11 +211,27 @@ fn keep_deadlines<T: Send + 'static, R: Send + 'static>(keeper: &Keeper, pool: &
             continue;
         }
         drop(deadlines);
-        let Some(inner) = pool.upgrade() else { return };
+        let inner = pool.upgrade();
         for deadline in due {
-            if let Some(task) = deadline.task.upgrade() {
-                inner.expire(deadline.id, &*task);
+            match deadline.due {
+                Due::Call(call) => call(),
+                Due::Expire(task) => {
+                    if let (Some(inner), Some(task)) = (&inner, task.upgrade()) {
+                        inner.expire(deadline.id, &*task);
+                    }
+                }
             }
         }
     }
+}
+
+/// Takes every call out of the heap (the deadlines stay: nobody expires them any more).
+fn take_calls(deadlines: &mut Deadlines) -> Vec<Box<dyn FnOnce() + Send>> {
+    std::mem::take(&mut deadlines.heap)
+        .into_iter()
+        .filter_map(|Reverse(deadline)| match deadline.due {
+            Due::Call(call) => Some(call),
+            Due::Expire(_) => None,
+        })
+        .collect()
 }

@@ -36,6 +36,7 @@ use crate::inner::handoff::Handoff;
 pub(crate) use crate::inner::job::{ChunkHandle, Job};
 use crate::inner::phase::OPEN;
 pub(crate) use crate::inner::phase::Shutdown;
+pub(crate) use crate::inner::retrying::RetryWith;
 pub(crate) use crate::inner::submit::OnFull;
 use crate::inner::thread_counts::Threads;
 
@@ -358,6 +359,7 @@ mod loom_model;
 mod phase;
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub(crate) mod process_worker;
+mod retrying;
 mod submit;
 #[cfg(test)]
 mod tests;

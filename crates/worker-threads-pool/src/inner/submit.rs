@@ -100,22 +100,13 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         Ok(TaskHandle::new(chunk, self.hooks.clone()))
     }
 
-    /// Submits `task`, awaiting room in the queue (`Pool::run_async`).
-    pub(crate) async fn submit_async(
-        self: &Arc<Self>,
-        mut task: T,
-    ) -> Result<TaskHandle<R>, RunError<T>> {
-        loop {
-            match self.submit(task, OnFull::Refuse) {
-                Err(RunError::QueueFull(back)) => task = back,
-                done => return done,
-            }
-            self.handoff.room(|| self.has_room()).await;
-        }
+    /// Awaits room in the queue (or its close): `Pool::run_async` submits again then.
+    pub(crate) async fn room(&self) {
+        self.handoff.room(|| self.has_room()).await;
     }
 
     /// Registers `task`'s deadline, if it has one and has not resolved yet.
-    fn set_deadline_of<I: Send + 'static, X: Send + 'static>(
+    pub(super) fn set_deadline_of<I: Send + 'static, X: Send + 'static>(
         self: &Arc<Self>,
         task: &Arc<Task<I, X>>,
         at: Option<Instant>,
@@ -182,7 +173,7 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         Ok(task)
     }
 
-    fn new_task<I, X>(&self, enqueued: Stamp, input: I, items: u64) -> Arc<Task<I, X>> {
+    pub(super) fn new_task<I, X>(&self, enqueued: Stamp, input: I, items: u64) -> Arc<Task<I, X>> {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
