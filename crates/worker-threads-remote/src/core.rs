@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use worker_threads_wait::lock;
 
-use crate::wire::{self, Batch, MaxDeliveriesAdvisory, Names, Outcome, Reply};
+use crate::wire::{self, Batch, Kind, MaxDeliveriesAdvisory, Names, Outcome, Reply};
 use worker_threads_pool::TaskError;
 
 /// What a pending task's handle receives: one result per task in its message, or an
@@ -61,7 +61,7 @@ pub(crate) struct Entry<R> {
     seq: Option<u64>,
     /// The task message's payload and kind, to publish it again if its answer was lost.
     payload: bytes::Bytes,
-    kind: &'static str,
+    kind: Kind,
     /// Times it was published again.
     copies: u32,
 }
@@ -220,7 +220,7 @@ impl<R> Core<R> {
     /// Publishes one task message (`kind` is `one` or `chunk`) and waits for JetStream to
     /// store it. The task is pending from before the publish, so a result that comes back
     /// before the acknowledgement finds it.
-    pub(crate) async fn submit(&self, payload: bytes::Bytes, kind: &'static str) -> Submitted<R> {
+    pub(crate) async fn submit(&self, payload: bytes::Bytes, kind: Kind) -> Submitted<R> {
         if self.is_closed() {
             return Err(Refusal::Closed);
         }
@@ -252,11 +252,14 @@ impl<R> Core<R> {
     }
 
     /// A task message's headers; `copy` counts the times it was published again.
-    fn headers(&self, id: u64, kind: &'static str, copy: u32) -> HeaderMap {
+    fn headers(&self, id: u64, kind: Kind, copy: u32) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(wire::ID, id.to_string());
         headers.insert(wire::REPLY, self.results.as_str());
-        headers.insert(wire::KIND, kind);
+        headers.insert(wire::KIND, kind.name);
+        if let Some(retry) = &kind.retry {
+            headers.insert(wire::RETRY, wire::retry_header(retry));
+        }
         // The stream drops a second copy within its duplicate window: an attempt repeated
         // after a lost acknowledgement (the server restarted) stores the task once. A
         // copy published again on purpose has an id of its own.
@@ -388,7 +391,7 @@ impl<R> Core<R> {
         &self,
         payload: bytes::Bytes,
         id: u64,
-        kind: &'static str,
+        kind: Kind,
         copy: u32,
     ) -> Result<(u64, bool), Refusal> {
         let deadline = Instant::now() + self.settings.publish_timeout;
@@ -423,11 +426,7 @@ impl<R> Core<R> {
     }
 
     /// As [`submit`](Self::submit), waiting for room while the queue is full.
-    pub(crate) async fn submit_wait(
-        &self,
-        payload: bytes::Bytes,
-        kind: &'static str,
-    ) -> Submitted<R> {
+    pub(crate) async fn submit_wait(&self, payload: bytes::Bytes, kind: Kind) -> Submitted<R> {
         let mut poll = ServerPoll::new(Duration::from_micros(200));
         loop {
             // Before the attempt: a resolution while it is refused still wakes the wait.

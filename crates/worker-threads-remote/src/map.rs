@@ -322,10 +322,11 @@ where
         let items = chunk.len();
         let encoded = wire::encode(&chunk);
         let core: Arc<Core<R>> = Arc::clone(self.pool.core());
+        let kind = self.pool.chunk_kind();
         Some(self.pool.runtime().spawn(async move {
             let answer: Answer<R> = match encoded {
                 Err(error) => Err(TaskError::BadTask(error)),
-                Ok(payload) => match core.submit_wait(payload, wire::CHUNK).await {
+                Ok(payload) => match core.submit_wait(payload, kind).await {
                     Ok((_, rx)) => rx.await.unwrap_or(Err(TaskError::Closed)),
                     Err(refusal) => Err(refusal.into_task_error()),
                 },

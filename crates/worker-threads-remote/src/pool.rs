@@ -12,8 +12,8 @@ use crate::error::ConnectError;
 use crate::handle::RemoteHandle;
 use crate::queue::{self, QueueConfig};
 use crate::runtime::Driver;
-use crate::wire::{self, Names};
-use worker_threads_pool::RunError;
+use crate::wire::{self, Kind, Names};
+use worker_threads_pool::{Retry, RunError};
 
 /// Settings of a [`RemotePool`]: [`RemotePool::builder`].
 ///
@@ -40,6 +40,7 @@ pub struct RemotePoolBuilder {
     chunk_size: usize,
     publish_timeout: Duration,
     reconnect_timeout: Duration,
+    retry: Option<Retry>,
 }
 
 impl RemotePoolBuilder {
@@ -84,6 +85,40 @@ impl RemotePoolBuilder {
     /// runs twice).
     pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
         self.reconnect_timeout = timeout;
+        self
+    }
+
+    /// Tries every task as `retry` says (BullMQ's `attempts` and `backoff` as a queue's
+    /// default; [`run_with_retry`](RemotePool::run_with_retry) for one task), as a local
+    /// [`Pool::with_retry`](worker_threads_pool::Pool::with_retry) does: a try that
+    /// panics, or whose worker process ends, is followed by another after the back-off,
+    /// and a task whose tries all failed resolves
+    /// [`TaskError::Retried`](crate::TaskError::Retried) with the last failure and the
+    /// number of tries.
+    ///
+    /// The worker that saw the failure hands the task back to the queue with the back-off
+    /// as its delay (JetStream's `Nak` with a delay), so a task waiting for its back-off
+    /// stays in [`queue_size`](RemotePool::queue_size) and the submitter can come and go
+    /// meanwhile. Tries are the queue's deliveries: they count against
+    /// [`max_deliver`](QueueConfig::max_deliver), which caps them (the last delivery's
+    /// failure is answered as `Retried`), and a delivery that ended otherwise counts too
+    /// (its worker was killed or stalled past `ack_wait`, or stopped and handed it back
+    /// unrun). `map` sends each item as its own message under a policy, tried on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use worker_threads_remote::{Backoff, RemotePool, Retry};
+    ///
+    /// let retry = Retry::attempts(3).backoff(Backoff::exponential(Duration::from_millis(200)));
+    /// let pool: RemotePool<u64, u64> =
+    ///     RemotePool::builder("nats://127.0.0.1:4222", "flaky").retry(retry).connect()?;
+    /// # drop(pool);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(retry);
         self
     }
 
@@ -140,6 +175,7 @@ impl RemotePoolBuilder {
             core,
             runtime,
             chunk_size: self.chunk_size,
+            retry: self.retry,
             _task: PhantomData,
         })
     }
@@ -181,6 +217,8 @@ pub struct RemotePool<T, R> {
     core: Arc<Core<R>>,
     runtime: Driver,
     chunk_size: usize,
+    /// Every task's retry policy ([`RemotePoolBuilder::retry`]).
+    retry: Option<Retry>,
     _task: PhantomData<fn(T)>,
 }
 
@@ -210,6 +248,7 @@ impl RemotePool<(), ()> {
             chunk_size: 1024,
             publish_timeout: Duration::from_secs(30),
             reconnect_timeout: Duration::from_secs(30),
+            retry: None,
         }
     }
 }
@@ -227,6 +266,21 @@ where
     /// [`RunError::QueueFull`], [`RunError::Closed`], [`RunError::Encode`],
     /// [`RunError::Transport`], each with the task.
     pub fn run(&self, task: T) -> Result<RemoteHandle<R>, RunError<T>> {
+        self.submit(task, self.retry)
+    }
+
+    /// Submits `task` if the queue has room, tried as `retry` says (whatever the pool's
+    /// policy): BullMQ's per-job `attempts` and `backoff`. See
+    /// [`RemotePoolBuilder::retry`].
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub fn run_with_retry(&self, task: T, retry: Retry) -> Result<RemoteHandle<R>, RunError<T>> {
+        self.submit(task, Some(retry))
+    }
+
+    fn submit(&self, task: T, retry: Option<Retry>) -> Result<RemoteHandle<R>, RunError<T>> {
         let payload = match wire::encode(&task) {
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
@@ -235,8 +289,13 @@ where
         // the runtime thread and back (the connection task still sends and receives).
         let submitted = self
             .runtime()
-            .block_on(self.core.submit(payload, wire::ONE));
+            .block_on(self.core.submit(payload, Kind::one(retry)));
         self.handle(Ok(submitted), task)
+    }
+
+    /// The retry policy every task gets ([`RemotePoolBuilder::retry`]); `None`: one try.
+    pub fn retry(&self) -> Option<Retry> {
+        self.retry
     }
 
     /// Submits `task`, waiting for room in the queue.
@@ -251,7 +310,7 @@ where
         };
         let submitted = self
             .runtime()
-            .block_on(self.core.submit_wait(payload, wire::ONE));
+            .block_on(self.core.submit_wait(payload, Kind::one(self.retry)));
         self.handle(Ok(submitted), task)
     }
 
@@ -270,10 +329,10 @@ where
             Ok(payload) => payload,
             Err(error) => return Err(RunError::Encode { task, error }),
         };
-        let core = Arc::clone(&self.core);
+        let (core, kind) = (Arc::clone(&self.core), Kind::one(self.retry));
         let submitted = self
             .runtime()
-            .spawn(async move { core.submit_wait(payload, wire::ONE).await })
+            .spawn(async move { core.submit_wait(payload, kind).await })
             .await;
         self.handle(submitted, task)
     }
@@ -389,8 +448,19 @@ impl<T, R: Send + 'static> RemotePool<T, R> {
         &self.runtime
     }
 
+    /// Items per `map` message: one each under a retry policy (a message is what is
+    /// tried again).
     pub(crate) fn chunk_size(&self) -> usize {
-        self.chunk_size
+        if self.retry.is_some() {
+            1
+        } else {
+            self.chunk_size
+        }
+    }
+
+    /// The kind of a `map` chunk's message.
+    pub(crate) fn chunk_kind(&self) -> Kind {
+        Kind::chunk(self.retry)
     }
 }
 

@@ -1,10 +1,12 @@
 //! What goes over NATS: the names of the queue's stream, consumer and subjects, the
 //! headers of a task message, and the reply a worker sends back.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectError;
-use worker_threads_pool::TaskError;
+use worker_threads_pool::{Backoff, Retry, TaskError};
 
 /// The task's id, unique in its submitter (a decimal `u64`), in a task message's headers.
 pub(crate) const ID: &str = "Wt-Id";
@@ -14,6 +16,63 @@ pub(crate) const REPLY: &str = "Wt-Reply";
 pub(crate) const KIND: &str = "Wt-Kind";
 pub(crate) const ONE: &str = "one";
 pub(crate) const CHUNK: &str = "chunk";
+/// The task's retry policy, if it has one: `<attempts>`, then `;f<nanos>` (a fixed wait)
+/// or `;e<first nanos>,<max nanos>` (doubling waits); no wait part means none.
+pub(crate) const RETRY: &str = "Wt-Retry";
+
+/// A task message's kind (`Wt-Kind`) and retry policy (`Wt-Retry`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kind {
+    pub(crate) name: &'static str,
+    pub(crate) retry: Option<Retry>,
+}
+
+impl Kind {
+    /// One task.
+    pub(crate) fn one(retry: Option<Retry>) -> Self {
+        Self { name: ONE, retry }
+    }
+
+    /// A `map` chunk.
+    pub(crate) fn chunk(retry: Option<Retry>) -> Self {
+        Self { name: CHUNK, retry }
+    }
+}
+
+/// A retry policy as its header's value.
+pub(crate) fn retry_header(retry: &Retry) -> String {
+    let attempts = retry.max_attempts();
+    let nanos = |wait: Duration| u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+    match retry.delays() {
+        Backoff::Fixed(wait) => format!("{attempts};f{}", nanos(wait)),
+        Backoff::Exponential { first, max } => {
+            format!("{attempts};e{},{}", nanos(first), nanos(max))
+        }
+        _ => attempts.to_string(),
+    }
+}
+
+/// A retry policy from its header's value; `None` if it does not read as one.
+pub(crate) fn parse_retry(header: &str) -> Option<Retry> {
+    let (attempts, wait) = match header.split_once(';') {
+        Some((attempts, wait)) => (attempts, Some(wait)),
+        None => (header, None),
+    };
+    let retry = Retry::attempts(attempts.parse().ok()?);
+    let nanos = |text: &str| text.parse::<u64>().ok().map(Duration::from_nanos);
+    let backoff = match wait {
+        None => Backoff::Immediate,
+        Some(wait) => match wait.split_at_checked(1)? {
+            ("f", wait) => Backoff::Fixed(nanos(wait)?),
+            ("e", waits) => {
+                let (first, max) = waits.split_once(',')?;
+                Backoff::exponential(nanos(first)?).max(nanos(max)?)
+            }
+            _ => return None,
+        },
+    };
+    Some(retry.backoff(backoff))
+}
 
 /// A task (or a chunk of tasks) as a message's payload: postcard; the codec's message if
 /// it does not encode.
@@ -97,6 +156,11 @@ pub(crate) enum Outcome<R> {
     Cancelled,
     TimedOut,
     Crashed(Option<i32>),
+    /// Each of `attempts` deliveries failed; the last failure (a task's retry policy).
+    Retried {
+        attempts: u32,
+        last: Box<Outcome<R>>,
+    },
 }
 
 impl<R> Outcome<R> {
@@ -107,7 +171,19 @@ impl<R> Outcome<R> {
             Self::Cancelled => Err(TaskError::Cancelled),
             Self::TimedOut => Err(TaskError::TimedOut),
             Self::Crashed(signal) => Err(TaskError::Crashed { signal }),
+            Self::Retried { attempts, last } => Err(TaskError::Retried {
+                attempts,
+                last: Box::new(match last.into_result() {
+                    Err(error) => error,
+                    Ok(_) => TaskError::BadResult("a retried task's last try had a value".into()),
+                }),
+            }),
         }
+    }
+
+    /// Whether a new try could change it (see [`Retry::retries`]).
+    pub(crate) fn is_retried(&self) -> bool {
+        matches!(self, Self::Panicked(_) | Self::Crashed(_))
     }
 }
 
@@ -120,6 +196,10 @@ impl<R> From<Result<R, worker_threads_pool::TaskError>> for Outcome<R> {
             Err(Local::Cancelled) => Self::Cancelled,
             Err(Local::TimedOut) => Self::TimedOut,
             Err(Local::Crashed { signal }) => Self::Crashed(signal),
+            Err(Local::Retried { attempts, last }) => Self::Retried {
+                attempts,
+                last: Box::new(Self::from(Err(*last))),
+            },
             Err(other) => Self::Panicked(other.to_string()),
         }
     }
@@ -154,11 +234,36 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_policy_round_trips_through_its_header() {
+        let ms = Duration::from_millis;
+        for retry in [
+            Retry::attempts(1),
+            Retry::attempts(3),
+            Retry::attempts(4).backoff(Backoff::Fixed(ms(250))),
+            Retry::attempts(9).backoff(Backoff::exponential(ms(10)).max(ms(700))),
+        ] {
+            let header = retry_header(&retry);
+            assert_eq!(parse_retry(&header), Some(retry), "{header}");
+        }
+        assert_eq!(
+            retry_header(&Retry::attempts(4).backoff(Backoff::Fixed(ms(250)))),
+            "4;f250000000"
+        );
+        for bad in ["", "x", "3;", "3;q1", "3;f", "3;e1", "3;e1,x", "-1"] {
+            assert_eq!(parse_retry(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_reply_round_trips_and_maps_to_the_handle_errors() {
         let reply: Reply<u64> = Reply::Done(vec![
             Outcome::Ok(7),
             Outcome::Panicked("boom".into()),
             Outcome::Crashed(Some(6)),
+            Outcome::Retried {
+                attempts: 3,
+                last: Box::new(Outcome::Panicked("third".into())),
+            },
         ]);
         let bytes = postcard::to_stdvec(&reply).unwrap();
         let Reply::Done(outcomes) = postcard::from_bytes::<Reply<u64>>(&bytes).unwrap() else {
@@ -170,7 +275,11 @@ mod tests {
             vec![
                 Ok(7),
                 Err(TaskError::Panicked("boom".into())),
-                Err(TaskError::Crashed { signal: Some(6) })
+                Err(TaskError::Crashed { signal: Some(6) }),
+                Err(TaskError::Retried {
+                    attempts: 3,
+                    last: Box::new(TaskError::Panicked("third".into()))
+                })
             ]
         );
     }

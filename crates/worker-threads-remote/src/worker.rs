@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use worker_threads_pool::{Pool, TaskHandle};
+use worker_threads_pool::{Pool, Retry, TaskHandle};
 use worker_threads_wait::lock;
 
 use crate::connect::Reconnections;
@@ -111,12 +111,13 @@ impl RemoteWorkerBuilder {
             let client = options.connect(servers).await?;
             let js = jetstream::new(client.clone());
             let (_stream, mut consumer) = queue::ensure(&js, &names, &config).await?;
-            let ack_wait = consumer
+            let consumer_config = consumer
                 .info()
                 .await
                 .map_err(|e| ConnectError::JetStream(e.to_string()))?
                 .config
-                .ack_wait;
+                .clone();
+            let ack_wait = consumer_config.ack_wait;
             let cancels = client
                 .subscribe(names.cancel.clone())
                 .await
@@ -133,6 +134,9 @@ impl RemoteWorkerBuilder {
                 held: Arc::new(Mutex::new(HashMap::new())),
                 outbox,
                 max_payload: client.server_info().max_payload,
+                max_deliver: u32::try_from(consumer_config.max_deliver)
+                    .ok()
+                    .filter(|deliveries| *deliveries > 0),
             });
             tokio::spawn(listen_for_cancels(Arc::clone(&serving), cancels));
             tokio::spawn(keep_in_progress(Arc::downgrade(&serving), progress_every));
@@ -277,6 +281,8 @@ struct Serving<T, R> {
     /// Answers go out through the outbox task, which batches them per submitter.
     outbox: mpsc::UnboundedSender<Out>,
     max_payload: usize,
+    /// The queue's `max_deliver` (`None`: no limit): a retry policy's tries stop there.
+    max_deliver: Option<u32>,
 }
 
 /// A held task message.
@@ -678,6 +684,7 @@ struct Started<R> {
     reply_to: String,
     key: String,
     work: Work<R>,
+    retry: Option<Retry>,
 }
 
 /// What a started message waits for.
@@ -700,6 +707,8 @@ struct Holding {
     kind: String,
     key: String,
     cancelled: oneshot::Receiver<()>,
+    /// The task's retry policy (`Wt-Retry`), if it has one.
+    retry: Option<Retry>,
 }
 
 /// Reads a task message's headers and holds it. `None` if it is not one of ours (it is
@@ -721,6 +730,7 @@ async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Opt
         let _ = message.ack_with(AckKind::Term).await;
         return None;
     };
+    let retry = header(wire::RETRY).and_then(|header| wire::parse_retry(&header));
     let key = wire::task_key(&reply_to, id);
     let (cancel, cancelled) = oneshot::channel();
     lock(&serving.held).insert(
@@ -738,6 +748,7 @@ async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Opt
         kind,
         key,
         cancelled,
+        retry,
     })
 }
 
@@ -760,6 +771,7 @@ where
         kind,
         key,
         cancelled,
+        retry,
     } = holding;
     let work = match kind.as_str() {
         wire::ONE => match postcard::from_bytes::<T>(&message.payload) {
@@ -800,6 +812,7 @@ where
         reply_to,
         key,
         work,
+        retry,
     })
 }
 
@@ -826,6 +839,7 @@ where
         reply_to,
         key,
         work,
+        retry,
     } = started;
     let reply = match work {
         Work::One {
@@ -846,6 +860,19 @@ where
             Err(error) => Reply::BadResult(format!("the chunk's task ended: {error}")),
         },
         Work::Answered(reply) => reply,
+    };
+    let reply = match retry {
+        Some(retry) => match try_again(serving, retry, &message, reply) {
+            Tried::Again(wait) => {
+                // Handed back with the back-off as its delay: the queue delivers it again
+                // then, to any worker. Not held any more: no progress acknowledgements.
+                lock(&serving.held).remove(&key);
+                let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
+                return;
+            }
+            Tried::Answer(reply) => reply,
+        },
+        None => reply,
     };
     let mut encoded = postcard::to_stdvec(&reply)
         .unwrap_or_else(|error| encode_reply(&Reply::<R>::BadResult(error.to_string())));
@@ -869,6 +896,50 @@ where
         lock(&serving.held).remove(&key);
         tracing::warn!("the outbox is gone: a task will run again");
     }
+}
+
+/// What a failed try of a task with a retry policy comes to.
+enum Tried<R> {
+    /// Another try, after this wait.
+    Again(Duration),
+    /// No other try: this is the answer.
+    Answer(Reply<R>),
+}
+
+/// Decides whether a task message's reply is its answer, or its task is tried again: one
+/// task (a message of one, `run`'s or a `map` item's under a policy) that failed in a way
+/// a new try could change, with deliveries left under the policy and `max_deliver`. Its
+/// last try's failure is answered as `Retried`.
+fn try_again<T, R>(
+    serving: &Serving<T, R>,
+    retry: Retry,
+    message: &jetstream::Message,
+    reply: Reply<R>,
+) -> Tried<R> {
+    let Reply::Done(mut outcomes) = reply else {
+        return Tried::Answer(reply);
+    };
+    if outcomes.len() != 1 || !outcomes[0].is_retried() || retry.max_attempts() == 1 {
+        return Tried::Answer(Reply::Done(outcomes));
+    }
+    // This delivery's number is the try's: a delivery that ended otherwise (a killed
+    // worker, a hand-back) counted too.
+    let delivered = message
+        .info()
+        .map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
+    let last_try = serving
+        .max_deliver
+        .map_or(retry.max_attempts(), |cap| cap.min(retry.max_attempts()));
+    if delivered < last_try
+        && let Some(wait) = retry.delay_before(delivered + 1)
+    {
+        return Tried::Again(wait);
+    }
+    let last = outcomes.remove(0);
+    Tried::Answer(Reply::Done(vec![Outcome::Retried {
+        attempts: delivered,
+        last: Box::new(last),
+    }]))
 }
 
 fn encode_reply<R: Serialize>(reply: &Reply<R>) -> Vec<u8> {

@@ -7,10 +7,14 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, with_jetstream};
+use common::{
+    Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, tries_of, with_jetstream,
+};
 use futures_util::StreamExt;
 use worker_threads_pool::{MaxQueue, Pool};
-use worker_threads_remote::{QueueConfig, RemotePool, RemoteWorker, RunError, TaskError};
+use worker_threads_remote::{
+    Backoff, QueueConfig, RemotePool, RemoteWorker, Retry, RunError, TaskError,
+};
 
 fn worker(url: &str, queue: &str) -> Result<RemoteWorker> {
     let local = Pool::builder().max_threads(2).build(handle)?;
@@ -803,5 +807,115 @@ fn a_stopped_worker_hands_back_at_once_what_it_had_not_started() -> Result<()> {
     stopping.join().expect("the stopping thread")?;
     pool.wait_drain();
     second.stop()?;
+    Ok(())
+}
+
+fn panicked_on(attempt: u32) -> Box<TaskError> {
+    Box::new(TaskError::Panicked(format!("try {attempt} failed")))
+}
+
+#[test]
+fn a_failed_task_is_tried_again_after_its_back_off() -> Result<()> {
+    let server = NatsServer::start();
+    let retry = Retry::attempts(3).backoff(Backoff::Fixed(Duration::from_millis(50)));
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "retries")
+        .retry(retry)
+        .connect()?;
+    let _worker = worker(&server.url, "retries")?;
+    // Fails twice, then gives its value on the third delivery.
+    let flaky = Job::Flaky {
+        key: 101,
+        succeed_on: 3,
+    };
+    assert_eq!(pool.run(flaky)?.join()?.value, 101);
+    let tries = tries_of(101);
+    assert_eq!(tries.len(), 3);
+    for pair in tries.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{tries:?}");
+    }
+    // Never succeeds: its last failure, and the count.
+    let never = Job::Flaky {
+        key: 102,
+        succeed_on: 0,
+    };
+    assert_eq!(
+        pool.run(never)?.join(),
+        Err(TaskError::Retried {
+            attempts: 3,
+            last: panicked_on(3)
+        })
+    );
+    assert_eq!(tries_of(102).len(), 3);
+    // A per-task policy of one try: the failure itself.
+    let once = Job::Flaky {
+        key: 103,
+        succeed_on: 0,
+    };
+    assert_eq!(
+        pool.run_with_retry(once, Retry::attempts(1))?.join(),
+        Err(*panicked_on(1))
+    );
+    // map: each item is tried on its own, results in order.
+    let items: Vec<Job> = (0..40)
+        .map(|i| Job::Flaky {
+            key: 1_000 + i,
+            succeed_on: if i % 2 == 0 { 2 } else { 1 },
+        })
+        .collect();
+    let values: Vec<u64> = pool
+        .map(items)
+        .map(|result| result.map(|answer| answer.value))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(values, (1_000..1_040).collect::<Vec<_>>());
+    for i in 0..40 {
+        assert_eq!(tries_of(1_000 + i).len(), if i % 2 == 0 { 2 } else { 1 });
+    }
+    assert_eq!(queue_size_once_it_is(&pool, 0), 0);
+    Ok(())
+}
+
+#[test]
+fn max_deliver_caps_the_tries_and_a_cancel_ends_a_back_off() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "retry-cap")
+        .queue_config(QueueConfig {
+            max_deliver: 2,
+            ..Default::default()
+        })
+        .connect()?;
+    let _worker = worker(&server.url, "retry-cap")?;
+    let capped = Job::Flaky {
+        key: 201,
+        succeed_on: 0,
+    };
+    assert_eq!(
+        pool.run_with_retry(capped, Retry::attempts(5))?.join(),
+        Err(TaskError::Retried {
+            attempts: 2,
+            last: panicked_on(2)
+        })
+    );
+    assert_eq!(tries_of(201).len(), 2);
+    // A task waiting an hour for its second try stays in the queue; a cancel removes it.
+    let waiting = Job::Flaky {
+        key: 202,
+        succeed_on: 0,
+    };
+    let hour = Retry::attempts(2).backoff(Backoff::Fixed(Duration::from_secs(3600)));
+    let handle = pool.run_with_retry(waiting, hour)?;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while tries_of(202).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(tries_of(202).len(), 1);
+    assert_eq!(
+        pool.queue_size(),
+        1,
+        "waiting for its back-off, in the queue"
+    );
+    assert!(handle.cancel());
+    assert_eq!(handle.join(), Err(TaskError::Cancelled));
+    assert_eq!(queue_size_once_it_is(&pool, 0), 0);
+    assert_eq!(tries_of(202).len(), 1, "no second try");
     Ok(())
 }

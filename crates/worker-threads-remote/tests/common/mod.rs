@@ -370,6 +370,22 @@ pub enum Job {
     Abort,
     /// Waits for [`open_gate`] in this process, then returns `n * n`.
     Gated(u64),
+    /// Panics with its try number (`try N failed`) until try `succeed_on` (0: never),
+    /// which returns `key`; tries are counted by `key` in this process ([`tries_of`]).
+    Flaky { key: u64, succeed_on: u32 },
+}
+
+/// When each try of each [`Job::Flaky`] key began, in this process.
+static TRIES: std::sync::Mutex<Vec<(u64, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// When each try of the [`Job::Flaky`] task `key` began, in this process.
+pub fn tries_of(key: u64) -> Vec<std::time::Instant> {
+    let tries = TRIES.lock().expect("the tries");
+    tries
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, at)| *at)
+        .collect()
 }
 
 static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
@@ -401,6 +417,17 @@ pub fn handle(job: Job) -> Answer {
             let open = GATE.0.lock().expect("the gate");
             drop(GATE.1.wait_while(open, |open| !*open).expect("the gate"));
             n * n
+        }
+        Job::Flaky { key, succeed_on } => {
+            let attempt = {
+                let mut tries = TRIES.lock().expect("the tries");
+                tries.push((key, std::time::Instant::now()));
+                tries.iter().filter(|(k, _)| *k == key).count()
+            };
+            if attempt != succeed_on as usize {
+                panic!("try {attempt} failed");
+            }
+            key
         }
     };
     Answer {
