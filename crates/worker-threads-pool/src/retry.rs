@@ -70,6 +70,17 @@ const LONGEST: Duration = Duration::from_secs(3600);
 
 impl Backoff {
     /// Doubling waits from `first`, at most an hour (change it with [`max`](Self::max)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_pool::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_secs(1));
+    /// assert_eq!(backoff.delay(4), Duration::from_secs(8));
+    /// assert_eq!(backoff.delay(30), Duration::from_secs(3600), "an hour at most");
+    /// ```
     pub const fn exponential(first: Duration) -> Self {
         Self::Exponential {
             first,
@@ -107,6 +118,18 @@ impl Retry {
     /// `attempts` tries in all, the first included (BullMQ's `attempts`; 0 counts as 1),
     /// each queued again as soon as the last one failed. Choose a wait with
     /// [`backoff`](Self::backoff).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use worker_threads_pool::Retry;
+    ///
+    /// let retry = Retry::attempts(2);
+    /// assert_eq!(retry.max_attempts(), 2);
+    /// assert_eq!(retry.delay_before(2), Some(Duration::ZERO), "at once");
+    /// assert_eq!(Retry::attempts(0).max_attempts(), 1, "the first try is always made");
+    /// ```
     pub const fn attempts(attempts: u32) -> Self {
         Self {
             attempts: if attempts == 0 { 1 } else { attempts },
@@ -139,6 +162,17 @@ impl Retry {
 
     /// Whether a try that failed with `error` is tried again (when tries are left): a
     /// panic, or the end of the worker process. Anything else ends the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_pool::{Retry, TaskError};
+    ///
+    /// assert!(Retry::retries(&TaskError::Panicked("boom".into())));
+    /// assert!(Retry::retries(&TaskError::Crashed { signal: Some(9) }));
+    /// assert!(!Retry::retries(&TaskError::Cancelled));
+    /// assert!(!Retry::retries(&TaskError::TimedOut));
+    /// ```
     pub fn retries(error: &TaskError) -> bool {
         match error {
             TaskError::Panicked(_) | TaskError::Crashed { .. } => true,
