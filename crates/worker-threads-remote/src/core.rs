@@ -3,8 +3,8 @@
 //! lost connection), and the tasks that listen for those on the pool's runtime.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use worker_threads_wait::lock;
 
+use crate::body::Bodies;
 use crate::wire::{self, Batch, Kind, MaxDeliveriesAdvisory, Names, Outcome, Reply};
 use worker_threads_pool::TaskError;
 
@@ -62,6 +63,9 @@ pub(crate) struct Entry<R> {
     /// The task message's payload and kind, to publish it again if its answer was lost.
     payload: bytes::Bytes,
     kind: Kind,
+    /// The name of its body in the object store, if it is larger than a message (the
+    /// message's payload is then empty); deleted when the task resolves.
+    body: Option<String>,
     /// Times it was published again.
     copies: u32,
 }
@@ -92,6 +96,10 @@ pub(crate) struct Core<R> {
     submitter: String,
     results: String,
     pub(crate) settings: Settings,
+    /// Bodies over `max_payload`.
+    bodies: Arc<Bodies>,
+    /// The pool's runtime, for work started off it (a body's deletion).
+    runtime: tokio::runtime::Handle,
     pending: Mutex<Pending<R>>,
     /// Tasks that may have lost their answer, for the listener to [`recover`](Self::recover).
     suspects: tokio::sync::mpsc::UnboundedSender<Suspects>,
@@ -109,6 +117,7 @@ impl<R> Core<R> {
         stream: stream::Stream,
         names: Names,
         settings: Settings,
+        bodies: Bodies,
     ) -> Self {
         let submitter = nuid::next().to_string();
         let results = names.results(&submitter);
@@ -123,6 +132,8 @@ impl<R> Core<R> {
             names,
             results,
             settings,
+            bodies: Arc::new(bodies),
+            runtime: tokio::runtime::Handle::current(),
             pending: Mutex::new(Pending {
                 entries: HashMap::new(),
                 by_seq: HashMap::new(),
@@ -180,6 +191,7 @@ impl<R> Core<R> {
     pub(crate) fn finish(&self, entry: Entry<R>, answer: Answer<R>) -> Option<u64> {
         // The handle may have been dropped: the task resolved all the same.
         let _ = entry.tx.send(answer);
+        self.forget_body(entry.body);
         self.resolved.notify_waiters();
         entry.seq
     }
@@ -210,6 +222,7 @@ impl<R> Core<R> {
             .into_iter()
             .map(|(id, entry)| {
                 let _ = entry.tx.send(Err(error.clone()));
+                self.forget_body(entry.body);
                 (id, entry.seq)
             })
             .collect();
@@ -225,16 +238,29 @@ impl<R> Core<R> {
             return Err(Refusal::Closed);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // A task larger than a message goes into the object store first; its message
+        // carries the name.
+        let (payload, body) = if self.bodies.fits(payload.len()) {
+            (payload, None)
+        } else {
+            let name = format!("task.{}.{id}", self.submitter);
+            self.bodies
+                .put(&name, &payload)
+                .await
+                .map_err(Refusal::Nats)?;
+            (bytes::Bytes::new(), Some(name))
+        };
         let (tx, rx) = oneshot::channel();
         let entry = Entry {
             tx,
             seq: None,
             payload: payload.clone(),
             kind,
+            body: body.clone(),
             copies: 0,
         };
         lock(&self.pending).entries.insert(id, entry);
-        match self.publish(payload, id, kind, 0).await {
+        match self.publish(payload, id, kind, body.as_deref(), 0).await {
             Ok((seq, duplicate)) => {
                 self.stored(id, seq).await;
                 if duplicate {
@@ -245,18 +271,34 @@ impl<R> Core<R> {
                 Ok((id, rx))
             }
             Err(refusal) => {
-                lock(&self.pending).entries.remove(&id);
+                let entry = lock(&self.pending).entries.remove(&id);
+                if let Some(entry) = entry {
+                    self.forget_body(entry.body);
+                }
                 Err(refusal)
             }
         }
     }
 
+    /// Deletes a task's body from the object store, if it has one (on the pool's runtime:
+    /// a task may resolve on any thread).
+    fn forget_body(&self, body: Option<String>) {
+        if let Some(name) = body {
+            let bodies = Arc::clone(&self.bodies);
+            self.runtime
+                .spawn(async move { bodies.delete(&name).await });
+        }
+    }
+
     /// A task message's headers; `copy` counts the times it was published again.
-    fn headers(&self, id: u64, kind: Kind, copy: u32) -> HeaderMap {
+    fn headers(&self, id: u64, kind: Kind, body: Option<&str>, copy: u32) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(wire::ID, id.to_string());
         headers.insert(wire::REPLY, self.results.as_str());
         headers.insert(wire::KIND, kind.name);
+        if let Some(body) = body {
+            headers.insert(wire::BODY, body);
+        }
         if let Some(retry) = &kind.retry {
             headers.insert(wire::RETRY, wire::retry_header(retry));
         }
@@ -358,10 +400,15 @@ impl<R> Core<R> {
                 entry.seq = None;
                 pending.by_seq.remove(&seq);
                 entry.copies += 1;
-                (entry.payload.clone(), entry.kind, entry.copies)
+                (
+                    entry.payload.clone(),
+                    entry.kind,
+                    entry.body.clone(),
+                    entry.copies,
+                )
             };
-            let (payload, kind, copy) = copy;
-            match self.publish(payload, id, kind, copy).await {
+            let (payload, kind, body, copy) = copy;
+            match self.publish(payload, id, kind, body.as_deref(), copy).await {
                 Ok((seq, _)) => {
                     again += 1;
                     self.stored(id, seq).await;
@@ -392,6 +439,7 @@ impl<R> Core<R> {
         payload: bytes::Bytes,
         id: u64,
         kind: Kind,
+        body: Option<&str>,
         copy: u32,
     ) -> Result<(u64, bool), Refusal> {
         let deadline = Instant::now() + self.settings.publish_timeout;
@@ -399,7 +447,7 @@ impl<R> Core<R> {
         loop {
             let message = PublishMessage::build()
                 .payload(payload.clone())
-                .headers(self.headers(id, kind, copy));
+                .headers(self.headers(id, kind, body, copy));
             let published = match self
                 .js
                 .send_publish(self.names.tasks.clone(), message)
@@ -494,9 +542,9 @@ impl<R> Core<R> {
     }
 }
 
-impl<R: serde::de::DeserializeOwned> Core<R> {
+impl<R: serde::de::DeserializeOwned + Send + 'static> Core<R> {
     /// One message on the results subject: a worker's batch of answers.
-    fn on_results(&self, message: &async_nats::Message) {
+    fn on_results(self: &Arc<Self>, message: &async_nats::Message) {
         let Ok(batch) = postcard::from_bytes::<Batch>(&message.payload) else {
             // Not from a worker of ours: no task id can be read from it.
             tracing::warn!(subject = %message.subject, "an unreadable results message: dropped");
@@ -504,17 +552,36 @@ impl<R: serde::de::DeserializeOwned> Core<R> {
         };
         for (id, reply) in batch {
             let answer = match postcard::from_bytes::<Reply<R>>(&reply) {
-                Ok(Reply::Done(outcomes)) => {
-                    Ok(outcomes.into_iter().map(Outcome::into_result).collect())
+                Ok(Reply::Body(name)) => {
+                    // Larger than a message: read from the object store, off this loop.
+                    let core = Arc::clone(self);
+                    tokio::spawn(async move { core.on_body_reply(id, name).await });
+                    continue;
                 }
-                Ok(Reply::BadTask(error)) => Err(TaskError::BadTask(error)),
-                Ok(Reply::BadResult(error)) => Err(TaskError::BadResult(error)),
-                Err(error) => Err(TaskError::BadResult(error.to_string())),
+                reply => answer_of(reply),
             };
             // A second answer for the same task (it ran twice: at-least-once) finds
             // nothing.
             let _ = self.resolve(id, answer);
         }
+    }
+
+    /// A reply kept in the object store: read it (unless the task resolved already),
+    /// resolve the task with it, delete it.
+    async fn on_body_reply(&self, id: u64, name: String) {
+        if self.is_pending(id) {
+            let reply = match self.bodies.get(&name).await {
+                Ok(bytes) => wire::decode::<Reply<R>>(bytes.into()).await,
+                Err(error) => Err(error),
+            };
+            let answer = match reply {
+                Ok(Reply::Body(_)) => Err(TaskError::BadResult("a body names a body".into())),
+                Ok(reply) => answer_of(Ok(reply)),
+                Err(error) => Err(TaskError::BadResult(error)),
+            };
+            let _ = self.resolve(id, answer);
+        }
+        self.bodies.delete(&name).await;
     }
 
     /// The server's advisory that a task reached `max_deliver`: fail it, and remove it
@@ -535,6 +602,17 @@ impl<R: serde::de::DeserializeOwned> Core<R> {
         if let Some(seq) = self.resolve(id, Err(TaskError::MaxDeliveries { attempts })) {
             self.withdraw(id, seq).await;
         }
+    }
+}
+
+/// A decoded reply as its task's answer (`Body` is read first, by the caller).
+fn answer_of<R>(reply: Result<Reply<R>, postcard::Error>) -> Answer<R> {
+    match reply {
+        Ok(Reply::Done(outcomes)) => Ok(outcomes.into_iter().map(Outcome::into_result).collect()),
+        Ok(Reply::BadTask(error)) => Err(TaskError::BadTask(error)),
+        Ok(Reply::BadResult(error)) => Err(TaskError::BadResult(error)),
+        Ok(Reply::Body(name)) => Err(TaskError::BadResult(format!("an unread body {name}"))),
+        Err(error) => Err(TaskError::BadResult(error.to_string())),
     }
 }
 

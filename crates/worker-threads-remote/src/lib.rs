@@ -53,6 +53,7 @@
 //!   (`wt.<queue>.results.<submitter>`).
 #![forbid(unsafe_code)]
 
+mod body;
 mod connect;
 mod core;
 mod error;

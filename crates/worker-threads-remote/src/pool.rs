@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::body::Bodies;
 use crate::core::{self, Core, Refusal};
 use crate::error::ConnectError;
 use crate::handle::RemoteHandle;
@@ -164,7 +165,9 @@ impl RemotePoolBuilder {
                 publish_timeout,
                 reconnect_timeout,
             };
-            let core = Arc::new(Core::new(client, js, stream, names, settings));
+            let max_payload = client.server_info().max_payload;
+            let bodies = Bodies::open(&js, &names, &config, max_payload).await?;
+            let core = Arc::new(Core::new(client, js, stream, names, settings, bodies));
             core::listen(Arc::clone(&core), events)
                 .await
                 .map_err(ConnectError::Subscribe)?;

@@ -55,6 +55,12 @@ pub struct QueueConfig {
     /// default). With 3, the queue survives the loss of any one server: a task stored
     /// (its `run` returned `Ok`) is on a majority of them.
     pub replicas: usize,
+    /// How long a body over the server's `max_payload` (a task's or a reply's, kept in
+    /// the queue's object store) is kept at most. A submitter deletes its tasks' bodies
+    /// as they resolve and its replies' as it reads them; one nobody takes (its
+    /// submitter died) leaves then. Longer than a task may wait in the queue: a task whose
+    /// body left first fails with `BadTask`. A day by default.
+    pub body_ttl: Duration,
 }
 
 impl Default for QueueConfig {
@@ -67,6 +73,7 @@ impl Default for QueueConfig {
             memory: false,
             duplicate_window: Duration::from_secs(60),
             replicas: 1,
+            body_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use worker_threads_pool::{Pool, Retry, TaskHandle};
 use worker_threads_wait::lock;
 
+use crate::body::Bodies;
 use crate::connect::Reconnections;
 use crate::error::{ConnectError, ServeError};
 use crate::queue::{self, QueueConfig};
@@ -128,8 +129,11 @@ impl RemoteWorkerBuilder {
                 .map_err(|e| ConnectError::Subscribe(e.to_string()))?;
             let (outbox, answers) = mpsc::unbounded_channel();
             let progress_every = (ack_wait / 5).max(Duration::from_millis(10));
+            let max_payload = client.server_info().max_payload;
+            let bodies = Bodies::open(&js, &names, &config, max_payload).await?;
             let serving = Arc::new(Serving {
                 pool,
+                bodies,
                 client: client.clone(),
                 held: Arc::new(Mutex::new(HashMap::new())),
                 outbox,
@@ -274,6 +278,8 @@ impl Drop for RemoteWorker {
 /// What the serving tasks share.
 struct Serving<T, R> {
     pool: Pool<T, R>,
+    /// Tasks and replies larger than a message.
+    bodies: Bodies,
     client: Client,
     /// The task messages held (waiting for room in the pool, running, or answered and not
     /// yet acknowledged), by [`wire::task_key`].
@@ -685,6 +691,9 @@ struct Started<R> {
     key: String,
     work: Work<R>,
     retry: Option<Retry>,
+    /// Its task came through the object store: its reply is likely large too, and is
+    /// encoded off the runtime's thread.
+    large: bool,
 }
 
 /// What a started message waits for.
@@ -709,6 +718,8 @@ struct Holding {
     cancelled: oneshot::Receiver<()>,
     /// The task's retry policy (`Wt-Retry`), if it has one.
     retry: Option<Retry>,
+    /// Its body's name in the object store, if it is larger than a message (`Wt-Body`).
+    body: Option<String>,
 }
 
 /// Reads a task message's headers and holds it. `None` if it is not one of ours (it is
@@ -731,6 +742,7 @@ async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Opt
         return None;
     };
     let retry = header(wire::RETRY).and_then(|header| wire::parse_retry(&header));
+    let body = header(wire::BODY);
     let key = wire::task_key(&reply_to, id);
     let (cancel, cancelled) = oneshot::channel();
     lock(&serving.held).insert(
@@ -749,6 +761,7 @@ async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Opt
         key,
         cancelled,
         retry,
+        body,
     })
 }
 
@@ -772,9 +785,32 @@ where
         key,
         cancelled,
         retry,
+        body,
     } = holding;
+    let large = body.is_some();
+    let payload = match body {
+        None => Ok(message.payload.clone()),
+        Some(name) => serving.bodies.get(&name).await.map(bytes::Bytes::from),
+    };
+    let payload = match payload {
+        Ok(payload) => payload,
+        Err(error) => {
+            // Its submitter resolved it (and deleted the body), or the body outlived
+            // `body_ttl`.
+            let work = Work::Answered(Reply::BadTask(error));
+            return Some(Started {
+                message,
+                id,
+                reply_to,
+                key,
+                work,
+                retry,
+                large,
+            });
+        }
+    };
     let work = match kind.as_str() {
-        wire::ONE => match postcard::from_bytes::<T>(&message.payload) {
+        wire::ONE => match wire::decode::<T>(payload).await {
             // Without waiting when the pool has room (the common case), else waiting.
             Ok(task) => match serving.pool.run(task) {
                 Ok(handle) => Work::One { handle, cancelled },
@@ -793,16 +829,16 @@ where
                 }
                 Err(_) => return leave(serving, message, &key).await,
             },
-            Err(error) => Work::Answered(Reply::BadTask(error.to_string())),
+            Err(error) => Work::Answered(Reply::BadTask(error)),
         },
-        wire::CHUNK => match postcard::from_bytes::<Vec<T>>(&message.payload) {
+        wire::CHUNK => match wire::decode::<Vec<T>>(payload).await {
             Ok(tasks) => {
                 let serving = Arc::clone(serving);
                 Work::Chunk(tokio::spawn(
                     async move { run_chunk(&serving, tasks).await },
                 ))
             }
-            Err(error) => Work::Answered(Reply::BadTask(error.to_string())),
+            Err(error) => Work::Answered(Reply::BadTask(error)),
         },
         other => Work::Answered(Reply::BadTask(format!("unknown task kind {other:?}"))),
     };
@@ -813,6 +849,7 @@ where
         key,
         work,
         retry,
+        large,
     })
 }
 
@@ -840,6 +877,7 @@ where
         key,
         work,
         retry,
+        large,
     } = started;
     let reply = match work {
         Work::One {
@@ -874,16 +912,19 @@ where
         },
         None => reply,
     };
-    let mut encoded = postcard::to_stdvec(&reply)
-        .unwrap_or_else(|error| encode_reply(&Reply::<R>::BadResult(error.to_string())));
-    if encoded.len() + BATCH_OVERHEAD > serving.max_payload {
-        let error = format!(
-            "the result does not fit in one message: its reply is {} bytes and the server's \
-             max_payload is {} bytes",
-            encoded.len(),
-            serving.max_payload
-        );
-        encoded = encode_reply(&Reply::<R>::BadResult(error));
+    let encoded = if large {
+        wire::off_runtime(move || postcard::to_stdvec(&reply).map_err(|e| e.to_string())).await
+    } else {
+        postcard::to_stdvec(&reply).map_err(|e| e.to_string())
+    };
+    let mut encoded = encoded.unwrap_or_else(|error| encode_reply(&Reply::<R>::BadResult(error)));
+    if !serving.bodies.fits(encoded.len() + BATCH_OVERHEAD) {
+        // Larger than a message: into the object store; the submitter reads and deletes it.
+        let name = format!("result.{reply_to}.{id}.{}", nuid::next());
+        encoded = match serving.bodies.put(&name, &encoded).await {
+            Ok(()) => encode_reply(&Reply::<R>::Body(name)),
+            Err(error) => encode_reply(&Reply::<R>::BadResult(error)),
+        };
     }
     let answered = Out::Answered(Box::new(Answered {
         reply_to,

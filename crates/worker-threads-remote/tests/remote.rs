@@ -11,6 +11,7 @@ use common::{
     Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, tries_of, with_jetstream,
 };
 use futures_util::StreamExt;
+use serde_bytes::ByteBuf;
 use worker_threads_pool::{MaxQueue, Pool};
 use worker_threads_remote::{
     Backoff, QueueConfig, RemotePool, RemoteWorker, Retry, RunError, TaskError,
@@ -32,7 +33,11 @@ fn pool(url: &str, queue: &str, max_queue: usize) -> Result<RemotePool<Job, Answ
 
 /// The server's queue size once it is `expected` (removals are asynchronous), or what it
 /// is after `PATIENCE`: the caller asserts.
-fn queue_size_once_it_is(pool: &RemotePool<Job, Answer>, expected: usize) -> usize {
+fn queue_size_once_it_is<T, R>(pool: &RemotePool<T, R>, expected: usize) -> usize
+where
+    T: serde::Serialize + Send + 'static,
+    R: serde::de::DeserializeOwned + Send + 'static,
+{
     let deadline = std::time::Instant::now() + PATIENCE;
     let mut size = pool.queue_size();
     while size != expected && std::time::Instant::now() < deadline {
@@ -576,44 +581,108 @@ fn cancel_racing_the_answer_resolves_each_task_once() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_task_or_an_answer_over_the_servers_payload_limit_is_a_typed_error() -> Result<()> {
-    let server = NatsServer::start();
-    let pool: RemotePool<Vec<u8>, Vec<u8>> = RemotePool::builder(&server.url, "big").connect()?;
-    // The handler answers with as many bytes as the task's first byte says, in 100 KiB.
-    let local =
-        Pool::builder().build(|task: Vec<u8>| vec![7u8; usize::from(task[0]) * 100 * 1024])?;
-    let worker = RemoteWorker::builder(&server.url, "big").serve(local)?;
+/// Messages in the queue's object store of bodies (its chunks and markers).
+fn bodies_stored(url: &str, queue: &str) -> Result<u64> {
+    with_jetstream(url, async |js| {
+        let mut stream = js.get_stream(format!("OBJ_wt-{queue}-bodies")).await?;
+        Ok(stream.info().await?.state.messages)
+    })
+}
 
-    // A task over the server's max_payload (1 MiB by default) comes back with its bytes.
-    let big = vec![1u8; 2 * 1024 * 1024];
-    match pool.run(big.clone()) {
-        Err(RunError::Transport { task, .. }) => assert_eq!(task, big),
-        other => panic!("expected the task back, got {other:?}"),
+/// The object store's message count once it is 0 (deletions run in the background), or
+/// what it is after `PATIENCE`: the caller asserts.
+fn bodies_once_gone(url: &str, queue: &str) -> Result<u64> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let stored = bodies_stored(url, queue)?;
+        if stored == 0 || std::time::Instant::now() >= deadline {
+            return Ok(stored);
+        }
+        std::thread::yield_now();
     }
-    // An answer up to max_payload comes back whole: 900 KiB, alone and three at once to
-    // one submitter (each then goes in a message of its own).
-    assert_eq!(pool.run(vec![9])?.join()?, vec![7u8; 900 * 1024]);
+}
+
+/// Echoes a task of several bytes with each byte plus one; a task of one byte `n` answers
+/// `n` times 100 KiB of sevens. (`ByteBuf`: bytes encoded as one slice, not item by item,
+/// as a user moving megabytes would.)
+fn echo_or_sevens(task: ByteBuf) -> ByteBuf {
+    ByteBuf::from(match task.as_slice() {
+        [n] => vec![7u8; usize::from(*n) * 100 * 1024],
+        _ => task.iter().map(|b| b.wrapping_add(1)).collect(),
+    })
+}
+
+fn bytes(bytes: Vec<u8>) -> ByteBuf {
+    ByteBuf::from(bytes)
+}
+
+#[test]
+fn payloads_of_any_size_go_through_and_leave_nothing_in_the_store() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<ByteBuf, ByteBuf> = RemotePool::builder(&server.url, "big").connect()?;
+    let worker =
+        RemoteWorker::builder(&server.url, "big").serve(Pool::builder().build(echo_or_sevens)?)?;
+
+    // 64 MiB there and back (the server's max_payload is 1 MiB), every byte checked.
+    let big = bytes((0..64 << 20).map(|i: u32| (i % 251) as u8).collect());
+    let expected = bytes(big.iter().map(|b| b.wrapping_add(1)).collect());
+    assert!(
+        pool.run(big.clone())?.join()? == expected,
+        "the 64 MiB echo differs"
+    );
+    // Answers up to max_payload go as messages: 900 KiB, alone and three at once to one
+    // submitter (each then goes in a message of its own); one over it, 1.1 MiB, goes
+    // through the store.
+    assert_eq!(
+        pool.run(bytes(vec![9]))?.join()?,
+        bytes(vec![7u8; 900 * 1024])
+    );
     let together: Vec<_> = (0..3)
-        .map(|_| pool.run(vec![9]))
+        .map(|_| pool.run(bytes(vec![9])))
         .collect::<Result<_, _>>()?;
     for handle in together {
-        assert_eq!(handle.join()?, vec![7u8; 900 * 1024]);
+        assert_eq!(handle.join()?, bytes(vec![7u8; 900 * 1024]));
     }
-    // An answer too big for one message is that task's BadResult, saying so; the worker
-    // goes on.
-    match pool.run(vec![11])?.join() {
-        Err(TaskError::BadResult(message)) => {
-            assert!(message.contains("does not fit in one message"), "{message}");
-            assert!(
-                message.contains("max_payload is 1048576 bytes"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a BadResult, got {other:?}"),
-    }
-    assert_eq!(pool.run(vec![2])?.join()?, vec![7u8; 200 * 1024]);
+    assert_eq!(
+        pool.run(bytes(vec![11]))?.join()?,
+        bytes(vec![7u8; 1100 * 1024])
+    );
+    assert_eq!(
+        bodies_once_gone(&server.url, "big")?,
+        0,
+        "read bodies are deleted"
+    );
+
+    // A big task cancelled while queued takes its body with it.
     worker.stop()?;
+    let queued = pool.run(big.clone())?;
+    assert!(bodies_stored(&server.url, "big")? > 0);
+    assert!(queued.cancel());
+    assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    assert_eq!(
+        bodies_once_gone(&server.url, "big")?,
+        0,
+        "a cancel deletes the body"
+    );
+    assert_eq!(queue_size_once_it_is(&pool, 0), 0);
+    Ok(())
+}
+
+#[test]
+fn a_body_whose_submitter_died_leaves_with_the_body_ttl() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<Vec<u8>, Vec<u8>> = RemotePool::builder(&server.url, "orphan")
+        .queue_config(QueueConfig {
+            body_ttl: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .connect()?;
+    let orphan = pool.run(vec![3u8; 3 << 20])?;
+    assert!(bodies_stored(&server.url, "orphan")? > 0);
+    // The submitter goes without a word: nothing of it runs any more.
+    std::mem::forget(orphan);
+    std::mem::forget(pool);
+    assert_eq!(bodies_once_gone(&server.url, "orphan")?, 0);
     Ok(())
 }
 
