@@ -988,3 +988,56 @@ fn max_deliver_caps_the_tries_and_a_cancel_ends_a_back_off() -> Result<()> {
     assert_eq!(tries_of(202).len(), 1, "no second try");
     Ok(())
 }
+
+/// Cancel against the tries of a task that fails once, 1,000 times: the cancel can land
+/// before a try, during one, while the failed try is handed back, or after the answer.
+/// Each task resolves once, as the cancel's result says; no handle is left pending.
+#[test]
+fn cancel_racing_the_retries_resolves_each_task_once() -> Result<()> {
+    let server = NatsServer::start();
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&server.url, "retry-race")
+        .retry(Retry::attempts(2))
+        .connect()?;
+    let worker = worker(&server.url, "retry-race")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut answered, mut cancelled) = (0, 0);
+    for round in 0..1_000u64 {
+        let key = 10_000 + round;
+        let handle = pool.run(Job::Flaky { key, succeed_on: 2 })?;
+        // Spread the cancel over the task's life: at once, or after some of its tries.
+        let tries_first = (round % 4) as usize;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while tries_of(key).len() < tries_first.min(2) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let won = handle.cancel();
+        let result = runtime
+            .block_on(async { tokio::time::timeout(PATIENCE, handle).await })
+            .map_err(|_| anyhow::anyhow!("round {round}: the task is pending still"))?;
+        match result {
+            Err(TaskError::Cancelled) => {
+                assert!(won, "round {round}: Cancelled but cancel() said it lost");
+                cancelled += 1;
+            }
+            Ok(answer) => {
+                assert!(!won, "round {round}: a value but cancel() said it won");
+                assert_eq!(answer.value, key);
+                assert_eq!(tries_of(key).len(), 2, "round {round}");
+                answered += 1;
+            }
+            Err(other) => panic!("round {round}: {other}"),
+        }
+        assert!(tries_of(key).len() <= 2, "round {round}: a third try");
+    }
+    assert_eq!(answered + cancelled, 1_000);
+    assert!(
+        cancelled > 0 && answered > 0,
+        "{answered} answered, {cancelled} cancelled"
+    );
+    assert_eq!(pool.pending(), 0, "nothing left pending");
+    assert_eq!(queue_size_once_it_is(&pool, 0), 0);
+    worker.stop()?;
+    Ok(())
+}
