@@ -792,55 +792,44 @@ where
         None => Ok(message.payload.clone()),
         Some(name) => serving.bodies.get(&name).await.map(bytes::Bytes::from),
     };
-    let payload = match payload {
-        Ok(payload) => payload,
-        Err(error) => {
-            // Its submitter resolved it (and deleted the body), or the body outlived
-            // `body_ttl`.
-            let work = Work::Answered(Reply::BadTask(error));
-            return Some(Started {
-                message,
-                id,
-                reply_to,
-                key,
-                work,
-                retry,
-                large,
-            });
-        }
-    };
-    let work = match kind.as_str() {
-        wire::ONE => match wire::decode::<T>(payload).await {
-            // Without waiting when the pool has room (the common case), else waiting.
-            Ok(task) => match serving.pool.run(task) {
-                Ok(handle) => Work::One { handle, cancelled },
-                Err(refused) if refused.is_full() => {
-                    // `run_async` accepts the task only in the poll that returns its handle:
-                    // dropped for the stop, it leaves the task unrun.
-                    let accepted = tokio::select! {
-                        biased;
-                        accepted = serving.pool.run_async(refused.into_inner()) => accepted.ok(),
-                        _ = stop.wait_for(|stopped| *stopped) => None,
-                    };
-                    match accepted {
-                        Some(handle) => Work::One { handle, cancelled },
-                        None => return leave(serving, message, &key).await,
+    let work = match payload {
+        // Its submitter resolved it (and deleted the body), or the body outlived
+        // `body_ttl`.
+        Err(error) => Work::Answered(Reply::BadTask(error)),
+        Ok(payload) => match kind.as_str() {
+            wire::ONE => match wire::decode::<T>(payload).await {
+                // Without waiting when the pool has room (the common case), else waiting.
+                Ok(task) => match serving.pool.run(task) {
+                    Ok(handle) => Work::One { handle, cancelled },
+                    Err(refused) if refused.is_full() => {
+                        // `run_async` accepts the task only in the poll that returns its
+                        // handle: dropped for the stop, it leaves the task unrun.
+                        let task = refused.into_inner();
+                        let accepted = tokio::select! {
+                            biased;
+                            accepted = serving.pool.run_async(task) => accepted.ok(),
+                            _ = stop.wait_for(|stopped| *stopped) => None,
+                        };
+                        match accepted {
+                            Some(handle) => Work::One { handle, cancelled },
+                            None => return leave(serving, message, &key).await,
+                        }
                     }
-                }
-                Err(_) => return leave(serving, message, &key).await,
+                    Err(_) => return leave(serving, message, &key).await,
+                },
+                Err(error) => Work::Answered(Reply::BadTask(error)),
             },
-            Err(error) => Work::Answered(Reply::BadTask(error)),
+            wire::CHUNK => match wire::decode::<Vec<T>>(payload).await {
+                Ok(tasks) => {
+                    let serving = Arc::clone(serving);
+                    Work::Chunk(tokio::spawn(
+                        async move { run_chunk(&serving, tasks).await },
+                    ))
+                }
+                Err(error) => Work::Answered(Reply::BadTask(error)),
+            },
+            other => Work::Answered(Reply::BadTask(format!("unknown task kind {other:?}"))),
         },
-        wire::CHUNK => match wire::decode::<Vec<T>>(payload).await {
-            Ok(tasks) => {
-                let serving = Arc::clone(serving);
-                Work::Chunk(tokio::spawn(
-                    async move { run_chunk(&serving, tasks).await },
-                ))
-            }
-            Err(error) => Work::Answered(Reply::BadTask(error)),
-        },
-        other => Work::Answered(Reply::BadTask(format!("unknown task kind {other:?}"))),
     };
     Some(Started {
         message,
