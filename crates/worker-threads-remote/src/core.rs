@@ -586,8 +586,8 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Core<R> {
 
     /// The server's advisory that a task reached `max_deliver`: fail it, and remove it
     /// from the queue (a work queue keeps a message nobody acknowledged).
-    async fn on_max_deliveries(&self, message: &async_nats::Message) {
-        let Ok(advisory) = serde_json::from_slice::<MaxDeliveriesAdvisory>(&message.payload) else {
+    async fn on_max_deliveries(&self, advisory: &[u8]) {
+        let Ok(advisory) = serde_json::from_slice::<MaxDeliveriesAdvisory>(advisory) else {
             tracing::warn!("an unreadable max-deliveries advisory: dropped");
             return;
         };
@@ -616,8 +616,9 @@ fn answer_of<R>(reply: Result<Reply<R>, postcard::Error>) -> Answer<R> {
     }
 }
 
-/// Subscribes to the submitter's results and to the max-deliveries advisories, and makes
-/// sure the server has both subscriptions before anything is published.
+/// Subscribes to the submitter's results and to the max-deliveries advisories (kept in a
+/// stream, read by an ordered consumer), and makes sure the server has both before
+/// anything is published.
 pub(crate) async fn listen<R>(
     core: std::sync::Arc<Core<R>>,
     mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
@@ -630,12 +631,26 @@ where
         .subscribe(core.results.clone())
         .await
         .map_err(|e| e.to_string())?;
+    // The advisories through the stream that keeps them, read in order from now on: an
+    // ordered consumer picks up after its last one when the connection comes back, so an
+    // advisory published while this submitter was away still reaches it.
     let mut advisories = core
-        .client
-        .subscribe(core.names.max_deliveries.clone())
+        .js
+        .get_stream(core.names.dead.clone())
+        .await
+        .map_err(|e| e.to_string())?
+        .create_consumer(jetstream::consumer::push::OrderedConfig {
+            deliver_subject: core.client.new_inbox(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .messages()
         .await
         .map_err(|e| e.to_string())?;
     core.client.flush().await.map_err(|e| e.to_string())?;
+    let mut advisories_open = true;
     let reconnect_timeout = core.settings.reconnect_timeout;
     let mut suspected = lock(&core.suspected)
         .take()
@@ -657,9 +672,17 @@ where
                     let (Some(message), Some(core)) = (message, weak.upgrade()) else { break };
                     core.on_results(&message);
                 }
-                message = advisories.next() => {
-                    let (Some(message), Some(core)) = (message, weak.upgrade()) else { break };
-                    core.on_max_deliveries(&message).await;
+                message = advisories.next(), if advisories_open => {
+                    let Some(core) = weak.upgrade() else { break };
+                    match message {
+                        Some(Ok(message)) => core.on_max_deliveries(&message.payload).await,
+                        Some(Err(error)) => tracing::warn!(%error, "max-deliveries advisories"),
+                        None => {
+                            // Results still come: only the advisories stopped.
+                            tracing::error!("the max-deliveries advisories ended");
+                            advisories_open = false;
+                        }
+                    }
                 }
                 event = events.recv() => {
                     let Some(event) = event else { break };

@@ -78,7 +78,11 @@ impl Default for QueueConfig {
     }
 }
 
-/// The stream and the consumer of a queue, created if missing.
+/// How long the max-deliveries advisories are kept for a submitter that was away.
+const DEAD_KEPT: Duration = Duration::from_secs(3600);
+
+/// The stream and the consumer of a queue, created if missing (with the stream that keeps
+/// its max-deliveries advisories).
 pub(crate) async fn ensure(
     js: &jetstream::Context,
     names: &Names,
@@ -102,6 +106,22 @@ pub(crate) async fn ensure(
         })
         .await
         .map_err(|e| ConnectError::JetStream(format!("stream {}: {e}", names.stream)))?;
+    // The max-deliveries advisories of the queue's consumer, kept a while: the server
+    // publishes each once, and a submitter disconnected then reads it on its return.
+    js.get_or_create_stream(stream::Config {
+        name: names.dead.clone(),
+        subjects: vec![names.max_deliveries.clone()],
+        max_age: DEAD_KEPT,
+        storage: if config.memory {
+            stream::StorageType::Memory
+        } else {
+            stream::StorageType::File
+        },
+        num_replicas: config.replicas.max(1),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| ConnectError::JetStream(format!("stream {}: {e}", names.dead)))?;
     let consumer = stream
         .get_or_create_consumer(
             &names.consumer,

@@ -130,6 +130,9 @@ pub(crate) struct Names {
     pub(crate) cancel: String,
     /// The server's advisory when a task reaches `max_deliver`.
     pub(crate) max_deliveries: String,
+    /// The stream that keeps the max-deliveries advisories, so a submitter that was away
+    /// reads those it missed: `WT_<queue>_DEAD`.
+    pub(crate) dead: String,
     /// The object store of bodies over `max_payload`: `wt-<queue>-bodies`.
     pub(crate) bodies: String,
     queue: String,
@@ -153,6 +156,7 @@ impl Names {
                 "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
             ),
             bodies: format!("wt-{queue}-bodies"),
+            dead: format!("{stream}_DEAD"),
             stream,
             consumer,
             queue: queue.to_string(),
@@ -263,6 +267,7 @@ mod tests {
         assert_eq!(names.consumer, "wt-sq-rt_1");
         assert_eq!(names.results("abc"), "wt.sq-rt_1.results.abc");
         assert_eq!(names.bodies, "wt-sq-rt_1-bodies");
+        assert_eq!(names.dead, "WT_sq-rt_1_DEAD");
         assert_eq!(
             names.max_deliveries,
             "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.WT_sq-rt_1.wt-sq-rt_1"

@@ -1041,3 +1041,81 @@ fn cancel_racing_the_retries_resolves_each_task_once() -> Result<()> {
     worker.stop()?;
     Ok(())
 }
+
+/// The server says once that a task reached `max_deliver`; a submitter away at that moment
+/// reads it when it is back (the queue keeps the advisories), and the handle resolves.
+#[test]
+fn a_task_that_reaches_max_deliver_while_its_submitter_is_away_still_resolves() -> Result<()> {
+    use worker_threads_remote::async_nats::jetstream::consumer::PullConsumer;
+    let server = NatsServer::start();
+    let relay = Relay::start(&server.url);
+    let pool: RemotePool<Job, Answer> = RemotePool::builder(&relay.url, "dead-away")
+        .queue_config(QueueConfig {
+            ack_wait: Duration::from_millis(500),
+            max_deliver: 2,
+            ..Default::default()
+        })
+        .reconnect_timeout(PATIENCE)
+        .connect()?;
+    let handle = pool.run(Job::Square(4))?;
+    relay.cut();
+    // Two deliveries nobody acknowledges (their workers died) while the submitter is away;
+    // the server's advisory goes out then, to nobody listening.
+    let anyhow_of = |error: &dyn std::fmt::Display| anyhow::anyhow!("{error}");
+    with_jetstream(&server.url, async |js| {
+        let stream = js.get_stream("WT_dead-away").await?;
+        let consumer: PullConsumer = stream
+            .get_consumer("wt-dead-away")
+            .await
+            .map_err(|e| anyhow_of(&e))?;
+        for delivery in 1..=2 {
+            let mut batch = consumer
+                .batch()
+                .max_messages(1)
+                .expires(Duration::from_secs(5))
+                .messages()
+                .await
+                .map_err(|e| anyhow_of(&e))?;
+            let message = batch
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("no delivery {delivery}"))?
+                .map_err(|e| anyhow_of(&e))?;
+            assert_eq!(
+                message.info().map_err(|e| anyhow_of(&e))?.delivered,
+                delivery
+            );
+        }
+        // A worker asking for more: the server finds the task out of deliveries.
+        let mut more = consumer
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .map_err(|e| anyhow_of(&e))?;
+        assert!(more.next().await.is_none(), "no third delivery");
+        let mut dead = js.get_stream("WT_dead-away_DEAD").await?;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while dead.info().await?.state.messages == 0 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "no advisory kept");
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    })?;
+    relay.restore();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime
+        .block_on(async { tokio::time::timeout(PATIENCE, handle).await })
+        .map_err(|_| anyhow::anyhow!("the handle is pending still"))?;
+    assert_eq!(result, Err(TaskError::MaxDeliveries { attempts: 2 }));
+    assert_eq!(pool.pending(), 0);
+    assert_eq!(
+        queue_size_once_it_is(&pool, 0),
+        0,
+        "the task left the queue"
+    );
+    Ok(())
+}
