@@ -75,6 +75,13 @@ struct Pending<R> {
     by_seq: HashMap<u64, u64>,
 }
 
+/// A task's message as it is published: its payload, or its body's name in the object
+/// store over an empty payload.
+struct Stowed {
+    payload: bytes::Bytes,
+    body: Option<String>,
+}
+
 /// A submitter's limits, from its builder and the server.
 pub(crate) struct Settings {
     /// The stream's `max_msgs`, read from the server.
@@ -234,33 +241,64 @@ impl<R> Core<R> {
     /// store it. The task is pending from before the publish, so a result that comes back
     /// before the acknowledgement finds it.
     pub(crate) async fn submit(&self, payload: bytes::Bytes, kind: Kind) -> Submitted<R> {
+        let message = self.stow(payload).await?;
+        let submitted = self.submit_stowed(&message, kind).await;
+        if submitted.is_err() {
+            self.forget_body(message.body);
+        }
+        submitted
+    }
+
+    /// A task's message: its payload as it is, or (larger than a message) put into the
+    /// object store, the message carrying the name.
+    async fn stow(&self, payload: bytes::Bytes) -> Result<Stowed, Refusal> {
+        if self.is_closed() {
+            return Err(Refusal::Closed);
+        }
+        if self.bodies.fits(payload.len()) {
+            return Ok(Stowed {
+                payload,
+                body: None,
+            });
+        }
+        let name = format!("task.{}.{}", self.submitter, nuid::next());
+        self.bodies
+            .put(&name, &payload)
+            .await
+            .map_err(Refusal::Nats)?;
+        Ok(Stowed {
+            payload: bytes::Bytes::new(),
+            body: Some(name),
+        })
+    }
+
+    /// [`submit`](Self::submit) of a stowed message; its body stays on a refusal (the
+    /// caller may try again).
+    async fn submit_stowed(&self, message: &Stowed, kind: Kind) -> Submitted<R> {
         if self.is_closed() {
             return Err(Refusal::Closed);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // A task larger than a message goes into the object store first; its message
-        // carries the name.
-        let (payload, body) = if self.bodies.fits(payload.len()) {
-            (payload, None)
-        } else {
-            let name = format!("task.{}.{id}", self.submitter);
-            self.bodies
-                .put(&name, &payload)
-                .await
-                .map_err(Refusal::Nats)?;
-            (bytes::Bytes::new(), Some(name))
-        };
         let (tx, rx) = oneshot::channel();
         let entry = Entry {
             tx,
             seq: None,
-            payload: payload.clone(),
+            payload: message.payload.clone(),
             kind,
-            body: body.clone(),
+            body: message.body.clone(),
             copies: 0,
         };
         lock(&self.pending).entries.insert(id, entry);
-        match self.publish(payload, id, kind, body.as_deref(), 0).await {
+        let published = self
+            .publish(
+                message.payload.clone(),
+                id,
+                kind,
+                message.body.as_deref(),
+                0,
+            )
+            .await;
+        match published {
             Ok((seq, duplicate)) => {
                 self.stored(id, seq).await;
                 if duplicate {
@@ -271,10 +309,9 @@ impl<R> Core<R> {
                 Ok((id, rx))
             }
             Err(refusal) => {
-                let entry = lock(&self.pending).entries.remove(&id);
-                if let Some(entry) = entry {
-                    self.forget_body(entry.body);
-                }
+                // Not accepted: its entry goes without resolving (the body is the
+                // caller's).
+                lock(&self.pending).entries.remove(&id);
                 Err(refusal)
             }
         }
@@ -475,13 +512,20 @@ impl<R> Core<R> {
 
     /// As [`submit`](Self::submit), waiting for room while the queue is full.
     pub(crate) async fn submit_wait(&self, payload: bytes::Bytes, kind: Kind) -> Submitted<R> {
+        // A body goes into the object store once, however long the wait.
+        let message = self.stow(payload).await?;
         let mut poll = ServerPoll::new(Duration::from_micros(200));
         loop {
             // Before the attempt: a resolution while it is refused still wakes the wait.
             let resolved = self.resolved.notified();
-            match self.submit(payload.clone(), kind).await {
+            match self.submit_stowed(&message, kind).await {
                 Err(Refusal::Full) => poll.wait(resolved).await,
-                other => return other,
+                other => {
+                    if other.is_err() {
+                        self.forget_body(message.body);
+                    }
+                    return other;
+                }
             }
         }
     }
