@@ -9,7 +9,6 @@ use async_nats::jetstream::{self, object_store};
 use base64::Engine;
 use tokio::io::AsyncReadExt;
 
-use crate::error::ConnectError;
 use crate::queue::QueueConfig;
 use crate::wire::Names;
 
@@ -17,52 +16,73 @@ use crate::wire::Names;
 /// `max_payload` minus this goes as it is.
 const HEADROOM: usize = 4096;
 
-/// The queue's object store, and the size above which a body goes there.
+/// The queue's object store, and the size above which a body goes there. The bucket is
+/// made (or found) by the first body that needs it: a queue that never carries one has
+/// none.
 pub(crate) struct Bodies {
+    js: jetstream::Context,
+    /// The bucket, as it is made if missing.
+    config: object_store::Config,
+    max_payload: usize,
+    opened: tokio::sync::OnceCell<Opened>,
+}
+
+/// The bucket, once found or made.
+struct Opened {
     store: object_store::ObjectStore,
     /// The bucket's stream, where a deleted object's marker is purged.
     stream: jetstream::stream::Stream,
-    bucket: String,
-    max_payload: usize,
 }
 
 impl Bodies {
-    /// The queue's bucket, created if missing.
-    pub(crate) async fn open(
+    /// The bodies of the queue `names` name, for a server whose `max_payload` is given.
+    pub(crate) fn new(
         js: &jetstream::Context,
         names: &Names,
         config: &QueueConfig,
         max_payload: usize,
-    ) -> Result<Self, ConnectError> {
-        let bucket = names.bodies.clone();
-        let store = match js.get_object_store(&bucket).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_object_store(object_store::Config {
-                    bucket: bucket.clone(),
-                    description: Some("bodies over max_payload of a worker-threads queue".into()),
-                    max_age: config.body_ttl,
-                    storage: if config.memory {
-                        jetstream::stream::StorageType::Memory
-                    } else {
-                        jetstream::stream::StorageType::File
-                    },
-                    num_replicas: config.replicas.max(1),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ConnectError::JetStream(format!("object store {bucket}: {e}")))?,
+    ) -> Self {
+        let config = object_store::Config {
+            bucket: names.bodies.clone(),
+            description: Some("bodies over max_payload of a worker-threads queue".into()),
+            max_age: config.body_ttl,
+            storage: if config.memory {
+                jetstream::stream::StorageType::Memory
+            } else {
+                jetstream::stream::StorageType::File
+            },
+            num_replicas: config.replicas.max(1),
+            ..Default::default()
         };
-        let stream = js
-            .get_stream(format!("OBJ_{bucket}"))
-            .await
-            .map_err(|e| ConnectError::JetStream(format!("object store {bucket}: {e}")))?;
-        Ok(Self {
-            store,
-            stream,
-            bucket,
+        Self {
+            js: js.clone(),
+            config,
             max_payload,
-        })
+            opened: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The bucket, found or made on first use.
+    async fn opened(&self) -> Result<&Opened, String> {
+        self.opened
+            .get_or_try_init(|| async {
+                let bucket = &self.config.bucket;
+                let store = match self.js.get_object_store(bucket).await {
+                    Ok(store) => store,
+                    Err(_) => self
+                        .js
+                        .create_object_store(self.config.clone())
+                        .await
+                        .map_err(|e| format!("object store {bucket}: {e}"))?,
+                };
+                let stream = self
+                    .js
+                    .get_stream(format!("OBJ_{bucket}"))
+                    .await
+                    .map_err(|e| format!("object store {bucket}: {e}"))?;
+                Ok(Opened { store, stream })
+            })
+            .await
     }
 
     /// Whether `len` bytes go in a message as they are.
@@ -78,7 +98,9 @@ impl Bodies {
             ..Default::default()
         };
         let mut reader = bytes;
-        self.store
+        self.opened()
+            .await?
+            .store
             .put(meta, &mut reader)
             .await
             .map(drop)
@@ -88,6 +110,8 @@ impl Bodies {
     /// Reads the body `name`.
     pub(crate) async fn get(&self, name: &str) -> Result<Vec<u8>, String> {
         let mut object = self
+            .opened()
+            .await?
             .store
             .get(name)
             .await
@@ -103,15 +127,22 @@ impl Bodies {
     /// Deletes the body `name`, leaving nothing in the bucket: its chunks, and the marker
     /// the object store leaves for a deleted object. Nothing to do if it is gone.
     pub(crate) async fn delete(&self, name: &str) {
-        if let Err(error) = self.store.delete(name).await {
+        let opened = match self.opened().await {
+            Ok(opened) => opened,
+            Err(error) => {
+                tracing::debug!(%error, name, "a body was not deleted");
+                return;
+            }
+        };
+        if let Err(error) = opened.store.delete(name).await {
             tracing::debug!(%error, name, "a body was not deleted (gone already?)");
             return;
         }
         // The store's own name of the object's metadata subject (`$O.<bucket>.M.<name in
         // URL-safe base64>`), where the deletion left its marker.
         let encoded = base64::engine::general_purpose::URL_SAFE.encode(name);
-        let marker = format!("$O.{}.M.{encoded}", self.bucket);
-        if let Err(error) = self.stream.purge().filter(marker).await {
+        let marker = format!("$O.{}.M.{encoded}", self.config.bucket);
+        if let Err(error) = opened.stream.purge().filter(marker).await {
             tracing::debug!(%error, name, "a deleted body's marker stays");
         }
     }

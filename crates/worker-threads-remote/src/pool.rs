@@ -166,7 +166,7 @@ impl RemotePoolBuilder {
                 reconnect_timeout,
             };
             let max_payload = client.server_info().max_payload;
-            let bodies = Bodies::open(&js, &names, &config, max_payload).await?;
+            let bodies = Bodies::new(&js, &names, &config, max_payload);
             let core = Arc::new(Core::new(client, js, stream, names, settings, bodies));
             core::listen(Arc::clone(&core), events)
                 .await

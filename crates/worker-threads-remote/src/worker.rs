@@ -130,7 +130,7 @@ impl RemoteWorkerBuilder {
             let (outbox, answers) = mpsc::unbounded_channel();
             let progress_every = (ack_wait / 5).max(Duration::from_millis(10));
             let max_payload = client.server_info().max_payload;
-            let bodies = Bodies::open(&js, &names, &config, max_payload).await?;
+            let bodies = Bodies::new(&js, &names, &config, max_payload);
             let serving = Arc::new(Serving {
                 pool,
                 bodies,

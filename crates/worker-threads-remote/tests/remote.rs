@@ -677,6 +677,10 @@ fn a_body_whose_submitter_died_leaves_with_the_body_ttl() -> Result<()> {
             ..Default::default()
         })
         .connect()?;
+    let no_bucket = with_jetstream(&server.url, async |js| {
+        Ok(js.get_stream("OBJ_wt-orphan-bodies").await.is_err())
+    })?;
+    assert!(no_bucket, "a queue that carried no body has no bucket");
     let orphan = pool.run(vec![3u8; 3 << 20])?;
     assert!(bodies_stored(&server.url, "orphan")? > 0);
     // The submitter goes without a word: nothing of it runs any more.
