@@ -58,6 +58,7 @@ mod connect;
 mod core;
 mod error;
 mod handle;
+mod held;
 mod map;
 mod pool;
 mod queue;

@@ -21,6 +21,7 @@ use worker_threads_wait::lock;
 use crate::body::Bodies;
 use crate::connect::Reconnections;
 use crate::error::{ConnectError, ServeError};
+use crate::held::{Delivery, HeldMessages};
 use crate::queue::{self, QueueConfig};
 use crate::runtime::Driver;
 use crate::wire::{self, Batch, Names, Outcome, Reply};
@@ -135,7 +136,7 @@ impl RemoteWorkerBuilder {
                 pool,
                 bodies,
                 client: client.clone(),
-                held: Arc::new(Mutex::new(HashMap::new())),
+                held: Arc::new(Mutex::new(HeldMessages::default())),
                 outbox,
                 max_payload: client.server_info().max_payload,
                 max_deliver: u32::try_from(consumer_config.max_deliver)
@@ -282,22 +283,13 @@ struct Serving<T, R> {
     bodies: Bodies,
     client: Client,
     /// The task messages held (waiting for room in the pool, running, or answered and not
-    /// yet acknowledged), by [`wire::task_key`].
-    held: Arc<Mutex<HashMap<String, Held>>>,
+    /// yet acknowledged), by delivery.
+    held: Arc<Mutex<HeldMessages>>,
     /// Answers go out through the outbox task, which batches them per submitter.
     outbox: mpsc::UnboundedSender<Out>,
     max_payload: usize,
     /// The queue's `max_deliver` (`None`: no limit): a retry policy's tries stop there.
     max_deliver: Option<u32>,
-}
-
-/// A held task message.
-struct Held {
-    /// Where its acknowledgements go.
-    ack: Option<async_nats::Subject>,
-    since: Instant,
-    /// Set while a single task runs: the submitter's cancel goes through it.
-    cancel: Option<oneshot::Sender<()>>,
 }
 
 /// What the outbox task is given.
@@ -317,8 +309,8 @@ struct Answered {
     id: u64,
     reply: Vec<u8>,
     message: jetstream::Message,
-    /// Its key in `held`: it is kept in progress until its acknowledgement went.
-    key: String,
+    /// Its delivery in `held`: it is kept in progress until its acknowledgement went.
+    delivery: Delivery,
 }
 
 /// Bytes of replies gathered before they are sent: a results message holds up to this
@@ -335,13 +327,11 @@ where
     R: Send + 'static,
 {
     while let Some(notice) = cancels.next().await {
-        let Ok(key) = std::str::from_utf8(&notice.payload) else {
+        let Ok(task) = std::str::from_utf8(&notice.payload) else {
             continue;
         };
-        let cancel = lock(&serving.held)
-            .get_mut(key)
-            .and_then(|held| held.cancel.take());
-        if let Some(cancel) = cancel {
+        let cancels = lock(&serving.held).cancels_of(task);
+        for cancel in cancels {
             let _ = cancel.send(());
         }
     }
@@ -358,11 +348,7 @@ async fn keep_in_progress<T, R>(serving: std::sync::Weak<Serving<T, R>>, every: 
             return;
         };
         let now = Instant::now();
-        let due: Vec<async_nats::Subject> = lock(&serving.held)
-            .values()
-            .filter(|held| now.duration_since(held.since) >= every)
-            .filter_map(|held| held.ack.clone())
-            .collect();
+        let due = lock(&serving.held).due(now, every);
         for ack in due {
             let _ = serving.client.publish(ack, "+WPI".into()).await;
         }
@@ -377,7 +363,7 @@ async fn send_answers(
     mut outbox: mpsc::UnboundedReceiver<Out>,
     served: Arc<AtomicU64>,
     max_payload: usize,
-    held: Arc<Mutex<HashMap<String, Held>>>,
+    held: Arc<Mutex<HeldMessages>>,
 ) {
     while let Some(first) = outbox.recv().await {
         // Let the other answers that are ready join this one's message.
@@ -404,11 +390,11 @@ async fn send_answers(
         }
         for (reply_to, messages) in groups {
             for gathered in messages {
-                let keys = publish_answers(&client, &reply_to, gathered, &served).await;
+                let deliveries = publish_answers(&client, &reply_to, gathered, &served).await;
                 // Answered (or left to be delivered again): no longer kept in progress.
                 let mut held = lock(&held);
-                for key in keys {
-                    held.remove(&key);
+                for delivery in deliveries {
+                    held.release(delivery);
                 }
             }
         }
@@ -426,7 +412,7 @@ async fn send_answers(
 struct Gathered {
     batch: Batch,
     messages: Vec<jetstream::Message>,
-    keys: Vec<String>,
+    deliveries: Vec<Delivery>,
     bytes: usize,
 }
 
@@ -437,7 +423,7 @@ fn gather(group: &mut Vec<Gathered>, answered: Answered, max_payload: usize) {
         id,
         reply,
         message,
-        key,
+        delivery,
         ..
     } = answered;
     let size = reply.len() + BATCH_OVERHEAD;
@@ -451,35 +437,35 @@ fn gather(group: &mut Vec<Gathered>, answered: Answered, max_payload: usize) {
         last.bytes += size;
         last.batch.push((id, reply));
         last.messages.push(message);
-        last.keys.push(key);
+        last.deliveries.push(delivery);
     }
 }
 
 /// Publishes one results message, then acknowledges its task messages (not acknowledged
 /// if it was not published: the tasks are delivered again, and answered then). Returns
-/// the messages' keys.
+/// the messages' deliveries.
 async fn publish_answers(
     client: &Client,
     reply_to: &str,
     gathered: Gathered,
     served: &AtomicU64,
-) -> Vec<String> {
+) -> Vec<Delivery> {
     let Gathered {
         batch,
         messages,
-        keys,
+        deliveries,
         ..
     } = gathered;
     let payload = match postcard::to_stdvec(&batch) {
         Ok(payload) => payload,
         Err(error) => {
             tracing::warn!(%error, "answers could not be encoded (they will run again)");
-            return keys;
+            return deliveries;
         }
     };
     if let Err(error) = client.publish(reply_to.to_owned(), payload.into()).await {
         tracing::warn!(%error, "answers could not be published");
-        return keys;
+        return deliveries;
     }
     for message in messages {
         if let Err(error) = message.ack().await {
@@ -487,7 +473,7 @@ async fn publish_answers(
         }
     }
     served.fetch_add(batch.len() as u64, Ordering::Relaxed);
-    keys
+    deliveries
 }
 
 /// How long one pull for messages stays open on the server when fewer come.
@@ -637,7 +623,7 @@ async fn start_in_order<T, R>(
 {
     while let Some((holding, permit)) = to_start.recv().await {
         if *stop.borrow() {
-            leave(&serving, holding.message, &holding.key).await;
+            leave(&serving, holding.message, holding.delivery).await;
             continue;
         }
         if let Some(started) = start(&serving, holding, &mut stop).await {
@@ -688,7 +674,7 @@ struct Started<R> {
     message: jetstream::Message,
     id: u64,
     reply_to: String,
-    key: String,
+    delivery: Delivery,
     work: Work<R>,
     retry: Option<Retry>,
     /// Its task came through the object store: its reply is likely large too, and is
@@ -714,7 +700,7 @@ struct Holding {
     id: u64,
     reply_to: String,
     kind: String,
-    key: String,
+    delivery: Delivery,
     cancelled: oneshot::Receiver<()>,
     /// The task's retry policy (`Wt-Retry`), if it has one.
     retry: Option<Retry>,
@@ -743,22 +729,15 @@ async fn hold<T, R>(serving: &Serving<T, R>, message: jetstream::Message) -> Opt
     };
     let retry = header(wire::RETRY).and_then(|header| wire::parse_retry(&header));
     let body = header(wire::BODY);
-    let key = wire::task_key(&reply_to, id);
     let (cancel, cancelled) = oneshot::channel();
-    lock(&serving.held).insert(
-        key.clone(),
-        Held {
-            ack: message.reply.clone(),
-            since: Instant::now(),
-            cancel: Some(cancel),
-        },
-    );
+    let task = wire::task_key(&reply_to, id);
+    let delivery = lock(&serving.held).hold(task, message.reply.clone(), cancel);
     Some(Holding {
         message,
         id,
         reply_to,
         kind,
-        key,
+        delivery,
         cancelled,
         retry,
         body,
@@ -782,7 +761,7 @@ where
         id,
         reply_to,
         kind,
-        key,
+        delivery,
         cancelled,
         retry,
         body,
@@ -812,10 +791,10 @@ where
                         };
                         match accepted {
                             Some(handle) => Work::One { handle, cancelled },
-                            None => return leave(serving, message, &key).await,
+                            None => return leave(serving, message, delivery).await,
                         }
                     }
-                    Err(_) => return leave(serving, message, &key).await,
+                    Err(_) => return leave(serving, message, delivery).await,
                 },
                 Err(error) => Work::Answered(Reply::BadTask(error)),
             },
@@ -835,7 +814,7 @@ where
         message,
         id,
         reply_to,
-        key,
+        delivery,
         work,
         retry,
         large,
@@ -846,9 +825,9 @@ where
 async fn leave<T, R>(
     serving: &Serving<T, R>,
     message: jetstream::Message,
-    key: &str,
+    delivery: Delivery,
 ) -> Option<Started<R>> {
-    lock(&serving.held).remove(key);
+    lock(&serving.held).release(delivery);
     let _ = message.ack_with(AckKind::Nak(None)).await;
     None
 }
@@ -863,7 +842,7 @@ where
         message,
         id,
         reply_to,
-        key,
+        delivery,
         work,
         retry,
         large,
@@ -893,7 +872,7 @@ where
             Tried::Again(wait) => {
                 // Handed back with the back-off as its delay: the queue delivers it again
                 // then, to any worker. Not held any more: no progress acknowledgements.
-                lock(&serving.held).remove(&key);
+                lock(&serving.held).release(delivery);
                 let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
                 return;
             }
@@ -920,10 +899,10 @@ where
         id,
         reply: encoded,
         message,
-        key: key.clone(),
+        delivery,
     }));
     if serving.outbox.send(answered).is_err() {
-        lock(&serving.held).remove(&key);
+        lock(&serving.held).release(delivery);
         tracing::warn!("the outbox is gone: a task will run again");
     }
 }
