@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::{
-    Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, tries_of, with_jetstream,
+    Answer, Job, NatsServer, PATIENCE, Relay, handle, join_within, resolution_within, tries_of,
+    with_jetstream,
 };
 use futures_util::StreamExt;
 use serde_bytes::ByteBuf;
@@ -1003,9 +1004,6 @@ fn cancel_racing_the_retries_resolves_each_task_once() -> Result<()> {
         .retry(Retry::attempts(2))
         .connect()?;
     let worker = worker(&server.url, "retry-race")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let (mut answered, mut cancelled) = (0, 0);
     for round in 0..1_000u64 {
         let key = 10_000 + round;
@@ -1017,9 +1015,7 @@ fn cancel_racing_the_retries_resolves_each_task_once() -> Result<()> {
             std::thread::yield_now();
         }
         let won = handle.cancel();
-        let result = runtime
-            .block_on(async { tokio::time::timeout(PATIENCE, handle).await })
-            .map_err(|_| anyhow::anyhow!("round {round}: the task is pending still"))?;
+        let result = resolution_within(handle)?;
         match result {
             Err(TaskError::Cancelled) => {
                 assert!(won, "round {round}: Cancelled but cancel() said it lost");
@@ -1108,13 +1104,10 @@ fn a_task_that_reaches_max_deliver_while_its_submitter_is_away_still_resolves() 
         Ok(())
     })?;
     relay.restore();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime
-        .block_on(async { tokio::time::timeout(PATIENCE, handle).await })
-        .map_err(|_| anyhow::anyhow!("the handle is pending still"))?;
-    assert_eq!(result, Err(TaskError::MaxDeliveries { attempts: 2 }));
+    assert_eq!(
+        resolution_within(handle)?,
+        Err(TaskError::MaxDeliveries { attempts: 2 })
+    );
     assert_eq!(pool.pending(), 0);
     assert_eq!(
         queue_size_once_it_is(&pool, 0),

@@ -291,13 +291,20 @@ impl Drop for NatsCluster {
 
 /// The handle's answer, failing (not hanging) if it does not come within `PATIENCE`.
 pub fn join_within(handle: worker_threads_remote::RemoteHandle<Answer>) -> anyhow::Result<Answer> {
+    Ok(resolution_within(handle)??)
+}
+
+/// What `handle` resolves with, if it resolves within `PATIENCE` (a failure, not a hang,
+/// if it does not).
+pub fn resolution_within<R: Send + 'static>(
+    handle: worker_threads_remote::RemoteHandle<R>,
+) -> anyhow::Result<Result<R, worker_threads_remote::TaskError>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    match runtime.block_on(async { tokio::time::timeout(PATIENCE, handle).await }) {
-        Ok(answer) => Ok(answer?),
-        Err(_) => anyhow::bail!("no answer: the task is pending still"),
-    }
+    runtime
+        .block_on(async { tokio::time::timeout(PATIENCE, handle).await })
+        .map_err(|_| anyhow::anyhow!("no answer: the task is pending still"))
 }
 
 /// A TCP relay to the server that a test can cut: every connection through it closes,
