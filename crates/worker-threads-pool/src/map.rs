@@ -253,7 +253,7 @@ impl<T: Send + 'static, R: Send + 'static, I: Iterator<Item = T>> InFlight<'_, T
         let deadline = self.pool.inner.default_deadline();
         self.pool
             .inner
-            .submit_retrying(task, retry, on_full, deadline, None)
+            .submit_retrying(task, Some(retry), on_full, deadline, None)
             .map(Flight::One)
             .map_err(|refused| match refused {
                 RunError::QueueFull(task) => RunError::QueueFull(vec![task]),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, EventHook};
 use crate::error::{BuildError, RunError, ShutdownTimedOut};
-use crate::inner::{Inner, OnFull, RetryWith, Shutdown};
+use crate::inner::{Inner, OnFull, Precancelled, RetryWith, Shutdown};
 use crate::retry::Retry;
 use crate::signal::CancelToken;
 use crate::stats::Latency;
@@ -110,16 +110,23 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         self.submit(task, OnFull::Refuse)
     }
 
-    /// Submits `task` under the pool's retry policy, if it has one.
+    /// Submits `task` with the default deadline, under the pool's retry policy.
     fn submit(&self, task: T, on_full: OnFull) -> Result<TaskHandle<R>, RunError<T>> {
-        match self.retry {
-            None => self.inner.submit(task, on_full),
-            Some(retry) => {
-                let deadline = self.inner.default_deadline();
-                self.inner
-                    .submit_retrying(task, retry, on_full, deadline, None)
-            }
-        }
+        let deadline = self.inner.default_deadline();
+        self.submit_until(task, on_full, deadline, None)
+    }
+
+    /// Submits `task` with `deadline` (and a cancel that came before it), under the pool's
+    /// retry policy, if it has one.
+    fn submit_until(
+        &self,
+        task: T,
+        on_full: OnFull,
+        deadline: Option<Instant>,
+        precancelled: Precancelled,
+    ) -> Result<TaskHandle<R>, RunError<T>> {
+        self.inner
+            .submit_retrying(task, self.retry, on_full, deadline, precancelled)
     }
 
     /// Submits `task` if the queue has room, with a deadline: its handle resolves
@@ -154,15 +161,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         task: T,
         deadline: Instant,
     ) -> Result<TaskHandle<R>, RunError<T>> {
-        match self.retry {
-            None => self
-                .inner
-                .submit_until(task, OnFull::Refuse, Some(deadline), None),
-            Some(retry) => {
-                self.inner
-                    .submit_retrying(task, retry, OnFull::Refuse, Some(deadline), None)
-            }
-        }
+        self.submit_until(task, OnFull::Refuse, Some(deadline), None)
     }
 
     /// Submits `task` if the queue has room, cancellable by `token` (piscina's `signal`
@@ -184,15 +183,7 @@ impl<T: Send + 'static, R: Send + 'static> Pool<T, R> {
         // the handle.
         let precancelled = token.is_cancelled().then(|| token.reason());
         let deadline = self.inner.default_deadline();
-        let handle = match self.retry {
-            None => self
-                .inner
-                .submit_until(task, OnFull::Refuse, deadline, precancelled)?,
-            Some(retry) => {
-                self.inner
-                    .submit_retrying(task, retry, OnFull::Refuse, deadline, precancelled)?
-            }
-        };
+        let handle = self.submit_until(task, OnFull::Refuse, deadline, precancelled)?;
         token.register(handle.canceller());
         Ok(handle)
     }
@@ -315,7 +306,7 @@ impl<T: Clone + Send + 'static, R: Send + 'static> Pool<T, R> {
         };
         let deadline = self.inner.default_deadline();
         self.inner
-            .submit_retrying(task, retry, OnFull::Refuse, deadline, None)
+            .submit_retrying(task, Some(retry), OnFull::Refuse, deadline, None)
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) use crate::inner::job::{ChunkHandle, Job};
 use crate::inner::phase::OPEN;
 pub(crate) use crate::inner::phase::Shutdown;
 pub(crate) use crate::inner::retrying::RetryWith;
-pub(crate) use crate::inner::submit::OnFull;
+pub(crate) use crate::inner::submit::{OnFull, Precancelled};
 use crate::inner::thread_counts::Threads;
 
 /// A worker's per-thread state maker.

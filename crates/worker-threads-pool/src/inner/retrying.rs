@@ -85,20 +85,20 @@ enum Step<R> {
 }
 
 impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
-    /// Submits `task` with `retry`: its first try as `submit_until` would, the others as
-    /// [`Retrying`] decides. The task is copied for the first try (a refusal gives that
-    /// copy back).
+    /// Submits `task` with `retry` (`None`, or one try: as `submit_until` does): its first
+    /// try as `submit_until` would, the others as [`Retrying`] decides. The task is copied
+    /// for the first try (a refusal gives that copy back).
     pub(crate) fn submit_retrying(
         self: &Arc<Self>,
         task: T,
-        retry: RetryWith<T>,
+        retry: Option<RetryWith<T>>,
         on_full: super::OnFull,
         deadline: Option<Instant>,
-        precancelled: super::submit::Precancelled,
+        precancelled: super::Precancelled,
     ) -> Result<TaskHandle<R>, crate::RunError<T>> {
-        if retry.policy.max_attempts() == 1 {
+        let Some(retry) = retry.filter(|retry| retry.policy.max_attempts() > 1) else {
             return self.submit_until(task, on_full, deadline, precancelled);
-        }
+        };
         let first = self.submit_until(
             (retry.clone)(&task),
             on_full,
@@ -131,16 +131,10 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
 
     /// Pushes a retried task's next try into the place it holds (no admission: it was
     /// admitted as its back-off began). The input back if the queue is closed (the place
-    /// is given back).
+    /// is still held).
     fn push_try(self: &Arc<Self>, input: T, deadline: Option<Instant>) -> Result<TaskHandle<R>, T> {
         let task = self.new_task(Stamp::now(), input, 1);
-        if self.handoff.push(Job::One(Arc::clone(&task))).is_err() {
-            self.left_queue_counted();
-            let input = task.cell.claim();
-            return Err(input.unwrap_or_else(|| {
-                unreachable!("a task that was never pushed is claimed by nobody else")
-            }));
-        }
+        self.push_admitted(&task, Job::One)?;
         self.grow_if_needed();
         self.set_deadline_of(&task, deadline);
         Ok(TaskHandle::new(task, self.hooks.clone()))
@@ -235,7 +229,7 @@ impl<T: Send + 'static, R: Send + 'static> Retrying<T, R> {
                         }
                         Err(_closed) => {
                             // The queue closed during the back-off: no more tries.
-                            pool.stats.shared.add(Resolved::Cancelled, 1);
+                            pool.give_place_back();
                             Step::Resolve(Err(self.retry.policy.give_up(state.attempt, last)))
                         }
                     }

@@ -48,15 +48,6 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
         worker_threads_wait::Deadline::after(self.config.task_timeout?).instant()
     }
 
-    pub(crate) fn submit(
-        self: &Arc<Self>,
-        task: T,
-        on_full: OnFull,
-    ) -> Result<TaskHandle<R>, RunError<T>> {
-        let deadline = self.default_deadline();
-        self.submit_until(task, on_full, deadline, None)
-    }
-
     /// Submits `task` with a deadline (`None`: none); `precancelled`, it resolves
     /// `Cancelled` at once (a token cancelled before the task), as accepted.
     pub(crate) fn submit_until(
@@ -158,19 +149,32 @@ impl<T: Send + 'static, R: Send + 'static> Inner<T, R> {
             task.cancel(reason, Some(pool));
             return Ok(task);
         }
-        if self.handoff.push(wrap(Arc::clone(&task))).is_err() {
+        if let Err(input) = self.push_admitted(&task, wrap) {
             // Closed since the admission: not accepted; give the admission back.
             self.handoff.left();
-            let input = task.cell.claim();
-            return Err(RunError::Closed(input.unwrap_or_else(|| {
-                unreachable!("a task that was never pushed is claimed by nobody else")
-            })));
+            return Err(RunError::Closed(input));
         }
         if became_full {
             self.emit(PoolEvent::NeedsDrain);
         }
         self.grow_if_needed();
         Ok(task)
+    }
+
+    /// Pushes the job `wrap` makes of an admitted `task`; on a closed queue, the task's
+    /// input back (the caller gives the admission back).
+    pub(super) fn push_admitted<I, X>(
+        &self,
+        task: &Arc<Task<I, X>>,
+        wrap: Wrap<T, R, I, X>,
+    ) -> Result<(), I> {
+        if self.handoff.push(wrap(Arc::clone(task))).is_ok() {
+            return Ok(());
+        }
+        let input = task.cell.claim();
+        Err(input.unwrap_or_else(|| {
+            unreachable!("a task that was never pushed is claimed by nobody else")
+        }))
     }
 
     pub(super) fn new_task<I, X>(&self, enqueued: Stamp, input: I, items: u64) -> Arc<Task<I, X>> {
