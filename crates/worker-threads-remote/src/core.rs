@@ -60,12 +60,10 @@ pub(crate) struct Entry<R> {
     tx: oneshot::Sender<Answer<R>>,
     /// The stream sequence, once JetStream acknowledged the publish.
     seq: Option<u64>,
-    /// The task message's payload and kind, to publish it again if its answer was lost.
-    payload: bytes::Bytes,
+    /// The task message and its kind, to publish it again if its answer was lost. Its
+    /// body in the object store, if it has one, is deleted when the task resolves.
+    message: Stowed,
     kind: Kind,
-    /// The name of its body in the object store, if it is larger than a message (the
-    /// message's payload is then empty); deleted when the task resolves.
-    body: Option<String>,
     /// Times it was published again.
     copies: u32,
 }
@@ -77,6 +75,7 @@ struct Pending<R> {
 
 /// A task's message as it is published: its payload, or its body's name in the object
 /// store over an empty payload.
+#[derive(Clone)]
 struct Stowed {
     payload: bytes::Bytes,
     body: Option<String>,
@@ -198,7 +197,7 @@ impl<R> Core<R> {
     pub(crate) fn finish(&self, entry: Entry<R>, answer: Answer<R>) -> Option<u64> {
         // The handle may have been dropped: the task resolved all the same.
         let _ = entry.tx.send(answer);
-        self.forget_body(entry.body);
+        self.forget_body(entry.message.body);
         self.resolved.notify_waiters();
         entry.seq
     }
@@ -229,7 +228,7 @@ impl<R> Core<R> {
             .into_iter()
             .map(|(id, entry)| {
                 let _ = entry.tx.send(Err(error.clone()));
-                self.forget_body(entry.body);
+                self.forget_body(entry.message.body);
                 (id, entry.seq)
             })
             .collect();
@@ -283,21 +282,12 @@ impl<R> Core<R> {
         let entry = Entry {
             tx,
             seq: None,
-            payload: message.payload.clone(),
+            message: message.clone(),
             kind,
-            body: message.body.clone(),
             copies: 0,
         };
         lock(&self.pending).entries.insert(id, entry);
-        let published = self
-            .publish(
-                message.payload.clone(),
-                id,
-                kind,
-                message.body.as_deref(),
-                0,
-            )
-            .await;
+        let published = self.publish(message, id, kind, 0).await;
         match published {
             Ok((seq, duplicate)) => {
                 self.stored(id, seq).await;
@@ -437,15 +427,10 @@ impl<R> Core<R> {
                 entry.seq = None;
                 pending.by_seq.remove(&seq);
                 entry.copies += 1;
-                (
-                    entry.payload.clone(),
-                    entry.kind,
-                    entry.body.clone(),
-                    entry.copies,
-                )
+                (entry.message.clone(), entry.kind, entry.copies)
             };
-            let (payload, kind, body, copy) = copy;
-            match self.publish(payload, id, kind, body.as_deref(), copy).await {
+            let (message, kind, copy) = copy;
+            match self.publish(&message, id, kind, copy).await {
                 Ok((seq, _)) => {
                     again += 1;
                     self.stored(id, seq).await;
@@ -473,18 +458,17 @@ impl<R> Core<R> {
     /// one copy.
     async fn publish(
         &self,
-        payload: bytes::Bytes,
+        stowed: &Stowed,
         id: u64,
         kind: Kind,
-        body: Option<&str>,
         copy: u32,
     ) -> Result<(u64, bool), Refusal> {
         let deadline = Instant::now() + self.settings.publish_timeout;
         let mut pause = Duration::from_millis(20);
         loop {
             let message = PublishMessage::build()
-                .payload(payload.clone())
-                .headers(self.headers(id, kind, body, copy));
+                .payload(stowed.payload.clone())
+                .headers(self.headers(id, kind, stowed.body.as_deref(), copy));
             let published = match self
                 .js
                 .send_publish(self.names.tasks.clone(), message)
@@ -602,7 +586,7 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Core<R> {
                     tokio::spawn(async move { core.on_body_reply(id, name).await });
                     continue;
                 }
-                reply => answer_of(reply),
+                reply => answer_of(reply.map_err(|error| error.to_string())),
             };
             // A second answer for the same task (it ran twice: at-least-once) finds
             // nothing.
@@ -618,12 +602,7 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Core<R> {
                 Ok(bytes) => wire::decode::<Reply<R>>(bytes.into()).await,
                 Err(error) => Err(error),
             };
-            let answer = match reply {
-                Ok(Reply::Body(_)) => Err(TaskError::BadResult("a body names a body".into())),
-                Ok(reply) => answer_of(Ok(reply)),
-                Err(error) => Err(TaskError::BadResult(error)),
-            };
-            let _ = self.resolve(id, answer);
+            let _ = self.resolve(id, answer_of(reply));
         }
         self.bodies.delete(&name).await;
     }
@@ -650,13 +629,14 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Core<R> {
 }
 
 /// A decoded reply as its task's answer (`Body` is read first, by the caller).
-fn answer_of<R>(reply: Result<Reply<R>, postcard::Error>) -> Answer<R> {
+fn answer_of<R>(reply: Result<Reply<R>, String>) -> Answer<R> {
     match reply {
         Ok(Reply::Done(outcomes)) => Ok(outcomes.into_iter().map(Outcome::into_result).collect()),
         Ok(Reply::BadTask(error)) => Err(TaskError::BadTask(error)),
         Ok(Reply::BadResult(error)) => Err(TaskError::BadResult(error)),
+        // A body names another only if a worker is not ours.
         Ok(Reply::Body(name)) => Err(TaskError::BadResult(format!("an unread body {name}"))),
-        Err(error) => Err(TaskError::BadResult(error.to_string())),
+        Err(error) => Err(TaskError::BadResult(error)),
     }
 }
 

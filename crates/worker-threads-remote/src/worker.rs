@@ -138,14 +138,12 @@ impl RemoteWorkerBuilder {
                 client: client.clone(),
                 held: Arc::new(Mutex::new(HeldMessages::default())),
                 outbox,
-                max_payload: client.server_info().max_payload,
                 max_deliver: u32::try_from(consumer_config.max_deliver)
                     .ok()
                     .filter(|deliveries| *deliveries > 0),
             });
             tokio::spawn(listen_for_cancels(Arc::clone(&serving), cancels));
             tokio::spawn(keep_in_progress(Arc::downgrade(&serving), progress_every));
-            let max_payload = serving.max_payload;
             let held = Arc::clone(&serving.held);
             tokio::spawn(send_answers(client, answers, counter, max_payload, held));
             let pulls = Pulls {
@@ -287,7 +285,6 @@ struct Serving<T, R> {
     held: Arc<Mutex<HeldMessages>>,
     /// Answers go out through the outbox task, which batches them per submitter.
     outbox: mpsc::UnboundedSender<Out>,
-    max_payload: usize,
     /// The queue's `max_deliver` (`None`: no limit): a retry policy's tries stop there.
     max_deliver: Option<u32>,
 }
