@@ -32,6 +32,9 @@ use rustix::net::{
 };
 
 use crate::error::IpcError;
+use crate::rings::Rings;
+
+mod ringed;
 
 /// The largest record on the socket, header included.
 pub const RECORD: usize = 64 * 1024;
@@ -93,6 +96,13 @@ pub struct Channel {
     max_frame: usize,
     /// How long a frame's continuation records may take (`None`: as long as they take).
     frame_timeout: Option<Duration>,
+    /// How long a send may wait for the peer to read (`None`: as long as it takes).
+    send_timeout: Option<Duration>,
+    /// The rings every frame goes through once both sides have them (`ringed.rs`).
+    rings: Option<Rings>,
+    /// Set once this side saw the peer hang up, or shut the channel down: a send through
+    /// the rings fails `Closed` (a socket send would, by itself), a receive reads the end.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 /// A connected pair of seqpacket sockets, both close-on-exec: the parent keeps one, the
@@ -135,7 +145,25 @@ impl Channel {
             send_lock: Mutex::new(()),
             max_frame,
             frame_timeout: None,
+            send_timeout: None,
+            rings: None,
+            ended: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on, every frame goes through `rings` (this side's, see
+    /// [`rings`](crate::rings)), in order with those that carry descriptors, which still
+    /// cross the socket: each takes a ring record that says so. Both sides must switch
+    /// before the first frame the other reads through the rings (the parent after its
+    /// first frame, which sends the child the rings; the child after reading it).
+    pub fn with_rings(mut self, rings: Rings) -> Self {
+        self.rings = Some(rings);
+        self
+    }
+
+    /// Whether frames go through shared-memory rings ([`with_rings`](Self::with_rings)).
+    pub fn has_rings(&self) -> bool {
+        self.rings.is_some()
     }
 
     /// Bounds the wait for the rest of a frame once its first record arrived: past it,
@@ -151,12 +179,13 @@ impl Channel {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
-    pub fn with_send_timeout(self, timeout: Duration) -> std::io::Result<Self> {
+    pub fn with_send_timeout(mut self, timeout: Duration) -> std::io::Result<Self> {
         rustix::net::sockopt::set_socket_timeout(
             &self.fd,
             rustix::net::sockopt::Timeout::Send,
             Some(timeout),
         )?;
+        self.send_timeout = Some(timeout);
         Ok(self)
     }
 
@@ -181,6 +210,9 @@ impl Channel {
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return Err(IpcError::Full),
         };
+        if let Some(rings) = &self.rings {
+            return self.try_send_ringed(rings, tag, body, fds);
+        }
         let len = body.len() + 1;
         self.send_first(
             tag,
@@ -266,10 +298,18 @@ impl Channel {
                 max: self.max_frame,
             });
         }
+        let _whole_frame = self.send_lock.lock().unpoison();
+        match &self.rings {
+            Some(rings) => self.send_ringed(rings, tag, body, fds),
+            None => self.send_socket(tag, body, fds),
+        }
+    }
+
+    /// Sends a frame on the socket, in records (the caller holds the send lock).
+    fn send_socket(&self, tag: u8, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), IpcError> {
         let first = body.len().min(RECORD - HEADER - 1);
         let (head, rest) = body.split_at(first);
-        let _whole_frame = self.send_lock.lock().unpoison();
-        self.send_first(tag, len, head, fds, SendFlags::NOSIGNAL)?;
+        self.send_first(tag, body.len() + 1, head, fds, SendFlags::NOSIGNAL)?;
         for chunk in rest.chunks(RECORD) {
             retry(|| rustix::net::send(&self.fd, chunk, SendFlags::NOSIGNAL))?;
         }
@@ -355,6 +395,14 @@ impl Channel {
     }
 
     fn recv_with(&self, buf: &mut Vec<u8>, flags: RecvFlags) -> Result<Option<Frame>, IpcError> {
+        match &self.rings {
+            Some(rings) => self.recv_ringed(rings, buf, !flags.contains(RecvFlags::DONTWAIT)),
+            None => self.recv_socket(buf, flags),
+        }
+    }
+
+    /// Receives the next frame on the socket.
+    fn recv_socket(&self, buf: &mut Vec<u8>, flags: RecvFlags) -> Result<Option<Frame>, IpcError> {
         buf.resize(RECORD, 0);
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -434,6 +482,9 @@ impl Channel {
     /// that expects an answer within microseconds: a reader that sleeps in `recv` pays the
     /// scheduler's wake-up on top of the peer's work.
     pub fn spin_until_readable(&self, spin: Duration) -> bool {
+        if let Some(rings) = &self.rings {
+            return self.spin_ringed(rings, spin);
+        }
         let start = std::time::Instant::now();
         let zero = rustix::event::Timespec {
             tv_sec: 0,
@@ -461,6 +512,9 @@ impl Channel {
     ///
     /// The OS error of `poll` (an interrupted one is retried).
     pub fn wait_readable_until(&self, deadline: std::time::Instant) -> Result<bool, IpcError> {
+        if let Some(rings) = &self.rings {
+            return self.wait_ringed(rings, Some(deadline));
+        }
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let timeout = rustix::event::Timespec {
@@ -484,6 +538,7 @@ impl Channel {
 
     /// Ends both directions: the peer reads end-of-file, our blocked `recv` returns.
     pub fn shutdown(&self) {
+        self.ended.store(true, std::sync::atomic::Ordering::Release);
         let _ = rustix::net::shutdown(&self.fd, Shutdown::Both);
     }
 }
@@ -497,7 +552,10 @@ impl Channel {
 /// event out of it (a hang-up still wakes), [`resume`](Self::resume) puts it back when the
 /// last reader that paused it stops (level-triggered: what arrived meanwhile wakes the
 /// waiter at once). Without an epoll set (the descriptor limit), it waits with `poll` and
-/// pausing does nothing.
+/// pausing does nothing. On a channel with rings the set holds the data doorbell and the
+/// socket's hang-up, and pausing costs no system call: the waiter asks the writer for the
+/// bell only while nobody paused it, and the last resume asks again (ringing the bell
+/// itself for a record already there).
 ///
 /// # Examples
 ///
@@ -545,12 +603,29 @@ impl Readable {
     pub fn new(channel: std::sync::Arc<Channel>) -> Readable {
         use rustix::event::epoll;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|set| {
-            epoll::add(
-                &set,
-                &channel.fd,
-                epoll::EventData::new_u64(0),
-                epoll::EventFlags::IN,
-            )?;
+            match &channel.rings {
+                // Records ring the data bell; the socket only says the peer hung up.
+                Some(rings) => {
+                    epoll::add(
+                        &set,
+                        rings.data_bell(),
+                        epoll::EventData::new_u64(0),
+                        epoll::EventFlags::IN,
+                    )?;
+                    epoll::add(
+                        &set,
+                        &channel.fd,
+                        epoll::EventData::new_u64(1),
+                        epoll::EventFlags::RDHUP,
+                    )?;
+                }
+                None => epoll::add(
+                    &set,
+                    &channel.fd,
+                    epoll::EventData::new_u64(0),
+                    epoll::EventFlags::IN,
+                )?,
+            }
             Ok(set)
         });
         if let Err(error) = &epoll {
@@ -570,17 +645,51 @@ impl Readable {
     ///
     /// The OS error of `epoll_wait` or `poll`.
     pub fn wait(&self) -> Result<(), IpcError> {
-        match &self.epoll {
-            Some(set) => {
-                let mut events = [MaybeUninit::uninit(); 1];
-                retry(|| rustix::event::epoll::wait(set, &mut events, None).map(|(n, _)| n.len()))?;
+        if let Some(rings) = &self.channel.rings {
+            // Ask for the bell unless another thread reads (then it stays unasked: a bell
+            // would cost the writer a system call and wake this waiter for nothing), under
+            // the lock that pausing takes, so a pause cannot come between.
+            let pausing = self.pausing.lock().unpoison();
+            if *pausing == 0 && rings.arm_data() {
+                return Ok(());
             }
-            None => {
-                let mut fds = [rustix::event::PollFd::new(
-                    &self.channel.fd,
-                    rustix::event::PollFlags::IN,
-                )];
-                retry(|| rustix::event::poll(&mut fds, None))?;
+        }
+        let hung_up = match &self.epoll {
+            Some(set) => {
+                let mut events = [MaybeUninit::uninit(); 2];
+                retry(|| {
+                    rustix::event::epoll::wait(set, &mut events, None)
+                        .map(|(ready, _)| ready.iter().any(|event| event.data.u64() == 1))
+                })?
+            }
+            None => match &self.channel.rings {
+                Some(rings) => {
+                    let bell = rings.data_bell();
+                    let mut fds = [
+                        rustix::event::PollFd::new(&bell, rustix::event::PollFlags::IN),
+                        rustix::event::PollFd::new(
+                            &self.channel.fd,
+                            rustix::event::PollFlags::RDHUP,
+                        ),
+                    ];
+                    retry(|| rustix::event::poll(&mut fds, None))?;
+                    !fds[1].revents().is_empty()
+                }
+                None => {
+                    let mut fds = [rustix::event::PollFd::new(
+                        &self.channel.fd,
+                        rustix::event::PollFlags::IN,
+                    )];
+                    retry(|| rustix::event::poll(&mut fds, None))?;
+                    false
+                }
+            },
+        };
+        if let Some(rings) = &self.channel.rings {
+            crate::rings::drain_bell(rings.data_bell());
+            if hung_up {
+                // The receives read what the ring still holds, then the end.
+                self.channel.mark_ended();
             }
         }
         Ok(())
@@ -603,18 +712,34 @@ impl Readable {
     }
 
     fn set(&self, step: isize, flags: rustix::event::epoll::EventFlags) {
-        let Some(set) = &self.epoll else {
-            return;
-        };
         let mut pausing = self.pausing.lock().unpoison();
         let before = *pausing;
         *pausing = before.saturating_add_signed(step);
-        // Only the first pause and the last resume change the set; the lock keeps the
+        // Only the first pause and the last resume change the wait; the lock keeps the
         // two calls in the order of the count.
-        if (before == 0) != (*pausing == 0) {
-            let event = rustix::event::epoll::EventData::new_u64(0);
-            if let Err(error) = rustix::event::epoll::modify(set, &self.channel.fd, event, flags) {
-                tracing::warn!(%error, "epoll_ctl on a channel's wait failed");
+        if (before == 0) == (*pausing == 0) {
+            return;
+        }
+        match &self.channel.rings {
+            // A writer rings the bell only when asked: unasked, the waiter sleeps on. On
+            // the last resume, ask again, and ring it here for a record that came before
+            // the ask.
+            Some(rings) if *pausing > 0 => rings.disarm_data(),
+            Some(rings) => {
+                if rings.arm_data() {
+                    crate::rings::ring_bell(rings.data_bell());
+                }
+            }
+            None => {
+                let Some(set) = &self.epoll else {
+                    return;
+                };
+                let event = rustix::event::epoll::EventData::new_u64(0);
+                if let Err(error) =
+                    rustix::event::epoll::modify(set, &self.channel.fd, event, flags)
+                {
+                    tracing::warn!(%error, "epoll_ctl on a channel's wait failed");
+                }
             }
         }
     }

@@ -55,8 +55,12 @@ pub mod codec;
 mod error;
 pub mod fds;
 #[allow(unsafe_code)]
+pub mod mapped;
+#[allow(unsafe_code)]
 mod marker;
 pub mod ports;
+mod ring;
+pub mod rings;
 mod signal;
 #[allow(unsafe_code)]
 mod spawn;

@@ -31,7 +31,7 @@ pub(crate) enum Words {
     Heap(Box<[AtomicU64]>),
     /// A memfd mapped shared, which other processes can map too.
     #[cfg(all(feature = "process", target_os = "linux"))]
-    Mapped(crate::mapped::Mapping),
+    Mapped(worker_threads_process::mapped::Mapping),
 }
 
 impl Words {

@@ -45,8 +45,6 @@ mod buffer;
 mod element;
 mod error;
 #[cfg(all(feature = "process", target_os = "linux"))]
-mod mapped;
-#[cfg(all(feature = "process", target_os = "linux"))]
 mod transfer;
 
 pub mod atomics;

@@ -13,7 +13,7 @@ use worker_threads_process::fds;
 
 use crate::buffer::{SharedArrayBuffer, Words};
 use crate::error::AllocError;
-use crate::mapped::Mapping;
+use worker_threads_process::mapped::Mapping;
 
 impl SharedArrayBuffer {
     /// A buffer of `byte_len` zeroed bytes that a process worker can share: its memory
@@ -68,7 +68,8 @@ impl SharedArrayBuffer {
         if words == 0 {
             return Self::try_new(0);
         }
-        let mapping = Mapping::create(words).map_err(|_| AllocError { byte_len })?;
+        let mapping = Mapping::create("worker-threads-shared-array-buffer", words)
+            .map_err(|_| AllocError { byte_len })?;
         Ok(Self::from_storage(Words::Mapped(mapping), byte_len, 0))
     }
 
