@@ -2,6 +2,8 @@
 //! `process::test_support!` defines is where they take the worker's path).
 #![cfg(target_os = "linux")]
 
+mod hostile;
+
 use std::io::Read;
 use std::time::Duration;
 
@@ -290,14 +292,8 @@ fn exit_panic_and_error_cross_the_process_boundary() {
 }
 
 fn garbage(_ctx: WorkerContext<(), u8>) {
-    // A frame header that announces more than the cap, straight on the channel.
-    let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
-    let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
-    // SAFETY: the marker names this process's channel descriptor, which the process
-    // worker's runtime owns and keeps open for the process's life.
-    let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let record = [0xff, 0xff, 0xff, 0x7f, 1, 2, 3];
-    rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
+    // A ring record of a kind that does not exist.
+    hostile::commit_in_own_ring(&[hostile::header(0, 0, 9)]);
     std::thread::park();
 }
 

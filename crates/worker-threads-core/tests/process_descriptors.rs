@@ -159,3 +159,69 @@ fn dropped_process_functions_are_killed_and_reaped_leaving_no_descriptor_behind(
     drop((stuck, killer));
     assert_eq!(open_descriptors(), before);
 }
+
+/// Posts 0, 1, 2, ... until the port closes, answering each message from main with its
+/// double between posts.
+fn post_forever(ctx: WorkerContext<(), u64>) {
+    let mut n = 0;
+    loop {
+        while let Ok(got) = ctx.parent_port().try_recv() {
+            if ctx.parent_port().post_message(got * 2).is_err() {
+                return;
+            }
+        }
+        if ctx.parent_port().post_message(n).is_err() {
+            return;
+        }
+        n += 1;
+    }
+}
+
+/// The rings' memfds this process maps.
+fn mapped_rings() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|l| l.contains("worker-threads-rings"))
+        .count()
+}
+
+#[test]
+fn a_thousand_process_workers_killed_while_both_sides_send_leave_nothing_behind() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    Worker::<u8>::spawn(WorkerOptions::new().isolation(Process), quick)
+        .unwrap()
+        .join()
+        .unwrap();
+    let (fds, maps, threads_before) = (open_descriptors(), mapped_rings(), threads());
+    for trial in 0..1_000u64 {
+        let worker =
+            Worker::<u64, u64>::spawn(WorkerOptions::new().isolation(Process), post_forever)
+                .unwrap();
+        // Read a different number of its posts each trial (the ring fills meanwhile, so
+        // some trials kill it while it waits for room), posting to it as well.
+        let mut next = 0;
+        for _ in 0..trial % 40 {
+            worker.post_message(1_000_000 + trial).unwrap();
+            loop {
+                let got = worker.recv().unwrap();
+                if got == 2 * (1_000_000 + trial) {
+                    continue;
+                }
+                assert_eq!(got, next, "trial {trial}: its posts in order");
+                next += 1;
+                break;
+            }
+        }
+        let pid = rustix::process::Pid::from_raw(worker.pid().unwrap() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        match worker.join() {
+            Err(worker_threads_core::WorkerError::Crashed { signal }) => {
+                assert_eq!(signal, 9, "trial {trial}");
+            }
+            other => panic!("trial {trial}: expected a crash, got {other:?}"),
+        }
+    }
+    assert_eq!(open_descriptors(), fds, "descriptors left behind");
+    assert_eq!(mapped_rings(), maps, "rings left mapped");
+    assert_eq!(threads(), threads_before, "threads left waiting");
+}

@@ -6,6 +6,8 @@
 //! processes: this test binary started again (`process::test_support!`).
 #![cfg(target_os = "linux")]
 
+mod hostile;
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -188,17 +190,11 @@ fn two_threads_receiving_from_one_worker_get_every_message_once_each_in_order() 
     }
 }
 
-/// Waits for a message, then writes a frame of an unknown tag to its channel.
+/// Waits for a message, then writes a frame of an unknown tag to its channel's ring.
 fn bad_frame_on_request(ctx: WorkerContext<(), ()>) {
     ctx.parent_port().recv().unwrap();
-    let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
-    let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
-    // SAFETY: the marker names this process's channel descriptor, which the process
-    // worker's runtime owns and keeps open for the process's life.
-    let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    // [len u32 LE = tag + body][tag 9][body]
-    let record = [2, 0, 0, 0, 9, 0];
-    rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
+    // A well-formed record of a frame with tag 9, which no frame has.
+    hostile::commit_in_own_ring(&[hostile::header(1, 9, hostile::DATA), 0]);
     ctx.parent_port().recv().unwrap(); // killed while waiting here
 }
 

@@ -3,6 +3,8 @@
 //! child processes: this test binary started again (`process::test_support!`).
 #![cfg(target_os = "linux")]
 
+mod hostile;
+
 use serde::{Deserialize, Serialize};
 use worker_threads_channel::{MessageChannel, MessagePort, PostError, RecvError};
 use worker_threads_core::{Process, Worker, WorkerContext, WorkerOptions};
@@ -287,19 +289,9 @@ fn terminating_a_worker_that_posts_on_a_transferred_port_keeps_what_arrived_in_o
     }
 }
 
-/// In a process worker: its channel to the parent, to write raw frames on.
-fn raw_channel() -> std::os::fd::BorrowedFd<'static> {
-    let marker = std::env::var("WORKER_THREADS_PROCESS_WORKER").unwrap();
-    let fd: i32 = marker.split(',').next().unwrap().parse().unwrap(); // fd,parent,id
-    // SAFETY: the marker names this process's channel descriptor, which the process
-    // worker's runtime owns and keeps open for the process's life.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
-}
-
-/// Sends its channel raw port frames: `bad` says which.
+/// Commits raw port frames in its channel's ring: `bad` says which.
 fn raw_port_frame(ctx: WorkerContext<u8, ()>) {
-    let channel = raw_channel();
-    // [len u32 LE = tag + body][tag 2][body]
+    // [id u64][kind][message]
     let body: Vec<u8> = match *ctx.worker_data() {
         // Shorter than a port frame's header.
         0 => vec![1, 2, 3],
@@ -308,13 +300,11 @@ fn raw_port_frame(ctx: WorkerContext<u8, ()>) {
         // A kind that does not exist.
         _ => [&12_345u64.to_le_bytes()[..], &[9]].concat(),
     };
-    let mut record = u32::try_from(body.len() + 1)
-        .unwrap()
-        .to_le_bytes()
-        .to_vec();
-    record.push(2);
-    record.extend_from_slice(&body);
-    rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
+    let end = hostile::commit_frame(2, &body);
+    // The ring is written by the runtime too (its `Exit`): leave without it, once the
+    // parent read the frame (a malformed one ends the process before).
+    hostile::wait_until_read(end);
+    std::process::exit(0);
 }
 
 #[test]
@@ -354,16 +344,17 @@ fn a_port_outside_a_process_message_refuses_to_serialize_with_a_clear_error() {
 }
 
 /// Sends main a real port, waits for its go, then a raw message naming a port by an id
-/// that only main could have picked (the parent's side).
+/// that only main could have picked (the parent's side). Its end of the pair stays open
+/// (a close would be the runtime writing the ring beside it).
 fn wrong_side_port_id(ctx: WorkerContext<(), (), MessagePort<u8>>) {
-    let MessageChannel { port1, port2 } = MessageChannel::new();
+    let MessageChannel {
+        port1: _kept,
+        port2,
+    } = MessageChannel::new();
     ctx.parent_port().post_message(port2).unwrap();
     let _ = ctx.parent_port().recv();
-    let channel = raw_channel();
-    // [len 2][tag 1: a message][postcard u64 5: a parent-side id]
-    let record = [2, 0, 0, 0, 1, 5];
-    rustix::net::send(channel, &record, rustix::net::SendFlags::NOSIGNAL).unwrap();
-    drop(port1);
+    // [tag 1: a message][postcard u64 5: a parent-side id]
+    hostile::commit_frame(1, &[5]);
     std::thread::park();
 }
 

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessageChannel, MessagePort};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{Router, Side};
+use worker_threads_process::rings::Rings;
 use worker_threads_process::{Channel, Frame, IpcError, Marker, fds};
 use worker_threads_wait::Deadline;
 
@@ -120,7 +121,17 @@ fn serve(marker: &Marker) -> Result<Infallible, String> {
     if here != start.exe {
         return Err("this executable is not the parent's (it was replaced on disk?)".into());
     }
-    let mut fds = frame.fds.into_iter();
+    let mut fds = frame.fds;
+    let channel = if start.rings {
+        let Some(first) = fds.len().checked_sub(worker_threads_process::rings::FDS) else {
+            return Err("the start frame came without its rings' descriptors".into());
+        };
+        let rings = Rings::adopt(fds.split_off(first)).map_err(|e| e.to_string())?;
+        channel.with_rings(rings)
+    } else {
+        channel
+    };
+    let mut fds = fds.into_iter();
     if start.stdout {
         redirect(fds.next(), |fd| rustix::stdio::dup2_stdout(fd))?;
     }

@@ -281,6 +281,7 @@ where
             port_capacity: None,
             stdout: false,
             stderr: stderr_pipe.is_some(),
+            rings: false, // `launch` decides
         };
         let (stderr_read, stderr_write) = stderr_pipe.unzip();
         let fds: Vec<_> = stderr_write.iter().map(AsFd::as_fd).collect();

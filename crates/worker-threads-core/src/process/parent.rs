@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use worker_threads_channel::{MessageChannel, MessagePort, RecvError};
 use worker_threads_process::codec::{decode, encode};
 use worker_threads_process::ports::{self, Router, Side};
+use worker_threads_process::rings::Rings;
 use worker_threads_process::{Channel, Frame, IpcError, Limits, MAX_FDS, Process, Signal};
 
 use crate::context::{WorkerContext, adopt_child};
@@ -41,8 +42,8 @@ use crate::process::direct::{self, Dispatch, Flow, Incoming, Outgoing};
 use crate::process::link::ProcessLink;
 use crate::process::settings::ProcessSettings;
 use crate::process::wire::{
-    CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, Start, TAG_CONTROL,
-    TAG_MESSAGE, TAG_PORT, ToChild,
+    CHILD_ARGS, ErrorReport, ExeId, ExitReport, FromChild, MARKER, MAX_FRAME, RING_CAPACITY, Start,
+    TAG_CONTROL, TAG_MESSAGE, TAG_PORT, ToChild,
 };
 use crate::shared::Reporter;
 use crate::shared::Shared;
@@ -87,6 +88,7 @@ where
         port_capacity: options.port_capacity.map(|c| c as u64),
         stdout: pipes.stdout_write.is_some(),
         stderr: pipes.stderr_write.is_some(),
+        rings: false, // `launch` decides
     };
     let (launched, stdout_read, stderr_read) = pipes.launch(&settings.limits, start, data_fds)?;
     let Launched {
@@ -150,11 +152,13 @@ fn encode_data<D: Serialize>(
         ports,
     } = ports::encode(Side::Parent, || encode(data));
     let body = body.map_err(io_error)?;
-    if fds.len() + 2 > MAX_FDS {
+    // `Start` carries them beside the two stdio pipes and the rings.
+    let others = 2 + worker_threads_process::rings::FDS;
+    if fds.len() + others > MAX_FDS {
         return Err(io_error(format!(
             "worker data with {} shared buffers: at most {} cross",
             fds.len(),
-            MAX_FDS - 2
+            MAX_FDS - others
         )));
     }
     Ok((body, fds, ports))
@@ -394,13 +398,36 @@ pub(super) fn launch(
             .map_err(SpawnError::new)?;
     let mut child = spawned.child;
     let channel = Channel::new(spawned.channel, MAX_FRAME);
+    // The rings go with `Start`, after the caller's descriptors; without them (the
+    // descriptor limit, no memfd) every frame takes the socket.
+    let rings = Rings::create(RING_CAPACITY).and_then(|rings| Ok((rings.fds()?, rings)));
+    let (ring_fds, rings) = match rings {
+        Ok((ring_fds, rings)) => (ring_fds, Some(rings)),
+        Err(error) => {
+            tracing::debug!(%error, "no shared-memory rings for a process: frames take the socket");
+            (Vec::new(), None)
+        }
+    };
+    let start = Start {
+        rings: rings.is_some(),
+        ..start
+    };
+    let all_fds: Vec<_> = fds
+        .iter()
+        .copied()
+        .chain(ring_fds.iter().map(AsFd::as_fd))
+        .collect();
     let sent =
-        encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, fds));
+        encode(&ToChild::Start(start)).and_then(|body| channel.send(TAG_CONTROL, &body, &all_fds));
     if let Err(error) = sent {
         let _ = spawned.process.signal(Signal::KILL);
         let _ = child.wait();
         return Err(io_error(format!("starting the worker process: {error}")));
     }
+    let channel = match rings {
+        Some(rings) => channel.with_rings(rings),
+        None => channel,
+    };
     Ok(Launched {
         child,
         process: spawned.process,

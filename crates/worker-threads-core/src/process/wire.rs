@@ -16,6 +16,9 @@ pub(crate) const TAG_MESSAGE: u8 = 1;
 pub(crate) const TAG_PORT: u8 = 2;
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 64 << 20;
+/// The data area of each of the channel's two rings (`worker_threads_process::rings`):
+/// frames up to half of it cross as one record, larger ones in parts.
+pub(crate) const RING_CAPACITY: usize = worker_threads_process::rings::DEFAULT_CAPACITY;
 /// The arguments a process worker is started with: in a test binary they run only the
 /// test that `process::test_support!` defines (which calls `init`); a program's `main`
 /// calls `init` before it looks at its arguments.
@@ -52,6 +55,10 @@ pub(crate) struct Start {
     pub(crate) port_capacity: Option<u64>,
     pub(crate) stdout: bool,
     pub(crate) stderr: bool,
+    /// Whether the channel's rings came too: their descriptors are the frame's last
+    /// (`worker_threads_process::rings::FDS` of them), and every later frame goes through
+    /// them.
+    pub(crate) rings: bool,
 }
 
 /// Child to parent.
