@@ -189,17 +189,25 @@ impl Channel {
         Ok(self)
     }
 
-    /// Sends a frame of one record (at most [`RECORD`] bytes with its 5-byte header)
-    /// without waiting: [`IpcError::Full`] if the peer's receive buffer is full or
-    /// another thread is sending a frame on this channel. For hand-offs that must skip a
-    /// peer that is not reading.
+    /// Sends a frame without waiting: on the socket, a frame of one record (at most
+    /// [`RECORD`] bytes with its 5-byte header); through rings, a frame that fits the ring
+    /// now, whatever its size (one with descriptors: one socket record).
+    /// [`IpcError::Full`] if the peer's receive buffer or ring is full or another thread
+    /// is sending a frame on this channel. For hand-offs that must skip a peer that is not
+    /// reading.
     ///
     /// # Errors
     ///
-    /// [`IpcError::Full`], [`IpcError::TooLarge`] for a frame over one record or the
-    /// cap, [`IpcError::Closed`] and socket errors.
+    /// [`IpcError::Full`], [`IpcError::TooLarge`] for a frame over one record (on the
+    /// socket) or the cap, [`IpcError::Closed`] and socket errors.
     pub fn try_send(&self, tag: u8, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), IpcError> {
-        if body.len() + HEADER + 1 > RECORD {
+        if body.len() + 1 > self.max_frame {
+            return Err(IpcError::TooLarge {
+                len: body.len() + 1,
+                max: self.max_frame,
+            });
+        }
+        if self.rings.is_none() && body.len() + HEADER + 1 > RECORD {
             return Err(IpcError::TooLarge {
                 len: body.len() + 1,
                 max: RECORD - HEADER,

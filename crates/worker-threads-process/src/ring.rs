@@ -148,6 +148,13 @@ impl<'a, W: Word> Ring<'a, W> {
         &self.words[HEADER_WORDS + (pos as usize & (self.capacity - 1)) / 8]
     }
 
+    /// `count` words of the data area from `pos` on (which the caller checked do not
+    /// pass its end).
+    fn span(&self, pos: u64, count: usize) -> &[W] {
+        let first = HEADER_WORDS + (pos as usize & (self.capacity - 1)) / 8;
+        &self.words[first..first + count]
+    }
+
     /// Whether a record is committed past `head` (the reader's index).
     pub(crate) fn has_data(&self, head: u64) -> bool {
         self.words[TAIL].load(SeqCst) != head
@@ -209,6 +216,40 @@ impl Writer {
         self.put(ring, header(body.len(), tag, KIND_DATA, more), body)
     }
 
+    /// Writes a whole frame, in records of at most [`Ring::max_chunk`] bytes, if all of
+    /// them fit now (else nothing is written).
+    pub(crate) fn write_frame<W: Word>(
+        &mut self,
+        ring: &Ring<'_, W>,
+        tag: u8,
+        body: &[u8],
+    ) -> Result<Wrote, IpcError> {
+        let max = ring.max_chunk();
+        let chunks = body.len().div_ceil(max).max(1);
+        // Where the records would end, padding included.
+        let mut end = self.tail;
+        for i in 0..chunks {
+            let len = (body.len() - i * max).min(max);
+            let pos = end as usize & (ring.capacity - 1);
+            if pos + record_size(len) > ring.capacity {
+                end += (ring.capacity - pos) as u64;
+            }
+            end += record_size(len) as u64;
+        }
+        if self.free(ring)? < (end - self.tail) as usize {
+            return Ok(Wrote::Full);
+        }
+        let mut wanted = false;
+        for i in 0..chunks {
+            let chunk = &body[(i * max).min(body.len())..((i + 1) * max).min(body.len())];
+            match self.write(ring, tag, chunk, i + 1 < chunks)? {
+                Wrote::Committed(bell) => wanted |= bell,
+                Wrote::Full => return Err(IpcError::Malformed("the ring lost room that it had")),
+            }
+        }
+        Ok(Wrote::Committed(wanted))
+    }
+
     /// Writes the record that stands for a frame on the socket.
     pub(crate) fn write_socket<W: Word>(
         &mut self,
@@ -253,13 +294,21 @@ impl Writer {
             tail += (ring.capacity - pos) as u64;
         }
         ring.data(tail).store(head, Relaxed);
-        let mut at = tail + 8;
-        for chunk in body.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            ring.data(at).store(u64::from_le_bytes(word), Relaxed);
-            at += 8;
+        let words = ring.span(tail + 8, body.len().div_ceil(8));
+        let mut whole = body.chunks_exact(8);
+        for (word, bytes) in words.iter().zip(&mut whole) {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(bytes);
+            word.store(u64::from_le_bytes(buf), Relaxed);
         }
+        if let (Some(word), rest) = (words.last(), whole.remainder()) {
+            if !rest.is_empty() {
+                let mut buf = [0u8; 8];
+                buf[..rest.len()].copy_from_slice(rest);
+                word.store(u64::from_le_bytes(buf), Relaxed);
+            }
+        }
+        let at = tail + record_size(body.len()) as u64;
         self.tail = at;
         // Commit: the reader reads nothing of the record before it sees this.
         ring.words[TAIL].store(at, SeqCst);
@@ -355,16 +404,14 @@ impl Reader {
                             max: out.len() + room,
                         });
                     }
-                    out.reserve(len);
-                    let mut left = len;
-                    let mut at = self.head + 8;
-                    while left > 0 {
-                        let bytes = ring.data(at).load(Relaxed).to_le_bytes();
-                        let take = left.min(8);
-                        out.extend_from_slice(&bytes[..take]);
-                        left -= take;
-                        at += 8;
+                    // Whole words into the buffer, then the padding of the last cut off.
+                    let start = out.len();
+                    out.resize(start + size - 8, 0);
+                    let words = ring.span(self.head + 8, (size - 8) / 8);
+                    for (bytes, word) in out[start..].chunks_exact_mut(8).zip(words) {
+                        bytes.copy_from_slice(&word.load(Relaxed).to_le_bytes());
                     }
+                    out.truncate(start + len);
                     (
                         size,
                         Record::Data {

@@ -23,9 +23,10 @@ use crate::error::IpcError;
 use crate::mapped::Mapping;
 use crate::ring::{Reader, Ring, Writer};
 
-/// The data area of each ring, by default: 1 MiB each way (frames up to half of it take
-/// one record; larger ones are split).
-pub const DEFAULT_CAPACITY: usize = 1 << 20;
+/// The data area of each ring, by default: 2 MiB each way (frames up to half of it take
+/// one record, larger ones are split; a frame of up to about a megabyte goes in at once
+/// when the ring is empty).
+pub const DEFAULT_CAPACITY: usize = 2 << 20;
 /// The descriptors a side's rings travel in: the memfd and four eventfds.
 pub const FDS: usize = 5;
 
@@ -204,6 +205,18 @@ impl Rings {
             .lock()
             .unpoison()
             .write(&ring, tag, body, more)?;
+        Ok(rang(wrote, data))
+    }
+
+    /// Writes a whole frame (split into records as needed) if all of it fits now;
+    /// `Ok(false)` if not (nothing written).
+    pub(crate) fn try_write_frame(&self, tag: u8, body: &[u8]) -> Result<bool, IpcError> {
+        let (ring, data, _) = self.outgoing();
+        let wrote = self
+            .writer
+            .lock()
+            .unpoison()
+            .write_frame(&ring, tag, body)?;
         Ok(rang(wrote, data))
     }
 

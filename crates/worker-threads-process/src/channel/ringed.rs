@@ -73,8 +73,9 @@ impl Channel {
         }
     }
 
-    /// `try_send` through the rings (the send lock held): one record, or one frame of one
-    /// socket record and its ring record.
+    /// `try_send` through the rings (the send lock held): a frame that fits the ring now
+    /// (in as many records as it takes), or a frame of one socket record and its ring
+    /// record.
     pub(super) fn try_send_ringed(
         &self,
         rings: &Rings,
@@ -86,13 +87,7 @@ impl Channel {
             return Err(IpcError::Closed);
         }
         if fds.is_empty() {
-            if body.len() > rings.max_chunk() {
-                return Err(IpcError::TooLarge {
-                    len: body.len() + 1,
-                    max: rings.max_chunk() + 1,
-                });
-            }
-            return match rings.try_write(tag, body, false)? {
+            return match rings.try_write_frame(tag, body)? {
                 true => Ok(()),
                 false => Err(IpcError::Full),
             };
