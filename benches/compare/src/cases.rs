@@ -43,6 +43,8 @@ pub(crate) const NAMES: &[&str] = &[
     "spawn_process",
     "spawn_exec",
     "rt_process",
+    "tput_process",
+    "rt_process_1mib",
     "rt_process_port",
     "rt_process_pair",
     "atomics_process",
@@ -54,6 +56,8 @@ pub(crate) const NAMES: &[&str] = &[
     "rt_process_fn",
     #[cfg(target_os = "linux")]
     "rt_ipc_channel",
+    #[cfg(target_os = "linux")]
+    "rt_ipc_bytes_1mib",
     "remote_map",
     "remote_run",
     "remote_rtt",
@@ -71,6 +75,13 @@ pub(crate) const NAMES: &[&str] = &[
 /// The argument that makes this binary the echoing child of `rt_ipc_channel`.
 #[cfg(target_os = "linux")]
 pub(crate) const IPC_CHANNEL_CHILD: &str = "--ipc-channel-child";
+
+/// The argument that makes this binary the echoing child of `rt_ipc_bytes_1mib`.
+#[cfg(target_os = "linux")]
+pub(crate) const IPC_BYTES_CHILD: &str = "--ipc-bytes-child";
+
+/// The message of the 1 MiB round trips.
+const MIB: usize = 1 << 20;
 
 /// The argument that makes this binary the bare child of `spawn_exec`.
 pub(crate) const EXEC_CHILD: &str = "--exec-child";
@@ -105,6 +116,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "spawn_process" => spawn_process(n)?,
         "spawn_exec" => spawn_exec(n)?,
         "rt_process" => rt_process(n)?,
+        "tput_process" => tput_process(n)?,
+        "rt_process_1mib" => rt_process_1mib(n)?,
         "rt_process_port" => rt_process_port(n)?,
         "rt_process_pair" => rt_process_pair(n)?,
         "atomics_process" => atomics_process(n)?,
@@ -116,6 +129,8 @@ pub(crate) fn run(name: &str, n: u64) -> anyhow::Result<()> {
         "rt_process_fn" => rt_process_fn(n)?,
         #[cfg(target_os = "linux")]
         "rt_ipc_channel" => rt_ipc_channel(n)?,
+        #[cfg(target_os = "linux")]
+        "rt_ipc_bytes_1mib" => rt_ipc_bytes_1mib(n)?,
         "remote_map" => crate::remote::remote_map(n)?,
         "remote_run" => crate::remote::remote_run(n)?,
         "remote_rtt" => crate::remote::remote_rtt(n)?,
@@ -421,6 +436,69 @@ fn rt_process(n: u64) -> anyhow::Result<f64> {
         anyhow::ensure!(worker.recv()? == i, "out of order");
     }
     let us = per_op_us(start, n);
+    worker.port().close();
+    worker.join()?;
+    Ok(us)
+}
+
+/// Counts what the parent posts and sums it; posts the sum once the parent's `u64::MAX`
+/// (the end) comes.
+fn sum_until_max(ctx: WorkerContext<(), u64>) {
+    let port = ctx.parent_port();
+    let mut sum = 0u64;
+    for v in port.iter() {
+        if v == u64::MAX {
+            let _ = port.post_message(sum);
+            break;
+        }
+        sum = sum.wrapping_add(v);
+    }
+}
+
+/// One-way throughput into a process worker: `n` posts, then the worker's sum of them
+/// (checked). Millions of messages per second, from the first post to the sum.
+fn tput_process(n: u64) -> anyhow::Result<f64> {
+    let worker: Worker<u64> =
+        Worker::spawn(WorkerOptions::new().isolation(Process), sum_until_max)?;
+    let start = Instant::now();
+    for i in 0..n {
+        worker.post_message(i)?;
+    }
+    worker.post_message(u64::MAX)?;
+    let sum = worker.recv()?;
+    let rate = per_sec_millions(start, n);
+    anyhow::ensure!(
+        sum == n * n.saturating_sub(1) / 2,
+        "the worker's sum is {sum}"
+    );
+    worker.join()?;
+    Ok(rate)
+}
+
+/// Echoes byte buffers until the port closes.
+fn echo_bytes(ctx: WorkerContext<(), serde_bytes::ByteBuf>) {
+    let port = ctx.parent_port();
+    for v in port.iter() {
+        if port.post_message(v).is_err() {
+            break;
+        }
+    }
+}
+
+/// A 1 MiB message there and back through a process worker's parent port (bytes, as
+/// `serde_bytes` encodes them): microseconds per round trip.
+fn rt_process_1mib(n: u64) -> anyhow::Result<f64> {
+    let worker: Worker<serde_bytes::ByteBuf> =
+        Worker::spawn(WorkerOptions::new().isolation(Process), echo_bytes)?;
+    let body: Vec<u8> = (0..MIB).map(|i| i as u8).collect();
+    let mut message = serde_bytes::ByteBuf::from(body.clone());
+    let start = Instant::now();
+    for _ in 0..n {
+        worker.post_message(message)?;
+        message = worker.recv()?;
+    }
+    let us = per_op_us(start, n);
+    anyhow::ensure!(message.as_slice() == body.as_slice(), "the bytes changed");
     worker.port().close();
     worker.join()?;
     Ok(us)
@@ -744,6 +822,50 @@ fn rt_ipc_channel(n: u64) -> anyhow::Result<f64> {
     drop(to_child); // the child's receive fails: it exits
     child.wait()?;
     Ok(us)
+}
+
+/// `rt_process_1mib` over `ipc-channel`'s byte channels (`IpcBytesSender`, its fastest
+/// path for bytes): a child (this binary) echoes 1 MiB. Microseconds per round trip.
+#[cfg(target_os = "linux")]
+fn rt_ipc_bytes_1mib(n: u64) -> anyhow::Result<f64> {
+    use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer};
+    type Pair = (IpcBytesSender, IpcBytesReceiver);
+    let (server, name) = IpcOneShotServer::<Pair>::new()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([IPC_BYTES_CHILD, &name])
+        .spawn()?;
+    let (_, (to_child, from_child)) = server.accept()?;
+    let body: Vec<u8> = (0..MIB).map(|i| i as u8).collect();
+    let mut message = body.clone();
+    let start = Instant::now();
+    for _ in 0..n {
+        to_child.send(&message)?;
+        message = from_child.recv()?;
+    }
+    let us = per_op_us(start, n);
+    anyhow::ensure!(message == body, "the bytes changed");
+    drop(to_child);
+    child.wait()?;
+    Ok(us)
+}
+
+/// The child of `rt_ipc_bytes_1mib`: echoes bytes until the parent hangs up.
+#[cfg(target_os = "linux")]
+pub(crate) fn ipc_bytes_child() -> anyhow::Result<()> {
+    use ipc_channel::ipc::{self, IpcBytesSender, IpcSender};
+    let name = std::env::args()
+        .nth(2)
+        .context("the one-shot server's name")?;
+    let bootstrap: IpcSender<(IpcBytesSender, ipc::IpcBytesReceiver)> = IpcSender::connect(name)?;
+    let (to_child, from_parent) = ipc::bytes_channel()?;
+    let (to_parent, from_child) = ipc::bytes_channel()?;
+    bootstrap.send((to_child, from_child))?;
+    while let Ok(v) = from_parent.recv() {
+        if to_parent.send(&v).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The child of `rt_ipc_channel`: echoes until the parent hangs up.

@@ -94,6 +94,10 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(cases::IPC_CHANNEL_CHILD) {
         return cases::ipc_channel_child();
     }
+    #[cfg(target_os = "linux")]
+    if std::env::args().nth(1).as_deref() == Some(cases::IPC_BYTES_CHILD) {
+        return cases::ipc_bytes_child();
+    }
     let args: Vec<String> = std::env::args().skip(1).take(3).collect();
     match args
         .iter()
