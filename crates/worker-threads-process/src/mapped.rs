@@ -54,6 +54,16 @@ impl Mapping {
     /// # Errors
     ///
     /// The OS error of `memfd_create`, `ftruncate` or `mmap` (out of memory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::mapped::Mapping;
+    ///
+    /// let mapping = Mapping::create("counters", 8)?;
+    /// assert_eq!(mapping.words().len(), 8);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(name: &str, words: usize) -> io::Result<Mapping> {
         let len = words
             .checked_mul(8)
@@ -71,6 +81,18 @@ impl Mapping {
     ///
     /// [`io::ErrorKind::InvalidData`] for a memfd not sealed against resizing or of
     /// another length, and the OS error of `mmap`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::mapped::Mapping;
+    ///
+    /// let mapping = Mapping::create("counters", 8)?;
+    /// // The length is checked: a peer cannot make us map past the file's end.
+    /// assert!(Mapping::open(mapping.share()?, 16).is_err());
+    /// assert!(Mapping::open(mapping.share()?, 8).is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(fd: OwnedFd, words: usize) -> io::Result<Mapping> {
         let len = words
             .checked_mul(8)

@@ -79,6 +79,17 @@ impl Rings {
     ///
     /// [`io::ErrorKind::InvalidInput`] for another capacity, and the OS errors of
     /// `memfd_create`, `mmap` and `eventfd`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::rings::Rings;
+    ///
+    /// let rings = Rings::create(1 << 20)?;
+    /// assert_eq!(rings.capacity(), 1 << 20);
+    /// assert!(Rings::create(1000).is_err(), "not a power of two");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(capacity: usize) -> io::Result<Rings> {
         if capacity < crate::ring::MIN_CAPACITY || !capacity.is_power_of_two() {
             return Err(io::Error::new(
@@ -116,6 +127,19 @@ impl Rings {
     ///
     /// [`io::ErrorKind::InvalidData`] if the descriptors are not what `fds` gives (their
     /// number, a sealed memfd of two rings' length).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use worker_threads_process::rings::{FDS, Rings};
+    ///
+    /// let parent = Rings::create(64 << 10)?;
+    /// let fds = parent.fds()?; // what the child receives
+    /// assert_eq!(fds.len(), FDS);
+    /// let child = Rings::adopt(fds)?;
+    /// assert_eq!(child.capacity(), 64 << 10);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn adopt(fds: Vec<OwnedFd>) -> io::Result<Rings> {
         let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
         let Ok::<[OwnedFd; FDS], _>([memfd, b0, b1, b2, b3]) = fds.try_into() else {
