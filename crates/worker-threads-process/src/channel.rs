@@ -221,10 +221,20 @@ impl Channel {
         if let Some(rings) = &self.rings {
             return self.try_send_ringed(rings, tag, body, fds);
         }
-        let len = body.len() + 1;
+        self.try_send_record(tag, body, fds)
+    }
+
+    /// Sends a frame of one record on the socket without waiting (the send lock held):
+    /// [`IpcError::Full`] if the peer's receive buffer is.
+    fn try_send_record(
+        &self,
+        tag: u8,
+        body: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), IpcError> {
         self.send_first(
             tag,
-            len,
+            body.len() + 1,
             body,
             fds,
             SendFlags::NOSIGNAL | SendFlags::DONTWAIT,

@@ -52,36 +52,35 @@ pub(crate) trait Word: Sync {
     fn order_point();
 }
 
-impl Word for std::sync::atomic::AtomicU64 {
-    fn load(&self, order: Ordering) -> u64 {
-        self.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.store(value, order);
-    }
-    fn swap(&self, value: u64, order: Ordering) -> u64 {
-        self.swap(value, order)
-    }
-    fn order_point() {
-        std::sync::atomic::compiler_fence(SeqCst);
-    }
+/// `Word` for an atomic type whose methods have the same names, with its order point.
+macro_rules! word {
+    ($atomic:ty, $order_point:expr) => {
+        impl Word for $atomic {
+            fn load(&self, order: Ordering) -> u64 {
+                self.load(order)
+            }
+            fn store(&self, value: u64, order: Ordering) {
+                self.store(value, order);
+            }
+            fn swap(&self, value: u64, order: Ordering) -> u64 {
+                self.swap(value, order)
+            }
+            fn order_point() {
+                $order_point
+            }
+        }
+    };
 }
 
+word!(
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::compiler_fence(SeqCst)
+);
 #[cfg(worker_threads_loom)]
-impl Word for worker_threads_wait::sync::atomic::AtomicU64 {
-    fn load(&self, order: Ordering) -> u64 {
-        self.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.store(value, order);
-    }
-    fn swap(&self, value: u64, order: Ordering) -> u64 {
-        self.swap(value, order)
-    }
-    fn order_point() {
-        worker_threads_wait::sync::order_point();
-    }
-}
+word!(
+    worker_threads_wait::sync::atomic::AtomicU64,
+    worker_threads_wait::sync::order_point()
+);
 
 /// Words in one ring's header (four cache lines' first words).
 pub(crate) const HEADER_WORDS: usize = 32;

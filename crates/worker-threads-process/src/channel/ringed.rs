@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendFlags};
+use rustix::net::RecvFlags;
 
 use super::{Channel, Frame, HEADER, MAX_FDS, RECORD, ipc_error};
 use crate::error::IpcError;
@@ -104,17 +104,7 @@ impl Channel {
         if !rings.fits(0)? {
             return Err(IpcError::Full);
         }
-        self.send_first(
-            tag,
-            body.len() + 1,
-            body,
-            fds,
-            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-        )
-        .map_err(|error| match error {
-            IpcError::SendTimedOut => IpcError::Full,
-            other => other,
-        })?;
+        self.try_send_record(tag, body, fds)?;
         match rings.try_write_socket(tag, body.len())? {
             true => Ok(()),
             false => Err(IpcError::Malformed("the ring lost room that it had")),
