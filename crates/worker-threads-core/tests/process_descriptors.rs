@@ -225,3 +225,59 @@ fn a_thousand_process_workers_killed_while_both_sides_send_leave_nothing_behind(
     assert_eq!(mapped_rings(), maps, "rings left mapped");
     assert_eq!(threads(), threads_before, "threads left waiting");
 }
+
+/// A process worker that echoes on its parent port until it closes.
+fn echo(ctx: WorkerContext<(), u64>) {
+    for v in ctx.parent_port().iter() {
+        if ctx.parent_port().post_message(v).is_err() {
+            break;
+        }
+    }
+}
+
+/// Spawns a process worker of its own (`echo`), exchanges with it, tells main its pid,
+/// then keeps posting to it until it is killed.
+fn parent_of_echo(ctx: WorkerContext<(), (), u32>) {
+    let child = Worker::<u64>::spawn(WorkerOptions::new().isolation(Process), echo).unwrap();
+    child.post_message(7).unwrap();
+    assert_eq!(child.recv().unwrap(), 7);
+    ctx.parent_port()
+        .post_message(child.pid().unwrap())
+        .unwrap();
+    let mut n = 0;
+    while child.post_message(n).is_ok() {
+        n += 1;
+    }
+}
+
+#[test]
+fn a_process_worker_whose_parent_is_killed_ends_and_is_not_left_asleep() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    for trial in 0..150 {
+        let middle =
+            Worker::<(), u32>::spawn(WorkerOptions::new().isolation(Process), parent_of_echo)
+                .unwrap();
+        let grandchild = middle.recv().unwrap();
+        // Watch the grandchild before its parent dies (a pidfd is immune to pid reuse).
+        let pid = rustix::process::Pid::from_raw(grandchild as i32).unwrap();
+        let watch = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .expect("the grandchild is alive while its parent is");
+        let middle_pid = rustix::process::Pid::from_raw(middle.pid().unwrap() as i32).unwrap();
+        rustix::process::kill_process(middle_pid, rustix::process::Signal::KILL).unwrap();
+        assert!(
+            matches!(
+                middle.join(),
+                Err(worker_threads_core::WorkerError::Crashed { signal: 9 })
+            ),
+            "trial {trial}"
+        );
+        // The grandchild sees its parent hang up (its reader thread was asleep on the ring
+        // the dead parent wrote) and ends: its pidfd becomes readable. No timeout: a
+        // grandchild left asleep hangs the test.
+        let mut fds = [rustix::event::PollFd::new(
+            &watch,
+            rustix::event::PollFlags::IN,
+        )];
+        rustix::event::poll(&mut fds, None).unwrap();
+    }
+}
