@@ -21,7 +21,7 @@ use rustix::event::{EventfdFlags, eventfd};
 
 use crate::error::IpcError;
 use crate::mapped::Mapping;
-use crate::ring::{Reader, Ring, Writer};
+use crate::ring::{Reader, Ring, Writer, Wrote};
 
 /// The data area of each ring, by default: 2 MiB each way (frames up to half of it take
 /// one record, larger ones are split; a frame of up to about a megabyte goes in at once
@@ -178,32 +178,24 @@ impl Rings {
         }
     }
 
-    /// The ring this side writes, and its bells: (ring, the reader's data bell, our room
-    /// bell).
-    fn outgoing(&self) -> (Ring<'_>, BorrowedFd<'_>, BorrowedFd<'_>) {
-        let (index, data, room) = match self.end {
-            End::Creator => (0, 0, 1),
-            End::Adopter => (1, 2, 3),
-        };
+    /// Ring `index` and its bells (its reader's data bell, its writer's room bell: the
+    /// bells go in pairs, in the rings' order).
+    fn ring_and_bells(&self, index: usize) -> (Ring<'_>, BorrowedFd<'_>, BorrowedFd<'_>) {
         (
             self.ring(index),
-            self.bells[data].as_fd(),
-            self.bells[room].as_fd(),
+            self.bells[2 * index].as_fd(),
+            self.bells[2 * index + 1].as_fd(),
         )
     }
 
-    /// The ring this side reads, and its bells: (ring, our data bell, the writer's room
-    /// bell).
+    /// The ring this side writes (the creator writes the first), and its bells.
+    fn outgoing(&self) -> (Ring<'_>, BorrowedFd<'_>, BorrowedFd<'_>) {
+        self.ring_and_bells(usize::from(self.end == End::Adopter))
+    }
+
+    /// The ring this side reads, and its bells.
     fn incoming(&self) -> (Ring<'_>, BorrowedFd<'_>, BorrowedFd<'_>) {
-        let (index, data, room) = match self.end {
-            End::Creator => (1, 2, 3),
-            End::Adopter => (0, 0, 1),
-        };
-        (
-            self.ring(index),
-            self.bells[data].as_fd(),
-            self.bells[room].as_fd(),
-        )
+        self.ring_and_bells(usize::from(self.end == End::Creator))
     }
 
     /// The largest body one record carries.
@@ -223,37 +215,38 @@ impl Rings {
 
     /// Writes one record of a frame; `Ok(false)` if it does not fit now (nothing written).
     pub(crate) fn try_write(&self, tag: u8, body: &[u8], more: bool) -> Result<bool, IpcError> {
-        let (ring, data, _) = self.outgoing();
-        let wrote = self
-            .writer
-            .lock()
-            .unpoison()
-            .write(&ring, tag, body, more)?;
-        Ok(rang(wrote, data))
+        self.write_with(|writer, ring| writer.write(ring, tag, body, more))
     }
 
     /// Writes a whole frame (split into records as needed) if all of it fits now;
     /// `Ok(false)` if not (nothing written).
     pub(crate) fn try_write_frame(&self, tag: u8, body: &[u8]) -> Result<bool, IpcError> {
-        let (ring, data, _) = self.outgoing();
-        let wrote = self
-            .writer
-            .lock()
-            .unpoison()
-            .write_frame(&ring, tag, body)?;
-        Ok(rang(wrote, data))
+        self.write_with(|writer, ring| writer.write_frame(ring, tag, body))
     }
 
     /// Writes the record standing for a frame on the socket; `Ok(false)` if it does not
     /// fit now.
     pub(crate) fn try_write_socket(&self, tag: u8, len: usize) -> Result<bool, IpcError> {
+        self.write_with(|writer, ring| writer.write_socket(ring, tag, len))
+    }
+
+    /// Runs a write on the outgoing ring under the writer's lock, ringing the reader's
+    /// data bell if it asked; `Ok(false)` if the write did not fit.
+    fn write_with(
+        &self,
+        write: impl FnOnce(&mut Writer, &Ring<'_>) -> Result<Wrote, IpcError>,
+    ) -> Result<bool, IpcError> {
         let (ring, data, _) = self.outgoing();
-        let wrote = self
-            .writer
-            .lock()
-            .unpoison()
-            .write_socket(&ring, tag, len)?;
-        Ok(rang(wrote, data))
+        let wrote = write(&mut self.writer.lock().unpoison(), &ring)?;
+        Ok(match wrote {
+            Wrote::Committed(wanted) => {
+                if wanted {
+                    ring_bell(data);
+                }
+                true
+            }
+            Wrote::Full => false,
+        })
     }
 
     /// Whether a record of `len` bytes fits now.
@@ -298,18 +291,6 @@ impl Rings {
     /// No doorbell wanted for data (another thread of this side reads).
     pub(crate) fn disarm_data(&self) {
         self.incoming().0.disarm_data();
-    }
-}
-
-fn rang(wrote: crate::ring::Wrote, bell: BorrowedFd<'_>) -> bool {
-    match wrote {
-        crate::ring::Wrote::Committed(wanted) => {
-            if wanted {
-                ring_bell(bell);
-            }
-            true
-        }
-        crate::ring::Wrote::Full => false,
     }
 }
 
