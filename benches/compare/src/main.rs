@@ -26,8 +26,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
-    /// Run every case with tiny sizes (what CI runs; skips what needs npm unless it is
-    /// installed already).
+    /// Run every case once with tiny sizes (what CI runs; skips what needs npm unless it
+    /// is installed already).
     #[arg(long)]
     smoke: bool,
     /// Where compare.json, compare.svg, rounds.json and benchmarks.md go (`docs` for the
