@@ -16,12 +16,16 @@
 //!   doubly freed cell access; the drop counter checks the messages).
 //!
 //! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-wait
-//! --test loom_queue --release` (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`).
+//! --test loom_queue --release` alone;
+//! `cargo xtask loom` runs every model, as `.ci/run` does.
 #![cfg(worker_threads_loom)]
 
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicUsize, Ordering};
+// The models' own tallies (drops, resolutions) are std's atomics: they are not part of the
+// protocol under test, loom runs one thread at a time, and a loom atomic would add its
+// operations to the interleavings loom explores.
 use loom::thread;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use worker_threads_wait::queue::{Array, List, PopError, PushError};
 use worker_threads_wait::{Deadline, Parker, Waiters};
 
