@@ -9,9 +9,12 @@
 //!   crate has no example in its documentation.
 //! - `cargo xtask import-circles`: fails when files of a library crate import each other
 //!   in a circle.
+//! - `cargo xtask loom`: builds every loom model once and runs each in its own process,
+//!   one per core.
 
 mod doc_examples;
 mod import_circles;
+mod loom;
 mod nats;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +47,9 @@ enum Task {
     DocExamples,
     /// Fails if files of a library crate import each other in a circle.
     ImportCircles,
+    /// Builds the loom models (`--cfg worker_threads_loom`, release) and runs each in its
+    /// own process, one per core (`LOOM_MAX_PREEMPTIONS` defaults to 3).
+    Loom,
 }
 
 /// The environment variable through which the tests find `nats-server`.
@@ -62,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test(&root, &args),
         Task::DocExamples => doc_examples::check(&root),
         Task::ImportCircles => import_circles::check(&root),
+        Task::Loom => loom::run(&root),
     }
 }
 

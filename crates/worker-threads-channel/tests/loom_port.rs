@@ -11,7 +11,8 @@
 //!   lost wake-up leaves it parked: loom reports a deadlock); so is an `async` receive.
 //!
 //! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-channel
-//! --test loom_port --release` (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`).
+//! --test loom_port --release` alone;
+//! `cargo xtask loom` runs every model, as `.ci/run` does.
 #![cfg(worker_threads_loom)]
 
 use std::sync::Arc;

@@ -16,8 +16,8 @@
 //! check, a direct post overtakes a queued one: both mutations fail here.
 //!
 //! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-channel
-//! --features process --test loom_remote --release` (`.ci/run` does, with
-//! `LOOM_MAX_PREEMPTIONS=3`).
+//! --features process --test loom_remote --release` alone; `cargo xtask loom` runs every
+//! model, as `.ci/run` does.
 #![cfg(all(worker_threads_loom, target_os = "linux", feature = "process"))]
 
 use std::sync::Arc;

@@ -435,8 +435,8 @@ impl Reader {
     }
 }
 
-/// A ring's words in this process's memory, zeroed (tests and the loom model).
-#[cfg(test)]
+/// A ring's words in this process's memory, zeroed (the tests).
+#[cfg(all(test, not(worker_threads_loom)))]
 pub(crate) fn words<W: From<u64>>(capacity: usize) -> Vec<W> {
     (0..Ring::<W>::words_for(capacity))
         .map(|_| W::from(0))

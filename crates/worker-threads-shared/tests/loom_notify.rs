@@ -16,7 +16,8 @@
 //!   departure from the letter of `Atomics.notify`).
 //!
 //! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-shared
-//! --test loom_notify --release` (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`).
+//! --test loom_notify --release` alone;
+//! `cargo xtask loom` runs every model, as `.ci/run` does.
 #![cfg(worker_threads_loom)]
 
 use loom::sync::atomic::{AtomicI32, Ordering::SeqCst};

@@ -13,7 +13,8 @@
 //!   never left asleep.
 //!
 //! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-pool --lib
-//! --release loom_model` (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`).
+//! --release loom_model` alone;
+//! `cargo xtask loom` runs every model, as `.ci/run` does.
 
 use std::sync::Arc;
 

@@ -3,8 +3,9 @@
 //! the protocol rings. A lost wake-up leaves a thread asleep for good, which loom reports;
 //! a record read before its commit, or read twice, fails the asserts.
 //!
-//! Run by `.ci/run`: `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p
-//! worker-threads-process --lib --release loom_model`.
+//! Run with `RUSTFLAGS="--cfg worker_threads_loom" cargo test -p worker-threads-process
+//! --lib --release loom_model` alone; `cargo xtask loom` runs every model, as `.ci/run`
+//! does.
 
 use loom::sync::atomic::AtomicU64;
 use loom::sync::{Arc, Condvar, Mutex};
