@@ -86,13 +86,8 @@ impl Spec {
                 Ok(command)
             }
             Program::Node { script, args } => {
-                let mut command = Command::new("node");
-                command
-                    .current_dir(runner::node_dir())
-                    .arg(script)
-                    .args(args)
-                    .arg(self.size.to_string());
-                Ok(command)
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                runner::node_command(script, &args, self.size).map_err(anyhow::Error::msg)
             }
         }
     }

@@ -328,15 +328,27 @@ fn command_for(case: &Case, size: u64, npm_ready: bool) -> Result<Command, Strin
             if npm && !npm_ready {
                 return Err("the npm packages (piscina, tinypool, bullmq) are not installed (npm install failed or was skipped)".into());
             }
-            let mut command = Command::new("node");
-            command
-                .current_dir(node_dir())
-                .arg(script)
-                .args(args)
-                .arg(size.to_string());
-            Ok(command)
+            node_command(script, args, size)
         }
     }
+}
+
+/// `node SCRIPT ARGS SIZE` in the Node folder; an error naming what is missing if the
+/// script needs a server that is not installed (BullMQ's scripts start a `redis-server`).
+pub(crate) fn node_command(script: &str, args: &[&str], size: u64) -> Result<Command, String> {
+    if script == "bullmq.js" && output_of("redis-server", &["--version"]).is_none() {
+        return Err(
+            "redis-server is not installed (BullMQ's cases start one: apt-get install redis-server)"
+                .into(),
+        );
+    }
+    let mut command = Command::new("node");
+    command
+        .current_dir(node_dir())
+        .arg(script)
+        .args(args)
+        .arg(size.to_string());
+    Ok(command)
 }
 
 /// The median of `values` (the upper one of an even count), if there are any.
